@@ -1,0 +1,86 @@
+"""The application factory."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from .config import check_overrides, default_database_url, ensure_secret_key, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from the environment (checked), then `config` on top (tests)."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), instance_relative_config=True)
+    settings = load_config(environ)
+    settings.update(config or {})
+    check_overrides(settings)
+    ensure_secret_key(settings, app.instance_path)
+    default_database_url(settings, app.instance_path)
+    app.config.update(_defaults(settings))
+    app.config.update(settings)
+
+    if app.config["PROXY_FIX"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+    from . import db_setup, i18n, security, web
+    from .extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    db_setup.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    web.init_app(app)
+
+    _register_models()
+    _register_blueprints(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _defaults(settings: Mapping[str, Any]) -> dict[str, Any]:
+    https = str(settings.get("BASE_URL", "")).startswith("https://")
+    return {
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": https,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": https,
+        "PREFERRED_URL_SCHEME": "https" if https else "http",
+        "WTF_CSRF_TIME_LIMIT": None,  # a tablet page may stay open all day; the token is bound to the session
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "compliance" / "translations"),
+        "TESTING": False,
+    }
+
+
+def _register_models() -> None:
+    # Import every domain's models so that metadata (and Alembic) sees all tables.
+    from .auth import models as _auth  # noqa: F401
+    from .sites import models as _sites  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from . import web
+    from .api import init_api
+    from .auth.views import bp as auth_bp
+    from .health import bp as health_bp
+    from .sites.views import bp as sites_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(sites_bp)
+    init_api(app)
+    web.register_error_handlers(app)

@@ -1,0 +1,43 @@
+"""API authentication: a person's session cookie (with CSRF on writes) or a site's API key."""
+from __future__ import annotations
+
+from flask import abort, g, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms import ValidationError
+
+from ..auth.actor import Actor, actor_for_user
+from ..auth.services import actor_for_api_key
+from ..timeutil import utcnow
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _key_from_request() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.headers.get("X-API-Key")
+
+
+def api_actor() -> Actor:
+    """Who is calling: an API key, else the signed-in person (writes need the CSRF token); else 401."""
+    actor = getattr(g, "api_actor", None)
+    if actor is not None:
+        return actor
+    key = _key_from_request()
+    if key:
+        actor = actor_for_api_key(key, utcnow())
+        if actor is None:
+            abort(401, description="unknown or revoked API key")
+    elif current_user.is_authenticated:
+        if request.method not in SAFE_METHODS:
+            try:
+                validate_csrf(request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token"))
+            except ValidationError as exc:
+                raise CSRFError(str(exc)) from None
+        actor = actor_for_user(current_user._get_current_object())
+    else:
+        abort(401, description="sign in, or send a site API key as 'Authorization: Bearer <key>'")
+    g.api_actor = actor
+    return actor

@@ -1,0 +1,42 @@
+"""Who may do what: one table of actions to roles, and the sites each person may see."""
+from __future__ import annotations
+
+from typing import Iterable
+
+READ_ROLES = frozenset({"manager", "admin", "auditor"})
+# A site's API key ("machine") reads its own site's records; what it may write is granted per action.
+MACHINE_READ = READ_ROLES | {"machine"}
+WRITE_ROLES = frozenset({"manager", "admin"})
+
+# action -> roles allowed. Site scoping is applied on top of this, never instead of it.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "sites.read": MACHINE_READ,
+    "sites.write": frozenset({"admin"}),
+    "rooms.read": MACHINE_READ,
+    "rooms.write": WRITE_ROLES,
+    "users.read": MACHINE_READ,
+    "users.write": WRITE_ROLES,
+    "training.read": MACHINE_READ,
+    "training.write": WRITE_ROLES,
+    "apikeys.manage": frozenset({"admin"}),
+    "tablets.manage": WRITE_ROLES,
+    "tablet.use": frozenset({"staff", "manager", "admin"}),
+}
+
+# Roles a manager may give; an admin may give any.
+ASSIGNABLE_ROLES = {
+    "manager": frozenset({"staff", "manager"}),
+    "admin": frozenset({"staff", "manager", "admin", "auditor"}),
+}
+
+
+def role_can(role: str | None, action: str) -> bool:
+    """True when the role is allowed the action (unknown actions are refused)."""
+    return role is not None and role in PERMISSIONS.get(action, frozenset())
+
+
+def scoped_site_ids(role: str, own_site_ids: Iterable[int], organisation_site_ids: Iterable[int]) -> set[int]:
+    """An admin sees every site of the organisation; everyone else only the sites they belong to."""
+    if role == "admin":
+        return set(organisation_site_ids)
+    return set(own_site_ids) & set(organisation_site_ids)

@@ -1,0 +1,38 @@
+"""Errors that services raise; the web and API edges turn them into 4xx answers."""
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A refused operation. `field` names the input at fault (or None); `rule` the guideline id, if any."""
+
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None, rule: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.rule = rule
+
+    def as_dict(self) -> dict:
+        body: dict = {"message": self.message}
+        if self.field:
+            body["errors"] = {self.field: [self.message]}
+        if self.rule:
+            body["rule"] = self.rule
+        return body
+
+
+class Invalid(ServiceError):
+    status = 422
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class Conflict(ServiceError):
+    status = 409

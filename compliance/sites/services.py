@@ -1,0 +1,458 @@
+"""Operations on sites, rooms, people and training: actor + values + now in, rows flushed, never committed."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Iterable
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Select, func, or_, select
+from werkzeug.security import generate_password_hash
+
+from ..auth.actor import Actor
+from ..auth.permissions import ASSIGNABLE_ROLES
+from ..auth.rules import is_valid_pin, password_problem
+from ..config import LANGUAGES
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..extensions import db
+from ..timeutil import is_valid_timezone
+from .models import ROLES, Room, Site, TrainingRecord, User, user_sites
+from .training import COURSES
+
+ROOM_KINDS = ("treatment", "decontamination", "storage", "reception")
+
+
+# --- input checks shared by forms and the API ---------------------------------------------------
+
+def _text(data: dict, name: str, max_len: int, required: bool = True) -> str:
+    value = data.get(name)
+    value = "" if value is None else str(value).strip()
+    if required and not value:
+        raise Invalid(f"{name} is required", field=name)
+    if len(value) > max_len:
+        raise Invalid(f"{name} must be at most {max_len} characters", field=name)
+    return value
+
+
+def _choice(data: dict, name: str, options: Iterable[str], required: bool = True) -> str | None:
+    value = data.get(name)
+    if value in (None, "") and not required:
+        return None
+    if value not in tuple(options):
+        raise Invalid(f"{name} must be one of: {', '.join(options)}", field=name)
+    return value
+
+
+def _timezone(data: dict) -> str:
+    value = _text(data, "timezone", 64)
+    if not is_valid_timezone(value):
+        raise Invalid("timezone must be an IANA time zone such as Asia/Jakarta", field="timezone")
+    return value
+
+
+def _email(data: dict) -> str:
+    raw = _text(data, "email", 254)
+    try:
+        return validate_email(raw, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise Invalid(f"email is not valid: {exc}", field="email") from None
+
+
+def _date(data: dict, name: str, required: bool = True) -> date | None:
+    value = data.get(name)
+    if value in (None, ""):
+        if required:
+            raise Invalid(f"{name} is required", field=name)
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise Invalid(f"{name} must be a date (YYYY-MM-DD)", field=name) from None
+
+
+# --- sites -------------------------------------------------------------------------------------
+
+def sites_query(actor: Actor, search: str = "", include_inactive: bool = False) -> Select:
+    """Sites in the actor's reach, by name, optionally filtered."""
+    actor.require("sites.read")
+    stmt = select(Site).where(Site.id.in_(actor.site_ids)).order_by(Site.name)
+    if search:
+        stmt = stmt.where(Site.name.ilike(f"%{search.strip()}%"))
+    if not include_inactive:
+        stmt = stmt.where(Site.is_active.is_(True))
+    return stmt
+
+
+def get_site(actor: Actor, site_id: int) -> Site:
+    """One site in the actor's reach, or NotFound."""
+    actor.require_site(site_id)
+    site = db.session.get(Site, site_id)
+    if site is None:
+        raise NotFound("no such site", field="site_id")
+    return site
+
+
+def _site_values(data: dict) -> dict[str, Any]:
+    return {
+        "name": _text(data, "name", 200),
+        "timezone": _timezone(data),
+        "language": _choice(data, "language", LANGUAGES),
+        "address": _text(data, "address", 500, required=False),
+    }
+
+
+def create_site(actor: Actor, data: dict, now: datetime) -> Site:
+    """An admin adds a site to the organisation."""
+    actor.require("sites.write")
+    values = _site_values(data)
+    _unique_site_name(actor.organisation_id, values["name"])
+    site = Site(organisation_id=actor.organisation_id, created_at=now, **values)
+    db.session.add(site)
+    db.session.flush()
+    return site
+
+
+def update_site(actor: Actor, site_id: int, data: dict) -> Site:
+    """An admin changes a site's settings."""
+    actor.require("sites.write")
+    site = get_site(actor, site_id)
+    values = _site_values(data)
+    _unique_site_name(actor.organisation_id, values["name"], exclude_id=site.id)
+    for key, value in values.items():
+        setattr(site, key, value)
+    db.session.flush()
+    return site
+
+
+def set_site_active(actor: Actor, site_id: int, active: bool) -> Site:
+    """Deactivate (or reactivate) a site; sites are never deleted."""
+    actor.require("sites.write")
+    site = get_site(actor, site_id)
+    site.is_active = active
+    db.session.flush()
+    return site
+
+
+def _unique_site_name(org_id: int, name: str, exclude_id: int | None = None) -> None:
+    stmt = select(Site.id).where(Site.organisation_id == org_id, func.lower(Site.name) == name.lower())
+    if exclude_id:
+        stmt = stmt.where(Site.id != exclude_id)
+    if db.session.scalar(stmt):
+        raise Conflict("a site with this name already exists", field="name")
+
+
+# --- rooms -------------------------------------------------------------------------------------
+
+def rooms_query(actor: Actor, site_id: int | None = None, search: str = "", include_inactive: bool = False) -> Select:
+    """Rooms of the sites in the actor's reach."""
+    actor.require("rooms.read")
+    stmt = select(Room).join(Site).where(Room.site_id.in_(actor.site_ids)).order_by(Site.name, Room.name)
+    if site_id is not None:
+        stmt = stmt.where(Room.site_id == site_id)
+    if search:
+        stmt = stmt.where(Room.name.ilike(f"%{search.strip()}%"))
+    if not include_inactive:
+        stmt = stmt.where(Room.is_active.is_(True))
+    return stmt
+
+
+def get_room(actor: Actor, room_id: int) -> Room:
+    """One room of a site in the actor's reach, or NotFound."""
+    room = db.session.get(Room, room_id)
+    if room is None or room.site_id not in actor.site_ids:
+        raise NotFound("no such room", field="room_id")
+    return room
+
+
+def _room_values(actor: Actor, data: dict) -> dict[str, Any]:
+    try:
+        site_id = int(data.get("site_id"))
+    except (TypeError, ValueError):
+        raise Invalid("site_id is required", field="site_id") from None
+    actor.require_site(site_id)
+    return {
+        "site_id": site_id,
+        "name": _text(data, "name", 120),
+        "kind": _choice(data, "kind", ROOM_KINDS),
+    }
+
+
+def create_room(actor: Actor, data: dict, now: datetime) -> Room:
+    """A manager adds a room to one of their sites."""
+    actor.require("rooms.write")
+    values = _room_values(actor, data)
+    _unique_room_name(values["site_id"], values["name"])
+    room = Room(created_at=now, **values)
+    db.session.add(room)
+    db.session.flush()
+    return room
+
+
+def update_room(actor: Actor, room_id: int, data: dict) -> Room:
+    """A manager renames a room or changes its kind (moving it to another site of theirs is allowed)."""
+    actor.require("rooms.write")
+    room = get_room(actor, room_id)
+    values = _room_values(actor, data)
+    _unique_room_name(values["site_id"], values["name"], exclude_id=room.id)
+    for key, value in values.items():
+        setattr(room, key, value)
+    db.session.flush()
+    return room
+
+
+def set_room_active(actor: Actor, room_id: int, active: bool) -> Room:
+    """Deactivate (or reactivate) a room; rooms are never deleted."""
+    actor.require("rooms.write")
+    room = get_room(actor, room_id)
+    room.is_active = active
+    db.session.flush()
+    return room
+
+
+def _unique_room_name(site_id: int, name: str, exclude_id: int | None = None) -> None:
+    stmt = select(Room.id).where(Room.site_id == site_id, func.lower(Room.name) == name.lower())
+    if exclude_id:
+        stmt = stmt.where(Room.id != exclude_id)
+    if db.session.scalar(stmt):
+        raise Conflict("a room with this name already exists at this site", field="name")
+
+
+# --- users -------------------------------------------------------------------------------------
+
+def users_query(actor: Actor, site_id: int | None = None, search: str = "", role: str | None = None,
+                include_inactive: bool = False) -> Select:
+    """People who belong to at least one site in the actor's reach (or to none, for admins)."""
+    actor.require("users.read")
+    in_reach = select(user_sites.c.user_id).where(user_sites.c.site_id.in_(actor.site_ids))
+    if site_id is not None:
+        in_reach = in_reach.where(user_sites.c.site_id == site_id)
+    stmt = select(User).where(User.organisation_id == actor.organisation_id)
+    if actor.role == "admin" and site_id is None:
+        stmt = stmt.where(or_(User.id.in_(in_reach), ~User.id.in_(select(user_sites.c.user_id))))
+    else:
+        stmt = stmt.where(User.id.in_(in_reach))
+    if search:
+        like = f"%{search.strip()}%"
+        stmt = stmt.where(or_(User.name.ilike(like), User.email.ilike(like)))
+    if role:
+        stmt = stmt.where(User.role == role)
+    if not include_inactive:
+        stmt = stmt.where(User.is_active_user.is_(True))
+    return stmt.order_by(User.name)
+
+
+def get_user(actor: Actor, user_id: int) -> User:
+    """One person in the actor's reach, or NotFound."""
+    user = db.session.get(User, user_id)
+    if user is None or user.organisation_id != actor.organisation_id:
+        raise NotFound("no such person", field="user_id")
+    if actor.role != "admin" and not (user.site_ids & actor.site_ids):
+        raise NotFound("no such person", field="user_id")
+    return user
+
+
+def _site_ids(actor: Actor, data: dict) -> list[int]:
+    raw = data.get("site_ids") or []
+    if isinstance(raw, (str, int)):
+        raw = [raw]
+    try:
+        ids = sorted({int(x) for x in raw})
+    except (TypeError, ValueError):
+        raise Invalid("site_ids must be site numbers", field="site_ids") from None
+    if not ids:
+        raise Invalid("choose at least one site", field="site_ids")
+    for site_id in ids:
+        if site_id not in actor.site_ids:
+            raise NotFound(f"no such site: {site_id}", field="site_ids")
+    return ids
+
+
+def _check_role_assignable(actor: Actor, role: str) -> None:
+    if role not in ASSIGNABLE_ROLES.get(actor.role, frozenset()):
+        raise Forbidden(f"your role ({actor.role}) may not give the role {role}", field="role")
+
+
+def _credentials(role: str, data: dict, existing: User | None) -> dict[str, str | None]:
+    """Hash the password and PIN given; staff sign in by PIN, the others by password."""
+    out: dict[str, str | None] = {}
+    password = data.get("password") or ""
+    pin = str(data.get("pin") or "")
+    if password:
+        problem = password_problem(password)
+        if problem:
+            raise Invalid(f"password must have {problem}", field="password")
+        out["password_hash"] = generate_password_hash(password)
+    if pin:
+        if not is_valid_pin(pin):
+            raise Invalid("pin must be 4 to 6 digits", field="pin")
+        out["pin_hash"] = generate_password_hash(pin)
+    has_password = bool(password) or bool(existing and existing.password_hash)
+    has_pin = bool(pin) or bool(existing and existing.pin_hash)
+    if role == "staff" and not has_pin:
+        raise Invalid("staff need a PIN of 4 to 6 digits to sign in on the tablet", field="pin")
+    if role != "staff" and not has_password:
+        raise Invalid(f"a {role} needs a password to sign in", field="password")
+    return out
+
+
+def create_user(actor: Actor, data: dict, now: datetime) -> User:
+    """Add a person to one or more of the actor's sites."""
+    actor.require("users.write")
+    role = _choice(data, "role", ROLES)
+    _check_role_assignable(actor, role)
+    email = _email(data)
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
+        raise Conflict("this email is already in use", field="email")
+    values = {
+        "name": _text(data, "name", 200),
+        "email": email,
+        "role": role,
+        "language": _choice(data, "language", LANGUAGES, required=False),
+    }
+    site_ids = _site_ids(actor, data)
+    values.update(_credentials(role, data, None))
+    user = User(organisation_id=actor.organisation_id, created_at=now, **values)
+    user.sites = list(db.session.scalars(select(Site).where(Site.id.in_(site_ids))))
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def update_user(actor: Actor, user_id: int, data: dict) -> User:
+    """Change a person's name, email, role, language, sites, and (if given) password or PIN."""
+    actor.require("users.write")
+    user = get_user(actor, user_id)
+    _check_role_assignable(actor, user.role)
+    role = _choice(data, "role", ROLES)
+    _check_role_assignable(actor, role)
+    email = _email(data)
+    if db.session.scalar(select(User.id).where(func.lower(User.email) == email, User.id != user.id)):
+        raise Conflict("this email is already in use", field="email")
+    new_sites = set(_site_ids(actor, data))
+    # Sites outside the actor's reach stay as they were: a manager can't remove someone from site B.
+    kept = {s.id for s in user.sites if s.id not in actor.site_ids}
+    values = {
+        "name": _text(data, "name", 200),
+        "email": email,
+        "role": role,
+        "language": _choice(data, "language", LANGUAGES, required=False),
+    }
+    values.update(_credentials(role, data, user))
+    for key, value in values.items():
+        setattr(user, key, value)
+    user.sites = list(db.session.scalars(select(Site).where(Site.id.in_(new_sites | kept))))
+    db.session.flush()
+    return user
+
+
+def reset_pin(actor: Actor, user_id: int, pin: str) -> User:
+    """Give a person a new PIN and lift any PIN lock."""
+    actor.require("users.write")
+    user = get_user(actor, user_id)
+    _check_role_assignable(actor, user.role)
+    if not is_valid_pin(pin or ""):
+        raise Invalid("pin must be 4 to 6 digits", field="pin")
+    user.pin_hash = generate_password_hash(pin)
+    user.pin_failed_count = 0
+    user.pin_locked_until = None
+    db.session.flush()
+    return user
+
+
+def set_user_active(actor: Actor, user_id: int, active: bool) -> User:
+    """Deactivate (or reactivate) a person; people are never deleted, their records stay theirs."""
+    actor.require("users.write")
+    user = get_user(actor, user_id)
+    _check_role_assignable(actor, user.role)
+    if user.id == actor.user_id and not active:
+        raise Invalid("you cannot deactivate yourself", field="user_id")
+    user.is_active_user = active
+    db.session.flush()
+    return user
+
+
+# --- training ----------------------------------------------------------------------------------
+
+def training_query(actor: Actor, user_id: int | None = None, search: str = "", course: str | None = None,
+                   include_inactive: bool = False) -> Select:
+    """Training records of people in the actor's reach, newest first."""
+    actor.require("training.read")
+    people = users_query(actor, include_inactive=True).with_only_columns(User.id).order_by(None)
+    stmt = select(TrainingRecord).join(TrainingRecord.user).where(TrainingRecord.user_id.in_(people))
+    if user_id is not None:
+        stmt = stmt.where(TrainingRecord.user_id == user_id)
+    if search:
+        like = f"%{search.strip()}%"
+        stmt = stmt.where(or_(User.name.ilike(like), TrainingRecord.evidence_ref.ilike(like)))
+    if course:
+        stmt = stmt.where(TrainingRecord.course == course)
+    if not include_inactive:
+        stmt = stmt.where(TrainingRecord.is_active.is_(True))
+    return stmt.order_by(TrainingRecord.completed_on.desc(), TrainingRecord.id.desc())
+
+
+def get_training(actor: Actor, record_id: int) -> TrainingRecord:
+    """One training record of a person in the actor's reach, or NotFound."""
+    record = db.session.get(TrainingRecord, record_id)
+    if record is None:
+        raise NotFound("no such training record", field="record_id")
+    get_user(actor, record.user_id)
+    return record
+
+
+def _training_values(actor: Actor, data: dict) -> dict[str, Any]:
+    try:
+        user_id = int(data.get("user_id"))
+    except (TypeError, ValueError):
+        raise Invalid("user_id is required", field="user_id") from None
+    get_user(actor, user_id)
+    completed_on = _date(data, "completed_on")
+    expires_on = _date(data, "expires_on", required=False)
+    if expires_on is not None and expires_on < completed_on:
+        raise Invalid("expires_on must not be before completed_on", field="expires_on")
+    return {
+        "user_id": user_id,
+        "course": _choice(data, "course", COURSES),
+        "completed_on": completed_on,
+        "expires_on": expires_on,
+        "evidence_ref": _text(data, "evidence_ref", 300, required=False),
+    }
+
+
+def record_training(actor: Actor, data: dict, now: datetime) -> TrainingRecord:
+    """Record a completed course for a person in the actor's reach."""
+    actor.require("training.write")
+    record = TrainingRecord(recorded_by_id=actor.user_id, created_at=now, **_training_values(actor, data))
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+def correct_training(actor: Actor, record_id: int, data: dict, now: datetime) -> TrainingRecord:
+    """A correction is a new record; the old one is kept, inactive, pointing at its replacement."""
+    actor.require("training.write")
+    old = get_training(actor, record_id)
+    if not old.is_active:
+        raise Conflict("this record was already replaced or withdrawn", field="record_id")
+    reason = _text(data, "reason", 2000)
+    new = record_training(actor, data, now)
+    old.is_active = False
+    old.replaced_by_id = new.id
+    old.void_reason = reason
+    db.session.flush()
+    return new
+
+
+def withdraw_training(actor: Actor, record_id: int, reason: str) -> TrainingRecord:
+    """Withdraw a record entered in error; it stays visible in the history with the reason."""
+    actor.require("training.write")
+    record = get_training(actor, record_id)
+    if not record.is_active:
+        raise Conflict("this record was already replaced or withdrawn", field="record_id")
+    record.void_reason = _text({"reason": reason}, "reason", 2000)
+    record.is_active = False
+    db.session.flush()
+    return record

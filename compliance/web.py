@@ -1,0 +1,203 @@
+"""What every page shares: the acting person, permission checks, pagination, errors, the tablet's idle timer."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import wraps
+from math import ceil
+from typing import Any, Callable
+
+from flask import Flask, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .auth.actor import Actor, actor_for_user
+from .errors import ServiceError
+from .extensions import db, login_manager
+from .timeutil import utcnow
+
+TABLET_COOKIE = "tablet"
+
+
+def current_actor() -> Actor:
+    """The signed-in person as an Actor (cached for the request)."""
+    actor = getattr(g, "actor", None)
+    if actor is None:
+        if not current_user.is_authenticated:
+            abort(401)
+        actor = g.actor = actor_for_user(current_user._get_current_object())
+    return actor
+
+
+def requires(action: str) -> Callable:
+    """A view decorator: signed in, and the role allows `action` (else 403)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not current_actor().can(action):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.required_action = action  # read by the role × page test
+        return wrapped
+
+    return decorator
+
+
+@dataclass
+class Page:
+    items: list
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def paginate(stmt, default_per_page: int = 25) -> Page:
+    """One page of a select, from ?page= and ?per_page= (clamped to 10..100)."""
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    per_page = min(100, max(10, request.args.get("per_page", default_per_page, type=int) or default_per_page))
+    from .sites.models import count
+
+    total = count(stmt)
+    items = list(db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique())
+    return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def sort_clause(options: dict[str, Any], default: str):
+    """The ORDER BY for ?sort=key or ?sort=-key among the allowed keys."""
+    raw = request.args.get("sort", default)
+    key = raw.lstrip("-")
+    if key not in options:
+        raw, key = default, default.lstrip("-")
+    column = options[key]
+    return column.desc() if raw.startswith("-") else column.asc()
+
+
+def url_with(**changes: Any) -> str:
+    """The current page's URL with some query arguments changed (pagination, sorting, filters)."""
+    args = request.args.to_dict()
+    args.update(request.view_args or {})
+    args.update(changes)
+    return url_for(request.endpoint, **args)
+
+
+def client_address() -> str:
+    return (request.remote_addr or "")[:64]
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def wants_partial() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _load_user(user_id: str):
+    from .sites.models import User
+
+    try:
+        user = db.session.get(User, int(user_id))
+    except (TypeError, ValueError):
+        return None
+    return user if user is not None and user.is_active_user else None
+
+
+def _before_request():
+    if request.endpoint == "static":
+        return None
+    from .auth.services import record_sign_out, tablet_for_token
+
+    g.tablet = tablet_for_token(request.cookies.get(TABLET_COOKIE))
+    if session.get("tablet_mode") and current_user.is_authenticated:
+        from flask import current_app
+
+        now = time.time()
+        idle = current_app.config["TABLET_IDLE_SECONDS"]
+        if now - session.get("last_seen", now) > idle:
+            record_sign_out(current_user._get_current_object(), utcnow(), kind="idle_sign_out")
+            db.session.commit()
+            logout_user()
+            session.pop("tablet_mode", None)
+            flash(_("Signed out after %(minutes)s minutes without activity.", minutes=idle // 60), "info")
+            if is_api_request():
+                return jsonify(code=401, message="signed out after inactivity"), 401
+            return redirect(url_for("auth.tablet"))
+        session["last_seen"] = now
+    return None
+
+
+def _error_response(code: int, message: str, errors: dict | None = None):
+    if is_api_request():
+        body: dict[str, Any] = {"code": code, "message": message}
+        if errors:
+            body["errors"] = errors
+        return jsonify(body), code
+    return render_template("errors/error.html", code=code, message=message, errors=errors or {}), code
+
+
+def _http_error(exc: HTTPException):
+    if isinstance(exc, CSRFError):
+        return _error_response(400, _("The form expired or was not sent from this site (CSRF check failed). "
+                                      "Go back, reload the page and try again."),
+                               {"csrf_token": [exc.description]})
+    data = getattr(exc, "data", None) or {}
+    errors = data.get("messages") or data.get("errors")
+    return _error_response(exc.code or 500, exc.description or exc.name, errors)
+
+
+def _service_error(exc: ServiceError):
+    errors = {exc.field: [exc.message]} if exc.field else None
+    if is_api_request():
+        body = {"code": exc.status, "message": exc.message}
+        if errors:
+            body["errors"] = errors
+        if exc.rule:
+            body["rule"] = exc.rule
+        return jsonify(body), exc.status
+    return _error_response(exc.status, exc.message, errors)
+
+
+def init_app(app: Flask) -> None:
+    login_manager.user_loader(_load_user)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    # "basic": "strong" logs a shared tablet out whenever a proxy changes the User-Agent (STACK.md trap 6).
+    login_manager.session_protection = "basic"
+    app.before_request(_before_request)
+    app.jinja_env.globals["url_with"] = url_with
+
+    @app.teardown_request
+    def _rollback_on_error(exc):
+        if exc is not None:
+            db.session.rollback()
+
+    @app.context_processor
+    def _globals():
+        actor = None
+        if current_user.is_authenticated:
+            actor = current_actor()
+        return {"actor": actor, "tablet_device": getattr(g, "tablet", None)}
+
+
+def register_error_handlers(app: Flask) -> None:
+    """After the API is set up, so that these handlers replace flask-smorest's app-wide one."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ServiceError, _service_error)
