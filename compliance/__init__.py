@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (checked), then `config` on top (tests)."""
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), instance_relative_config=True)
     settings = load_config(environ)
+    instance_path = (config or {}).get("INSTANCE_PATH") or settings.get("INSTANCE_PATH") or str(ROOT / "instance")
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), instance_path=instance_path)
     settings.update(config or {})
     check_overrides(settings)
     ensure_secret_key(settings, app.instance_path)

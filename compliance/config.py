@@ -84,6 +84,7 @@ SETTINGS: list[tuple[str, str, Callable[[str], Any], str | None]] = [
     ("COMPLIANCE_ENV", "ENV", _choice("development", "production"), "development"),
     ("DATABASE_URL", "SQLALCHEMY_DATABASE_URI", _database_url, None),
     ("SECRET_KEY", "SECRET_KEY", str, None),
+    ("INSTANCE_PATH", "INSTANCE_PATH", str, None),
     ("BASE_URL", "BASE_URL", _url, "http://127.0.0.1:5000"),
     ("SMTP_HOST", "SMTP_HOST", str, "localhost"),
     ("SMTP_PORT", "SMTP_PORT", _int(1, 65535), "25"),

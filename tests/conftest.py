@@ -26,7 +26,17 @@ def hashed(secret: str) -> str:
 
 
 class Client(FlaskClient):
-    """The test client, with a helper that posts a form together with a valid CSRF token."""
+    """The test client: each request runs in an app context of its own, as in production.
+
+    Without this, requests would share the test's app context, so `g` (cached CSRF token, actor)
+    and the SQLAlchemy session would leak from one request to the next and hide bugs. The test's
+    own session is committed first: on SQLite every transaction holds the write lock (BEGIN IMMEDIATE).
+    """
+
+    def open(self, *args, **kwargs):
+        _db.session.commit()
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
 
     def csrf_token(self) -> str:
         page = self.get("/login").get_data(as_text=True)
@@ -63,10 +73,10 @@ def app(tmp_path_factory):
             "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory),
             "BASE_URL": "http://localhost",
             "SERVER_NAME": None,
+            "INSTANCE_PATH": str(instance),
         },
         environ={},
     )
-    application.instance_path = str(instance)
     application.test_client_class = Client
     with application.app_context():
         _db.drop_all()
@@ -206,3 +216,18 @@ def login_as(client):
         return client
 
     return login
+
+
+@pytest.fixture
+def enrol_tablet(client, app):
+    """Make the test client a site's shared tablet through the real set-up link."""
+    from compliance.auth.services import make_enrolment_token
+
+    def enrol(site: Site, name: str = "Tablet") -> Client:
+        with app.test_request_context():
+            token = make_enrolment_token(site.id, name)
+        response = client.form_post(f"/tablet/enrol/{token}")
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return enrol

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import time
+
 import segno
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -137,6 +139,7 @@ def tablet_pin(user_id: int):
             login_user(user)
             session["tablet_mode"] = True
             session["tablet_site_id"] = g.tablet.site_id
+            session["last_seen"] = time.time()
             return redirect(url_for("auth.tablet_home"))
     elif request.method == "POST":
         status = 422
