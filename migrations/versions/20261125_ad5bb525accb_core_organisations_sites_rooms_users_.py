@@ -1,8 +1,8 @@
 """core: organisations, sites, rooms, users, training, auth
 
-Revision ID: 85bed104d850
+Revision ID: ad5bb525accb
 Revises: 
-Create Date: 2026-11-25 11:04:40.744286
+Create Date: 2026-11-25 11:08:14.050886
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '85bed104d850'
+revision = 'ad5bb525accb'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -116,7 +116,7 @@ def upgrade():
     sa.Column('site_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_by_id', sa.Integer(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_tablet_devices_created_by_id_users')),

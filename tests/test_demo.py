@@ -1,0 +1,59 @@
+"""The demo command is idempotent and gives what the README promises."""
+from sqlalchemy import func, select
+
+from compliance.extensions import db as _db
+from compliance.sites.models import Organisation, Room, Site, TrainingRecord, User
+
+
+def _counts():
+    return {model.__name__: _db.session.scalar(select(func.count()).select_from(model))
+            for model in (Organisation, Site, Room, User, TrainingRecord)}
+
+
+def test_demo_twice_gives_the_same_data(runner, db):
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    counts = _counts()
+    second = runner.invoke(args=["demo"])
+    assert second.exit_code == 0, second.output
+    assert "0 rows created" in second.output
+    assert _counts() == counts
+
+
+def test_demo_has_two_sites_in_their_zones_and_languages(runner, db):
+    runner.invoke(args=["demo"])
+    sites = {s.name: (s.timezone, s.language) for s in _db.session.scalars(select(Site))}
+    assert sites == {"Jakarta Kemang": ("Asia/Jakarta", "id"), "London Shoreditch": ("Europe/London", "en")}
+    roles = set(_db.session.scalars(select(User.role)))
+    assert roles == {"admin", "manager", "auditor", "staff"}
+
+
+def test_demo_training_has_one_expiring_soon_and_one_expired(runner, db):
+    from datetime import timedelta
+
+    from compliance.timeutil import utcnow
+
+    runner.invoke(args=["demo"])
+    today = utcnow().date()
+    expiries = list(_db.session.scalars(select(TrainingRecord.expires_on)))
+    assert any(today < e <= today + timedelta(days=30) for e in expiries)
+    assert any(e < today for e in expiries)
+
+
+def test_demo_prints_how_to_sign_in(runner, db):
+    output = runner.invoke(args=["demo"]).output
+    assert "manager@demo.clinic" in output and "/tablet/enrol/" in output and "1234" in output
+
+
+def test_demo_manager_and_tablet_sign_in_work(runner, client, db):
+    from compliance.demo import DEMO_PASSWORD
+
+    output = runner.invoke(args=["demo"]).output
+    assert client.form_post("/login", {"email": "manager@demo.clinic", "password": DEMO_PASSWORD}).status_code == 302
+    client.form_post("/logout")
+    link = next(line.split(": ", 1)[1] for line in output.splitlines() if "Jakarta Kemang: http" in line)
+    assert client.form_post(link.replace("http://localhost", "")).status_code == 302
+    sari = _db.session.scalar(select(User).where(User.email == "sari@demo.clinic"))
+    assert client.form_post(f"/tablet/pin/{sari.id}", {"pin": "1234"}).status_code == 302
+    page = client.get("/tablet/home").get_data(as_text=True)
+    assert "Sari Wulandari" in page
