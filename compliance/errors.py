@@ -7,11 +7,18 @@ class ServiceError(Exception):
 
     status = 400
 
-    def __init__(self, message: str, field: str | None = None, rule: str | None = None):
+    def __init__(self, message, field: str | None = None, rule: str | None = None):
         super().__init__(message)
-        self.message = message
+        self._message = message  # often a lazy translation: rendered in the language of whoever reads it
         self.field = field
         self.rule = rule
+
+    @property
+    def message(self) -> str:
+        return str(self._message)
+
+    def __str__(self) -> str:
+        return self.message
 
     def as_dict(self) -> dict:
         body: dict = {"message": self.message}

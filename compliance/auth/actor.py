@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from ..errors import Forbidden, NotFound
@@ -25,12 +26,12 @@ class Actor:
     def require(self, action: str) -> None:
         """Raise Forbidden unless this actor's role allows the action."""
         if not self.can(action):
-            raise Forbidden(f"your role ({self.role}) may not do this ({action})")
+            raise Forbidden(_l("your role (%(role)s) may not do this (%(action)s)", role=self.role, action=action))
 
     def require_site(self, site_id: int | None) -> None:
         """Raise NotFound for a site outside this actor's reach (not Forbidden: don't confirm it exists)."""
         if site_id not in self.site_ids:
-            raise NotFound("no such site", field="site_id")
+            raise NotFound(_l("no such site"), field="site_id")
 
 
 def actor_for_user(user: User) -> Actor:

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -53,12 +54,12 @@ def password_sign_in(email: str, password: str, address: str, now: datetime, thr
     by_address = db.session.scalar(failures.where(AuthEvent.address == address))
     if is_login_throttled(by_account, by_address, throttle.max_failures, throttle.max_failures_per_address):
         _event("password_throttled", now, email=email, address=address)
-        raise Forbidden(f"too many failed sign-ins; try again in {throttle.window_minutes} minutes")
+        raise Forbidden(_l("too many failed sign-ins; try again in %(minutes)s minutes", minutes=throttle.window_minutes))
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))
     ok = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password or "")
     if not (user and user.password_hash and ok and user.is_active_user):
         _event("password_failed", now, user=user, email=email, address=address)
-        raise Invalid("wrong email or password", field="password")
+        raise Invalid(_l("wrong email or password"), field="password")
     _event("password_ok", now, user=user, email=email, address=address)
     return user
 
@@ -75,9 +76,9 @@ def pin_sign_in(site_id: int, user_id: int, pin: str, address: str, now: datetim
     """Check a PIN on a site's tablet; the policy's Nth wrong PIN in a row locks the person for a while."""
     user = db.session.get(User, user_id)
     if user is None or not user.is_active_user or site_id not in user.site_ids or not user.pin_hash:
-        raise NotFound("this person cannot sign in on this tablet", field="user_id")
+        raise NotFound(_l("this person cannot sign in on this tablet"), field="user_id")
     if is_pin_locked(user.pin_locked_until, now):
-        raise Forbidden("locked after too many wrong PINs; ask a manager or wait", field="pin")
+        raise Forbidden(_l("locked after too many wrong PINs; ask a manager or wait"), field="pin")
     if not is_valid_pin(pin or "") or not check_password_hash(user.pin_hash, pin):
         failure = after_failed_pin(user.pin_failed_count, policy.max_attempts, policy.lock_minutes, now)
         user.pin_failed_count = failure.failed_count
@@ -86,9 +87,9 @@ def pin_sign_in(site_id: int, user_id: int, pin: str, address: str, now: datetim
         if failure.locked_until:
             _event("pin_locked", now, user=user, address=address, site_id=site_id)
             db.session.flush()
-            raise Forbidden("locked after too many wrong PINs; ask a manager or wait", field="pin")
+            raise Forbidden(_l("locked after too many wrong PINs; ask a manager or wait"), field="pin")
         db.session.flush()
-        raise Invalid("wrong PIN", field="pin")
+        raise Invalid(_l("wrong PIN"), field="pin")
     user.pin_failed_count = 0
     user.pin_locked_until = None
     _event("pin_ok", now, user=user, address=address, site_id=site_id)
@@ -109,7 +110,7 @@ def enrol_tablet(actor: Actor, site_id: int, name: str, now: datetime) -> tuple[
     actor.require_site(site_id)
     name = (name or "").strip()
     if not name or len(name) > 120:
-        raise Invalid("name is required (at most 120 characters)", field="name")
+        raise Invalid(_l("name is required (at most 120 characters)"), field="name")
     token = secrets.token_urlsafe(32)
     device = TabletDevice(site_id=site_id, name=name, token_hash=_sha256(token),
                           created_by_id=actor.user_id, created_at=now)
@@ -139,10 +140,10 @@ def read_enrolment_token(token: str) -> dict:
         data = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="tablet-enrol").loads(
             token, max_age=ENROLMENT_MAX_AGE)
     except BadData:
-        raise Invalid("this set-up link is expired or not valid; ask a manager for a new one", field="token") from None
+        raise Invalid(_l("this set-up link is expired or not valid; ask a manager for a new one"), field="token") from None
     site = db.session.get(Site, data.get("site_id"))
     if site is None or not site.is_active:
-        raise NotFound("no such site", field="site_id")
+        raise NotFound(_l("no such site"), field="site_id")
     return {"site": site, "name": data.get("name") or "Tablet", "by": data.get("by")}
 
 
@@ -184,7 +185,7 @@ def revoke_tablet(actor: Actor, device_id: int, now: datetime) -> TabletDevice:
     actor.require("tablets.manage")
     device = db.session.get(TabletDevice, device_id)
     if device is None or device.site_id not in actor.site_ids:
-        raise NotFound("no such tablet", field="device_id")
+        raise NotFound(_l("no such tablet"), field="device_id")
     device.revoked_at = device.revoked_at or now
     db.session.flush()
     return device
@@ -198,7 +199,7 @@ def create_api_key(actor: Actor, site_id: int, name: str, now: datetime) -> tupl
     actor.require_site(site_id)
     name = (name or "").strip()
     if not name or len(name) > 120:
-        raise Invalid("name is required (at most 120 characters)", field="name")
+        raise Invalid(_l("name is required (at most 120 characters)"), field="name")
     prefix = secrets.token_hex(4)
     key = f"ck_{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKey(site_id=site_id, name=name, prefix=prefix, key_hash=_sha256(key),
@@ -218,7 +219,7 @@ def revoke_api_key(actor: Actor, key_id: int, now: datetime) -> ApiKey:
     actor.require("apikeys.manage")
     row = db.session.get(ApiKey, key_id)
     if row is None or row.site_id not in actor.site_ids:
-        raise NotFound("no such API key", field="key_id")
+        raise NotFound(_l("no such API key"), field="key_id")
     row.revoked_at = row.revoked_at or now
     db.session.flush()
     return row

@@ -5,12 +5,13 @@ from datetime import date, datetime
 from typing import Any, Iterable
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, or_, select
 from werkzeug.security import generate_password_hash
 
 from ..auth.actor import Actor
 from ..auth.permissions import ASSIGNABLE_ROLES
-from ..auth.rules import is_valid_pin, password_problem
+from ..auth.rules import MIN_PASSWORD_LENGTH, is_valid_pin, password_problem
 from ..config import LANGUAGES
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
@@ -27,9 +28,9 @@ def _text(data: dict, name: str, max_len: int, required: bool = True) -> str:
     value = data.get(name)
     value = "" if value is None else str(value).strip()
     if required and not value:
-        raise Invalid(f"{name} is required", field=name)
+        raise Invalid(_l("%(field)s is required", field=name), field=name)
     if len(value) > max_len:
-        raise Invalid(f"{name} must be at most {max_len} characters", field=name)
+        raise Invalid(_l("%(field)s must be at most %(max)s characters", field=name, max=max_len), field=name)
     return value
 
 
@@ -38,14 +39,14 @@ def _choice(data: dict, name: str, options: Iterable[str], required: bool = True
     if value in (None, "") and not required:
         return None
     if value not in tuple(options):
-        raise Invalid(f"{name} must be one of: {', '.join(options)}", field=name)
+        raise Invalid(_l("%(field)s must be one of: %(options)s", field=name, options=", ".join(options)), field=name)
     return value
 
 
 def _timezone(data: dict) -> str:
     value = _text(data, "timezone", 64)
     if not is_valid_timezone(value):
-        raise Invalid("timezone must be an IANA time zone such as Asia/Jakarta", field="timezone")
+        raise Invalid(_l("timezone must be an IANA time zone such as Asia/Jakarta"), field="timezone")
     return value
 
 
@@ -54,14 +55,14 @@ def _email(data: dict) -> str:
     try:
         return validate_email(raw, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise Invalid(f"email is not valid: {exc}", field="email") from None
+        raise Invalid(_l("email is not valid: %(reason)s", reason=str(exc)), field="email") from None
 
 
 def _date(data: dict, name: str, required: bool = True) -> date | None:
     value = data.get(name)
     if value in (None, ""):
         if required:
-            raise Invalid(f"{name} is required", field=name)
+            raise Invalid(_l("%(field)s is required", field=name), field=name)
         return None
     if isinstance(value, datetime):
         return value.date()
@@ -70,7 +71,7 @@ def _date(data: dict, name: str, required: bool = True) -> date | None:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise Invalid(f"{name} must be a date (YYYY-MM-DD)", field=name) from None
+        raise Invalid(_l("%(field)s must be a date (YYYY-MM-DD)", field=name), field=name) from None
 
 
 # --- sites -------------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ def get_site(actor: Actor, site_id: int) -> Site:
     actor.require_site(site_id)
     site = db.session.get(Site, site_id)
     if site is None:
-        raise NotFound("no such site", field="site_id")
+        raise NotFound(_l("no such site"), field="site_id")
     return site
 
 
@@ -141,7 +142,7 @@ def _unique_site_name(org_id: int, name: str, exclude_id: int | None = None) -> 
     if exclude_id:
         stmt = stmt.where(Site.id != exclude_id)
     if db.session.scalar(stmt):
-        raise Conflict("a site with this name already exists", field="name")
+        raise Conflict(_l("a site with this name already exists"), field="name")
 
 
 # --- rooms -------------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ def get_room(actor: Actor, room_id: int) -> Room:
     """One room of a site in the actor's reach, or NotFound."""
     room = db.session.get(Room, room_id)
     if room is None or room.site_id not in actor.site_ids:
-        raise NotFound("no such room", field="room_id")
+        raise NotFound(_l("no such room"), field="room_id")
     return room
 
 
@@ -171,7 +172,7 @@ def _room_values(actor: Actor, data: dict) -> dict[str, Any]:
     try:
         site_id = int(data.get("site_id"))
     except (TypeError, ValueError):
-        raise Invalid("site_id is required", field="site_id") from None
+        raise Invalid(_l("site_id is required"), field="site_id") from None
     actor.require_site(site_id)
     return {
         "site_id": site_id,
@@ -217,7 +218,7 @@ def _unique_room_name(site_id: int, name: str, exclude_id: int | None = None) ->
     if exclude_id:
         stmt = stmt.where(Room.id != exclude_id)
     if db.session.scalar(stmt):
-        raise Conflict("a room with this name already exists at this site", field="name")
+        raise Conflict(_l("a room with this name already exists at this site"), field="name")
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -248,9 +249,9 @@ def get_user(actor: Actor, user_id: int) -> User:
     """One person in the actor's reach, or NotFound."""
     user = db.session.get(User, user_id)
     if user is None or user.organisation_id != actor.organisation_id:
-        raise NotFound("no such person", field="user_id")
+        raise NotFound(_l("no such person"), field="user_id")
     if actor.role != "admin" and not (user.site_ids & actor.site_ids):
-        raise NotFound("no such person", field="user_id")
+        raise NotFound(_l("no such person"), field="user_id")
     return user
 
 
@@ -261,18 +262,18 @@ def _site_ids(actor: Actor, data: dict) -> list[int]:
     try:
         ids = sorted({int(x) for x in raw})
     except (TypeError, ValueError):
-        raise Invalid("site_ids must be site numbers", field="site_ids") from None
+        raise Invalid(_l("site_ids must be site numbers"), field="site_ids") from None
     if not ids:
-        raise Invalid("choose at least one site", field="site_ids")
+        raise Invalid(_l("choose at least one site"), field="site_ids")
     for site_id in ids:
         if site_id not in actor.site_ids:
-            raise NotFound(f"no such site: {site_id}", field="site_ids")
+            raise NotFound(_l("no such site: %(id)s", id=site_id), field="site_ids")
     return ids
 
 
 def _check_role_assignable(actor: Actor, role: str) -> None:
     if role not in ASSIGNABLE_ROLES.get(actor.role, frozenset()):
-        raise Forbidden(f"your role ({actor.role}) may not give the role {role}", field="role")
+        raise Forbidden(_l("your role (%(role)s) may not give the role %(new_role)s", role=actor.role, new_role=role), field="role")
 
 
 def _credentials(role: str, data: dict, existing: User | None) -> dict[str, str | None]:
@@ -283,18 +284,19 @@ def _credentials(role: str, data: dict, existing: User | None) -> dict[str, str 
     if password:
         problem = password_problem(password)
         if problem:
-            raise Invalid(f"password must have {problem}", field="password")
+            raise Invalid(_l("password must be %(min)s to 200 characters long", min=MIN_PASSWORD_LENGTH),
+                          field="password")
         out["password_hash"] = generate_password_hash(password)
     if pin:
         if not is_valid_pin(pin):
-            raise Invalid("pin must be 4 to 6 digits", field="pin")
+            raise Invalid(_l("pin must be 4 to 6 digits"), field="pin")
         out["pin_hash"] = generate_password_hash(pin)
     has_password = bool(password) or bool(existing and existing.password_hash)
     has_pin = bool(pin) or bool(existing and existing.pin_hash)
     if role == "staff" and not has_pin:
-        raise Invalid("staff need a PIN of 4 to 6 digits to sign in on the tablet", field="pin")
+        raise Invalid(_l("staff need a PIN of 4 to 6 digits to sign in on the tablet"), field="pin")
     if role != "staff" and not has_password:
-        raise Invalid(f"a {role} needs a password to sign in", field="password")
+        raise Invalid(_l("a %(role)s needs a password to sign in", role=role), field="password")
     return out
 
 
@@ -305,7 +307,7 @@ def create_user(actor: Actor, data: dict, now: datetime) -> User:
     _check_role_assignable(actor, role)
     email = _email(data)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
-        raise Conflict("this email is already in use", field="email")
+        raise Conflict(_l("this email is already in use"), field="email")
     values = {
         "name": _text(data, "name", 200),
         "email": email,
@@ -330,7 +332,7 @@ def update_user(actor: Actor, user_id: int, data: dict) -> User:
     _check_role_assignable(actor, role)
     email = _email(data)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email, User.id != user.id)):
-        raise Conflict("this email is already in use", field="email")
+        raise Conflict(_l("this email is already in use"), field="email")
     new_sites = set(_site_ids(actor, data))
     # Sites outside the actor's reach stay as they were: a manager can't remove someone from site B.
     kept = {s.id for s in user.sites if s.id not in actor.site_ids}
@@ -354,7 +356,7 @@ def reset_pin(actor: Actor, user_id: int, pin: str) -> User:
     user = get_user(actor, user_id)
     _check_role_assignable(actor, user.role)
     if not is_valid_pin(pin or ""):
-        raise Invalid("pin must be 4 to 6 digits", field="pin")
+        raise Invalid(_l("pin must be 4 to 6 digits"), field="pin")
     user.pin_hash = generate_password_hash(pin)
     user.pin_failed_count = 0
     user.pin_locked_until = None
@@ -368,7 +370,7 @@ def set_user_active(actor: Actor, user_id: int, active: bool) -> User:
     user = get_user(actor, user_id)
     _check_role_assignable(actor, user.role)
     if user.id == actor.user_id and not active:
-        raise Invalid("you cannot deactivate yourself", field="user_id")
+        raise Invalid(_l("you cannot deactivate yourself"), field="user_id")
     user.is_active_user = active
     db.session.flush()
     return user
@@ -398,7 +400,7 @@ def get_training(actor: Actor, record_id: int) -> TrainingRecord:
     """One training record of a person in the actor's reach, or NotFound."""
     record = db.session.get(TrainingRecord, record_id)
     if record is None:
-        raise NotFound("no such training record", field="record_id")
+        raise NotFound(_l("no such training record"), field="record_id")
     get_user(actor, record.user_id)
     return record
 
@@ -407,12 +409,12 @@ def _training_values(actor: Actor, data: dict) -> dict[str, Any]:
     try:
         user_id = int(data.get("user_id"))
     except (TypeError, ValueError):
-        raise Invalid("user_id is required", field="user_id") from None
+        raise Invalid(_l("user_id is required"), field="user_id") from None
     get_user(actor, user_id)
     completed_on = _date(data, "completed_on")
     expires_on = _date(data, "expires_on", required=False)
     if expires_on is not None and expires_on < completed_on:
-        raise Invalid("expires_on must not be before completed_on", field="expires_on")
+        raise Invalid(_l("expires_on must not be before completed_on"), field="expires_on")
     return {
         "user_id": user_id,
         "course": _choice(data, "course", COURSES),
@@ -436,7 +438,7 @@ def correct_training(actor: Actor, record_id: int, data: dict, now: datetime) ->
     actor.require("training.write")
     old = get_training(actor, record_id)
     if not old.is_active:
-        raise Conflict("this record was already replaced or withdrawn", field="record_id")
+        raise Conflict(_l("this record was already replaced or withdrawn"), field="record_id")
     reason = _text(data, "reason", 2000)
     new = record_training(actor, data, now)
     old.is_active = False
@@ -451,7 +453,7 @@ def withdraw_training(actor: Actor, record_id: int, reason: str) -> TrainingReco
     actor.require("training.write")
     record = get_training(actor, record_id)
     if not record.is_active:
-        raise Conflict("this record was already replaced or withdrawn", field="record_id")
+        raise Conflict(_l("this record was already replaced or withdrawn"), field="record_id")
     record.void_reason = _text({"reason": reason}, "reason", 2000)
     record.is_active = False
     db.session.flush()
