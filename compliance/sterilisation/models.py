@@ -1,0 +1,165 @@
+"""Steriliser tests, cycles (loads), packs, and recalls."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..devices.models import Device, Programme, Steriliser
+from ..extensions import db
+from ..sites.models import User
+from ..timeutil import UTCDateTime, utcnow
+
+TEST_KINDS = ("air_removal", "automatic_control", "spore", "leak", "validation", "calibration")
+TEST_RESULTS = ("pending", "pass", "fail")
+CYCLE_STATUSES = ("awaiting_release", "released", "failed", "recalled")
+PACK_STATUSES = ("packed", "loaded", "sterile", "failed", "recalled", "compromised", "used")
+PACKAGINGS = ("pouch", "wrap", "unwrapped")
+COMPROMISE_REASONS = ("torn", "wet", "dropped", "opened", "other")
+
+
+class SteriliserTest(db.Model):
+    """A daily, weekly or periodic steriliser test. A spore test starts pending and gets its result later."""
+
+    __tablename__ = "steriliser_tests"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {TEST_KINDS!r}", name="kind"),
+        CheckConstraint(f"result IN {TEST_RESULTS!r}", name="result"),
+        Index("ix_steriliser_tests_steriliser_id_kind_performed_at", "steriliser_id", "kind", "performed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    steriliser_id: Mapped[int] = mapped_column(ForeignKey("sterilisers.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    performed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    performed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    performed_by_name: Mapped[str] = mapped_column(String(200), default="")  # an engineer without an account
+    result: Mapped[str] = mapped_column(String(8))
+    result_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    indicator_lot: Mapped[str] = mapped_column(String(80), default="")
+    control_result: Mapped[str | None] = mapped_column(String(8))  # spore test: the unprocessed control must grow
+    measured_value: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))  # e.g. leak rate in mbar/min
+    certificate_ref: Mapped[str] = mapped_column(String(200), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    steriliser: Mapped[Steriliser] = relationship()
+    performed_by: Mapped[User | None] = relationship(foreign_keys=[performed_by_id])
+    result_by: Mapped[User | None] = relationship(foreign_keys=[result_by_id])
+
+
+class Cycle(db.Model):
+    """One sterilisation load: its figures, the verdict the rules gave, and who released or failed it."""
+
+    __tablename__ = "cycles"
+    __table_args__ = (
+        UniqueConstraint("steriliser_id", "cycle_number"),
+        CheckConstraint(f"status IN {CYCLE_STATUSES!r}", name="status"),
+        Index("ix_cycles_steriliser_id_started_at", "steriliser_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    steriliser_id: Mapped[int] = mapped_column(ForeignKey("sterilisers.id"))
+    cycle_number: Mapped[int] = mapped_column()
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    temperature_c: Mapped[Decimal] = mapped_column(Numeric(5, 1))
+    pressure_kpa: Mapped[Decimal | None] = mapped_column(Numeric(6, 1))
+    holding_seconds: Mapped[int] = mapped_column()
+    printout_ref: Mapped[str] = mapped_column(String(200), default="")
+    indicator_class: Mapped[int | None] = mapped_column()
+    indicator_passed: Mapped[bool] = mapped_column()
+    is_verdict_pass: Mapped[bool] = mapped_column()
+    reasons: Mapped[list] = mapped_column(JSON, default=list)  # [{"rule": id, "message": text}, ...]
+    status: Mapped[str] = mapped_column(String(20))
+    loaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    guideline_version: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    steriliser: Mapped[Steriliser] = relationship()
+    programme: Mapped[Programme] = relationship()
+    loaded_by: Mapped[User | None] = relationship(foreign_keys=[loaded_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    packs: Mapped[list["Pack"]] = relationship(back_populates="cycle", order_by="Pack.id")
+
+
+class Pack(db.Model):
+    """A pouch or wrap of one or more devices, with a unique label; sterile once its load is released."""
+
+    __tablename__ = "packs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {PACK_STATUSES!r}", name="status"),
+        CheckConstraint(f"packaging IN {PACKAGINGS!r}", name="packaging"),
+        Index("ix_packs_site_id_status_expires_at", "site_id", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    label_code: Mapped[str] = mapped_column(String(24), unique=True)
+    packaging: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(12), default="packed")
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id"), index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    packed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    packed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    compromised_reason: Mapped[str | None] = mapped_column(String(12))
+    compromised_note: Mapped[str] = mapped_column(Text, default="")
+    compromised_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    compromised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    cycle: Mapped[Cycle | None] = relationship(back_populates="packs")
+    packed_by: Mapped[User | None] = relationship(foreign_keys=[packed_by_id])
+    items: Mapped[list["PackItem"]] = relationship(back_populates="pack", order_by="PackItem.device_id")
+
+
+class PackItem(db.Model):
+    __tablename__ = "pack_items"
+
+    pack_id: Mapped[int] = mapped_column(ForeignKey("packs.id"), primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), primary_key=True, index=True)
+
+    pack: Mapped[Pack] = relationship(back_populates="items")
+    device: Mapped[Device] = relationship()
+
+
+class Recall(db.Model):
+    """A failed spore test's recall of every load since the last passing one, with its closing checklist."""
+
+    __tablename__ = "recalls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    steriliser_id: Mapped[int] = mapped_column(ForeignKey("sterilisers.id"))
+    trigger_test_id: Mapped[int | None] = mapped_column(ForeignKey("steriliser_tests.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last passing spore test (None: ever)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    clients_contacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clients_contacted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    clients_contacted_note: Mapped[str] = mapped_column(Text, default="")
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    close_note: Mapped[str] = mapped_column(Text, default="")
+
+    steriliser: Mapped[Steriliser] = relationship()
+    trigger_test: Mapped[SteriliserTest | None] = relationship()
+    loads: Mapped[list["RecallLoad"]] = relationship(order_by="RecallLoad.cycle_id")
+
+
+class RecallLoad(db.Model):
+    __tablename__ = "recall_loads"
+
+    recall_id: Mapped[int] = mapped_column(ForeignKey("recalls.id"), primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), primary_key=True, index=True)
+    previous_status: Mapped[str] = mapped_column(String(20))
+
+    cycle: Mapped[Cycle] = relationship()
