@@ -1,14 +1,14 @@
 """Flask commands: demo data, tablet set-up links."""
 from __future__ import annotations
 
-from datetime import timedelta
+
 
 import click
 from flask import Flask, current_app, url_for
 from sqlalchemy import select
 
 from .extensions import db
-from .timeutil import local_today, utcnow
+from .timeutil import utcnow
 
 
 def register_cli(app: Flask) -> None:

@@ -21,6 +21,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "apikeys.manage": frozenset({"admin"}),
     "tablets.manage": WRITE_ROLES,
     "tablet.use": frozenset({"staff", "manager", "admin"}),
+    # Devices and sterilisation. Staff work these on the decontamination-room tablet; a site's
+    # API key ("machine", an autoclave's data logger) may post tests and cycles.
+    "devices.read": MACHINE_READ | {"staff"},
+    "devices.write": WRITE_ROLES,
+    "sterilisation.read": MACHINE_READ | {"staff"},
+    "reprocess.record": frozenset({"staff", "manager", "admin"}),
+    "tests.record": frozenset({"staff", "manager", "admin", "machine"}),
+    "cycles.record": frozenset({"staff", "manager", "admin", "machine"}),
+    "cycles.decide": frozenset({"staff", "manager", "admin"}),
+    "recalls.manage": WRITE_ROLES,
 }
 
 # Roles a manager may give; an admin may give any.

@@ -9,7 +9,7 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
-    Integer,
+
     String,
     Table,
     Text,

@@ -1,77 +1,24 @@
 """Operations on sites, rooms, people and training: actor + values + now in, rows flushed, never committed."""
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Iterable
+from datetime import datetime
+from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, or_, select
 from werkzeug.security import generate_password_hash
 
+from .. import validation as v
 from ..auth.actor import Actor
 from ..auth.permissions import ASSIGNABLE_ROLES
 from ..auth.rules import MIN_PASSWORD_LENGTH, is_valid_pin, password_problem
 from ..config import LANGUAGES
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
-from ..timeutil import is_valid_timezone
 from .models import ROLES, Room, Site, TrainingRecord, User, user_sites
 from .training import COURSES
 
 ROOM_KINDS = ("treatment", "decontamination", "storage", "reception")
-
-
-# --- input checks shared by forms and the API ---------------------------------------------------
-
-def _text(data: dict, name: str, max_len: int, required: bool = True) -> str:
-    value = data.get(name)
-    value = "" if value is None else str(value).strip()
-    if required and not value:
-        raise Invalid(_l("%(field)s is required", field=name), field=name)
-    if len(value) > max_len:
-        raise Invalid(_l("%(field)s must be at most %(max)s characters", field=name, max=max_len), field=name)
-    return value
-
-
-def _choice(data: dict, name: str, options: Iterable[str], required: bool = True) -> str | None:
-    value = data.get(name)
-    if value in (None, "") and not required:
-        return None
-    if value not in tuple(options):
-        raise Invalid(_l("%(field)s must be one of: %(options)s", field=name, options=", ".join(options)), field=name)
-    return value
-
-
-def _timezone(data: dict) -> str:
-    value = _text(data, "timezone", 64)
-    if not is_valid_timezone(value):
-        raise Invalid(_l("timezone must be an IANA time zone such as Asia/Jakarta"), field="timezone")
-    return value
-
-
-def _email(data: dict) -> str:
-    raw = _text(data, "email", 254)
-    try:
-        return validate_email(raw, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise Invalid(_l("email is not valid: %(reason)s", reason=str(exc)), field="email") from None
-
-
-def _date(data: dict, name: str, required: bool = True) -> date | None:
-    value = data.get(name)
-    if value in (None, ""):
-        if required:
-            raise Invalid(_l("%(field)s is required", field=name), field=name)
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise Invalid(_l("%(field)s must be a date (YYYY-MM-DD)", field=name), field=name) from None
 
 
 # --- sites -------------------------------------------------------------------------------------
@@ -98,10 +45,10 @@ def get_site(actor: Actor, site_id: int) -> Site:
 
 def _site_values(data: dict) -> dict[str, Any]:
     return {
-        "name": _text(data, "name", 200),
-        "timezone": _timezone(data),
-        "language": _choice(data, "language", LANGUAGES),
-        "address": _text(data, "address", 500, required=False),
+        "name": v.text(data, "name", 200),
+        "timezone": v.timezone_name(data),
+        "language": v.choice(data, "language", LANGUAGES),
+        "address": v.text(data, "address", 500, required=False),
     }
 
 
@@ -176,8 +123,8 @@ def _room_values(actor: Actor, data: dict) -> dict[str, Any]:
     actor.require_site(site_id)
     return {
         "site_id": site_id,
-        "name": _text(data, "name", 120),
-        "kind": _choice(data, "kind", ROOM_KINDS),
+        "name": v.text(data, "name", 120),
+        "kind": v.choice(data, "kind", ROOM_KINDS),
     }
 
 
@@ -303,16 +250,16 @@ def _credentials(role: str, data: dict, existing: User | None) -> dict[str, str 
 def create_user(actor: Actor, data: dict, now: datetime) -> User:
     """Add a person to one or more of the actor's sites."""
     actor.require("users.write")
-    role = _choice(data, "role", ROLES)
+    role = v.choice(data, "role", ROLES)
     _check_role_assignable(actor, role)
-    email = _email(data)
+    email = v.email(data)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
         raise Conflict(_l("this email is already in use"), field="email")
     values = {
-        "name": _text(data, "name", 200),
+        "name": v.text(data, "name", 200),
         "email": email,
         "role": role,
-        "language": _choice(data, "language", LANGUAGES, required=False),
+        "language": v.choice(data, "language", LANGUAGES, required=False),
     }
     site_ids = _site_ids(actor, data)
     values.update(_credentials(role, data, None))
@@ -328,19 +275,19 @@ def update_user(actor: Actor, user_id: int, data: dict) -> User:
     actor.require("users.write")
     user = get_user(actor, user_id)
     _check_role_assignable(actor, user.role)
-    role = _choice(data, "role", ROLES)
+    role = v.choice(data, "role", ROLES)
     _check_role_assignable(actor, role)
-    email = _email(data)
+    email = v.email(data)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email, User.id != user.id)):
         raise Conflict(_l("this email is already in use"), field="email")
     new_sites = set(_site_ids(actor, data))
     # Sites outside the actor's reach stay as they were: a manager can't remove someone from site B.
     kept = {s.id for s in user.sites if s.id not in actor.site_ids}
     values = {
-        "name": _text(data, "name", 200),
+        "name": v.text(data, "name", 200),
         "email": email,
         "role": role,
-        "language": _choice(data, "language", LANGUAGES, required=False),
+        "language": v.choice(data, "language", LANGUAGES, required=False),
     }
     values.update(_credentials(role, data, user))
     for key, value in values.items():
@@ -411,16 +358,16 @@ def _training_values(actor: Actor, data: dict) -> dict[str, Any]:
     except (TypeError, ValueError):
         raise Invalid(_l("user_id is required"), field="user_id") from None
     get_user(actor, user_id)
-    completed_on = _date(data, "completed_on")
-    expires_on = _date(data, "expires_on", required=False)
+    completed_on = v.date_value(data, "completed_on")
+    expires_on = v.date_value(data, "expires_on", required=False)
     if expires_on is not None and expires_on < completed_on:
         raise Invalid(_l("expires_on must not be before completed_on"), field="expires_on")
     return {
         "user_id": user_id,
-        "course": _choice(data, "course", COURSES),
+        "course": v.choice(data, "course", COURSES),
         "completed_on": completed_on,
         "expires_on": expires_on,
-        "evidence_ref": _text(data, "evidence_ref", 300, required=False),
+        "evidence_ref": v.text(data, "evidence_ref", 300, required=False),
     }
 
 
@@ -439,7 +386,7 @@ def correct_training(actor: Actor, record_id: int, data: dict, now: datetime) ->
     old = get_training(actor, record_id)
     if not old.is_active:
         raise Conflict(_l("this record was already replaced or withdrawn"), field="record_id")
-    reason = _text(data, "reason", 2000)
+    reason = v.text(data, "reason", 2000)
     new = record_training(actor, data, now)
     old.is_active = False
     old.replaced_by_id = new.id
@@ -454,7 +401,7 @@ def withdraw_training(actor: Actor, record_id: int, reason: str) -> TrainingReco
     record = get_training(actor, record_id)
     if not record.is_active:
         raise Conflict(_l("this record was already replaced or withdrawn"), field="record_id")
-    record.void_reason = _text({"reason": reason}, "reason", 2000)
+    record.void_reason = v.text({"reason": reason}, "reason", 2000)
     record.is_active = False
     db.session.flush()
     return record
