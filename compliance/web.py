@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from .auth.actor import Actor, actor_for_user
 from .errors import ServiceError
 from .extensions import db, login_manager
+from .labels import ROLE_LABELS
 from .timeutil import utcnow
 
 TABLET_COOKIE = "tablet"
@@ -144,26 +145,31 @@ def _before_request():
     return None
 
 
-def _error_response(code: int, message: str, errors: dict | None = None):
+def _error_response(code: int, message: str, errors: dict | None = None, headers: list | None = None):
+    headers = [(k, v) for k, v in (headers or []) if k.lower() != "content-type"]
     if is_api_request():
         body: dict[str, Any] = {"code": code, "message": message}
         if errors:
             body["errors"] = errors
-        return jsonify(body), code
-    return render_template("errors/error.html", code=code, message=message, errors=errors or {}), code
+        return jsonify(body), code, headers
+    return render_template("errors/error.html", code=code, message=message, errors=errors or {}), code, headers
 
 
 def _http_error(exc: HTTPException):
     if isinstance(exc, CSRFError):
+        if is_api_request():
+            return _error_response(400, "CSRF check failed: send the X-CSRFToken header with a session's token",
+                                   {"csrf_token": [exc.description]})
         return _error_response(400, _("The form expired or was not sent from this site (CSRF check failed). "
                                       "Go back, reload the page and try again."),
                                {"csrf_token": [exc.description]})
     data = getattr(exc, "data", None) or {}
     errors = data.get("messages") or data.get("errors")
-    return _error_response(exc.code or 500, exc.description or exc.name, errors)
+    return _error_response(exc.code or 500, exc.description or exc.name, errors, exc.get_headers())
 
 
 def _service_error(exc: ServiceError):
+    db.session.rollback()  # a refused operation stores nothing, even what it flushed before refusing
     errors = {exc.field: [exc.message]} if exc.field else None
     if is_api_request():
         body = {"code": exc.status, "message": exc.message}
@@ -194,7 +200,7 @@ def init_app(app: Flask) -> None:
         actor = None
         if current_user.is_authenticated:
             actor = current_actor()
-        return {"actor": actor, "tablet_device": getattr(g, "tablet", None)}
+        return {"actor": actor, "tablet_device": getattr(g, "tablet", None), "ROLE_LABELS": ROLE_LABELS}
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -5,15 +5,58 @@ from flask import Flask
 
 from ..extensions import api, csrf
 
+DESCRIPTION = """\
+Sites, rooms, people and training records of one organisation.
+
+**Authentication.** Either the session cookie of a signed-in person (writes also need the
+`X-CSRFToken` header, the token of the page's `csrf-token` meta tag), or a site's API key as
+`Authorization: Bearer <key>`. A key reads its own site only and may not change these resources.
+
+**Scope.** Anything outside the caller's sites answers 404, as if it did not exist.
+
+**Lists** are paginated: `?page=` (from 1) and `?page_size=` (default 25, at most 100). The body is a
+JSON array; the `X-Pagination` header holds `{"total", "total_pages", "page", "first_page",
+"last_page", "previous_page", "next_page"}`.
+
+**Errors** are `{"code", "message", "errors"}`. A request that cannot be read (wrong type, too
+long, not one of the choices, a field this endpoint does not know) answers 422 with
+`errors: {"json": {field: [messages]}}` (or `"query"`). A refusal by the business rules names the
+field directly: `errors: {field: [messages]}` (409 for a duplicate, 422 for an invalid value,
+403 for a role that may not, 404 for something out of reach). Nothing is stored when an error is
+answered.
+"""
+
+# Reads: either scheme. Writes add csrfToken to the cookie (see compliance/api/sites.py).
+SECURITY_SCHEMES = {
+    "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session",
+                      "description": "The session cookie of a person signed in at /login"},
+    "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRFToken",
+                  "description": "Needed with the session cookie on every write"},
+    "siteApiKey": {"type": "http", "scheme": "bearer",
+                   "description": "A site's API key (ck_...), made by an admin; reads its own site only"},
+}
+
 
 def init_api(app: Flask) -> None:
+    from .schemas import ApiErrorSchema
+
     app.config.setdefault("API_TITLE", "Clinic compliance API")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("API_SPEC_OPTIONS", {
+        "info": {"description": DESCRIPTION},
+        "security": [{"sessionCookie": []}, {"siteApiKey": []}],
+    })
+    # Document the error body compliance/web.py actually answers with (no "status" field, an optional "rule").
+    api.ERROR_SCHEMA = ApiErrorSchema
     api.init_app(app)
-    from . import auth  # noqa: F401  (request hooks)
+    cookie = dict(SECURITY_SCHEMES["sessionCookie"], name=app.config.get("SESSION_COOKIE_NAME", "session"))
+    for name, scheme in {**SECURITY_SCHEMES, "sessionCookie": cookie}.items():
+        api.spec.components.security_scheme(name, scheme)
+
+    from . import auth  # noqa: F401
     from .sites import blp as sites_blp
 
     # CSRF is checked by the API's own auth hook: required for cookie sessions, not for API keys.

@@ -1,7 +1,9 @@
 """API authentication: a person's session cookie (with CSRF on writes) or a site's API key."""
 from __future__ import annotations
 
-from flask import abort, g, request
+from flask import g, request
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Unauthorized
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
@@ -20,6 +22,10 @@ def _key_from_request() -> str | None:
     return request.headers.get("X-API-Key")
 
 
+def _unauthorised(message: str):
+    raise Unauthorized(description=message, www_authenticate=WWWAuthenticate("Bearer", {"realm": "api"}))
+
+
 def api_actor() -> Actor:
     """Who is calling: an API key, else the signed-in person (writes need the CSRF token); else 401."""
     actor = getattr(g, "api_actor", None)
@@ -29,7 +35,7 @@ def api_actor() -> Actor:
     if key:
         actor = actor_for_api_key(key, utcnow())
         if actor is None:
-            abort(401, description="unknown or revoked API key")
+            _unauthorised("unknown or revoked API key")
     elif current_user.is_authenticated:
         if request.method not in SAFE_METHODS:
             try:
@@ -38,6 +44,6 @@ def api_actor() -> Actor:
                 raise CSRFError(str(exc)) from None
         actor = actor_for_user(current_user._get_current_object())
     else:
-        abort(401, description="sign in, or send a site API key as 'Authorization: Bearer <key>'")
+        _unauthorised("sign in, or send a site API key as 'Authorization: Bearer <key>'")
     g.api_actor = actor
     return actor

@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cycles.record": frozenset({"staff", "manager", "admin", "machine"}),
     "cycles.decide": frozenset({"staff", "manager", "admin"}),
     "recalls.manage": WRITE_ROLES,
+    "guidelines.manage": WRITE_ROLES,
 }
 
 # Roles a manager may give; an admin may give any.

@@ -57,7 +57,7 @@ def password_sign_in(email: str, password: str, address: str, now: datetime, thr
         raise Forbidden(_l("too many failed sign-ins; try again in %(minutes)s minutes", minutes=throttle.window_minutes))
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))
     ok = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password or "")
-    if not (user and user.password_hash and ok and user.is_active_user):
+    if not (user and user.password_hash and ok and user.is_active_user and user.role != "staff"):
         _event("password_failed", now, user=user, email=email, address=address)
         raise Invalid(_l("wrong email or password"), field="password")
     _event("password_ok", now, user=user, email=email, address=address)

@@ -228,6 +228,10 @@ def _credentials(role: str, data: dict, existing: User | None) -> dict[str, str 
     out: dict[str, str | None] = {}
     password = data.get("password") or ""
     pin = str(data.get("pin") or "")
+    if password and role == "staff":
+        raise Invalid(_l("staff sign in with a PIN on the tablet; leave the password empty"), field="password")
+    if role == "staff":
+        out["password_hash"] = None  # a manager made staff loses the laptop sign-in
     if password:
         problem = password_problem(password)
         if problem:
@@ -346,9 +350,13 @@ def training_query(actor: Actor, user_id: int | None = None, search: str = "", c
 def get_training(actor: Actor, record_id: int) -> TrainingRecord:
     """One training record of a person in the actor's reach, or NotFound."""
     record = db.session.get(TrainingRecord, record_id)
-    if record is None:
-        raise NotFound(_l("no such training record"), field="record_id")
-    get_user(actor, record.user_id)
+    try:
+        if record is None:
+            raise NotFound(_l("no such training record"), field="record_id")
+        get_user(actor, record.user_id)
+    except NotFound:
+        # The same answer whether the record is missing or out of reach: don't confirm it exists.
+        raise NotFound(_l("no such training record"), field="record_id") from None
     return record
 
 

@@ -209,3 +209,17 @@ def test_htmx_post_without_csrf_header_is_refused(client, login_as, manager):
     token = client.csrf_token()
     response = client.post("/logout", headers={"HX-Request": "true", "X-CSRFToken": token})
     assert response.status_code == 302
+
+
+def test_a_staff_member_never_signs_in_with_a_password_even_if_one_was_stored(client, nurse, db):
+    from tests.conftest import hashed
+
+    nurse.password_hash = hashed(PASSWORD)  # e.g. a manager who was made staff before the fix
+    db.session.commit()
+    assert client.form_post("/login", {"email": nurse.email, "password": PASSWORD}).status_code == 401
+
+
+def test_api_without_credentials_asks_for_a_bearer_key(client):
+    response = client.get("/api/v1/sites")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
