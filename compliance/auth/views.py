@@ -147,7 +147,7 @@ def tablet_pin(user_id: int):
 
 
 @bp.get("/tablet/home")
-@login_required
+@requires("tablet.use")
 def tablet_home():
     site = g.tablet.site if g.tablet is not None else (current_user.sites[0] if current_user.sites else None)
     if site is None:
