@@ -70,7 +70,10 @@ def _defaults(settings: Mapping[str, Any]) -> dict[str, Any]:
 def _register_models() -> None:
     # Import every domain's models so that metadata (and Alembic) sees all tables.
     from .auth import models as _auth  # noqa: F401
+    from .devices import models as _devices  # noqa: F401
+    from .guidelines import models as _guidelines  # noqa: F401
     from .sites import models as _sites  # noqa: F401
+    from .sterilisation import models as _sterilisation  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -1,0 +1,634 @@
+"""Steriliser tests, reprocessing, packs, cycles, release and recall: actor + values + now in, flushed, never committed."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, func, select, update
+
+from .. import validation as v
+from ..auth.actor import Actor
+from ..devices.models import Device, DeviceEvent, Programme, Steriliser, SteriliserStatusChange
+from ..devices.services import change_device_status, get_steriliser, set_steriliser_service
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..extensions import db
+from ..guidelines import Pack as GuidelinePack
+from ..guidelines.services import pack_for_site
+from ..sites.models import Site, TrainingRecord, User
+from ..timeutil import local_today
+from . import rules
+from .models import (
+    COMPROMISE_REASONS,
+    PACKAGINGS,
+    TEST_KINDS,
+    Cycle,
+    Pack,
+    PackItem,
+    Recall,
+    RecallLoad,
+    SteriliserTest,
+)
+
+LABEL_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed on a tablet
+USABLE_PACK_STATUSES = ("sterile",)
+
+
+def limits_for(pack: GuidelinePack) -> rules.Limits:
+    """The rule numbers in force, from the guideline pack with the site's overrides."""
+    return rules.Limits(
+        max_temperature_over_set_c=Decimal(str(pack.number("cycle-parameters-met", "max_temperature_over_set_c"))),
+        min_indicator_class_without_printout=int(pack.number("per-load-indicators", "min_class_without_printout")),
+        spore_overdue_after_days=int(pack.number("spore-test", "overdue_after_days")),
+    )
+
+
+def _check_records(steriliser_id: int, until: datetime) -> list[rules.CheckRecord]:
+    """The tests the verdict needs: air-removal tests of the last two days and the recent spore tests."""
+    rows = db.session.execute(select(SteriliserTest.kind, SteriliserTest.performed_at, SteriliserTest.result).where(
+        SteriliserTest.steriliser_id == steriliser_id, SteriliserTest.performed_at <= until,
+        SteriliserTest.kind.in_(("air_removal", "spore")),
+        SteriliserTest.performed_at >= until - timedelta(days=90)))
+    return [rules.CheckRecord(kind, at, result) for kind, at, result in rows]
+
+
+# --- steriliser tests --------------------------------------------------------------------------
+
+def tests_query(actor: Actor, steriliser_id: int | None = None, kind: str | None = None,
+                result: str | None = None, date_from=None, date_to=None) -> Select:
+    actor.require("sterilisation.read")
+    stmt = select(SteriliserTest).where(SteriliserTest.site_id.in_(actor.site_ids))
+    if steriliser_id:
+        stmt = stmt.where(SteriliserTest.steriliser_id == steriliser_id)
+    if kind:
+        stmt = stmt.where(SteriliserTest.kind == kind)
+    if result:
+        stmt = stmt.where(SteriliserTest.result == result)
+    if date_from:
+        stmt = stmt.where(SteriliserTest.performed_at >= date_from)
+    if date_to:
+        stmt = stmt.where(SteriliserTest.performed_at < date_to)
+    return stmt.order_by(SteriliserTest.performed_at.desc(), SteriliserTest.id.desc())
+
+
+def get_test(actor: Actor, test_id: int) -> SteriliserTest:
+    actor.require("sterilisation.read")
+    row = db.session.get(SteriliserTest, test_id)
+    if row is None or row.site_id not in actor.site_ids:
+        raise NotFound(_l("no such steriliser test"), field="test_id")
+    return row
+
+
+def _datetime(data: dict, name: str, now: datetime) -> datetime:
+    value = data.get(name)
+    if value in (None, ""):
+        return now
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise Invalid(_l("%(field)s must be a date and time (ISO 8601)", field=name), field=name) from None
+    if moment.tzinfo is None:
+        raise Invalid(_l("%(field)s needs a time zone offset", field=name), field=name)
+    if moment > now + timedelta(minutes=5):
+        raise Invalid(_l("%(field)s is in the future", field=name), field=name)
+    return moment
+
+
+def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:
+    """Record a steriliser test. A failed test takes the steriliser out of service; a failed spore test recalls."""
+    actor.require("tests.record")
+    steriliser = get_steriliser(actor, v.ident(data, "steriliser_id"))
+    kind = v.choice(data, "kind", TEST_KINDS)
+    result = v.choice(data, "result", ("pending", "pass", "fail") if kind == "spore" else ("pass", "fail"))
+    if kind in ("air_removal", "leak") and steriliser.type == "N":
+        raise Invalid(_l("a type N steriliser has no air-removal or leak test"), field="kind",
+                      rule="air-removal-test-daily")
+    test = SteriliserTest(
+        site_id=steriliser.site_id, steriliser_id=steriliser.id, kind=kind,
+        performed_at=_datetime(data, "performed_at", now), performed_by_id=actor.user_id,
+        performed_by_name=v.text(data, "performed_by_name", 200, required=False),
+        result=result, indicator_lot=v.text(data, "indicator_lot", 80, required=kind == "spore"),
+        control_result=v.choice(data, "control_result", ("grew", "no_growth"), required=False),
+        measured_value=v.decimal(data, "measured_value", Decimal("0"), Decimal("1000"), required=False),
+        certificate_ref=v.text(data, "certificate_ref", 200, required=kind in ("validation", "calibration")),
+        notes=v.text(data, "notes", 2000, required=False), created_at=now)
+    if kind == "leak" and test.measured_value is not None:
+        limit = Decimal(str(pack_for_site(steriliser.site_id).number("weekly-leak-test",
+                                                                   "max_pressure_rise_mbar_per_min")))
+        if (test.measured_value > limit) != (result == "fail"):
+            raise Invalid(_l("a leak rate of %(value)s mbar/min is a %(verdict)s (limit %(limit)s)",
+                             value=test.measured_value, limit=limit,
+                             verdict=_l("fail") if test.measured_value > limit else _l("pass")),
+                          field="result", rule="weekly-leak-test")
+    _check_spore_control(test)
+    if result != "pending":
+        test.result_at, test.result_by_id = now, actor.user_id
+    db.session.add(test)
+    db.session.flush()
+    _after_result(actor, steriliser, test, now)
+    return test
+
+
+def _check_spore_control(test: SteriliserTest) -> None:
+    # A spore test only passes when the unprocessed control from the same lot grew (the indicator was alive).
+    if test.kind == "spore" and test.result == "pass" and test.control_result != "grew":
+        raise Invalid(_l("a spore test passes only when its control from the same lot grew"),
+                      field="control_result", rule="spore-test")
+
+
+def record_test_result(actor: Actor, test_id: int, data: dict, now: datetime) -> SteriliserTest:
+    """Read a pending spore test: pass or fail, with the control's result."""
+    actor.require("tests.record")
+    test = get_test(actor, test_id)
+    if test.result != "pending":
+        raise Conflict(_l("this test already has its result; record a new test instead"), field="result")
+    result = v.choice(data, "result", ("pass", "fail"))
+    control = v.choice(data, "control_result", ("grew", "no_growth"), required=result == "pass")
+    if result == "pass" and control != "grew":
+        raise Invalid(_l("a spore test passes only when its control from the same lot grew"),
+                      field="control_result", rule="spore-test")
+    # Claim the pending row: two tablets reading the same indicator store one result.
+    claimed = db.session.execute(update(SteriliserTest).where(
+        SteriliserTest.id == test.id, SteriliserTest.result == "pending").values(
+        result=result, control_result=control, result_at=now, result_by_id=actor.user_id))
+    if claimed.rowcount != 1:
+        raise Conflict(_l("this test already has its result"), field="result")
+    db.session.refresh(test)
+    _after_result(actor, get_steriliser(actor, test.steriliser_id), test, now)
+    return test
+
+
+def _after_result(actor: Actor, steriliser: Steriliser, test: SteriliserTest, now: datetime) -> None:
+    """failed-test-recall: a fail takes the steriliser out of service (a spore fail recalls loads);
+    a pass of the kind that failed returns it, after a spore fail only once enough consecutive passes are in."""
+    if test.result == "fail":
+        set_steriliser_service(steriliser, False, f"failed {test.kind} test", actor.user_id, now, test.id)
+        if test.kind == "spore":
+            open_recall(actor, steriliser, test, now)
+    elif test.result == "pass" and not steriliser.is_in_service:
+        last_out = db.session.scalar(select(SteriliserStatusChange).where(
+            SteriliserStatusChange.steriliser_id == steriliser.id, SteriliserStatusChange.is_in_service.is_(False))
+            .order_by(SteriliserStatusChange.at.desc(), SteriliserStatusChange.id.desc()))
+        cause = db.session.get(SteriliserTest, last_out.test_id) if last_out and last_out.test_id else None
+        if cause is None or cause.kind != test.kind:
+            return  # taken out by hand or by another test: a manager or that test returns it
+        if test.kind == "spore":
+            required = int(pack_for_site(steriliser.site_id).number("failed-test-recall",
+                                                                    "empty_chamber_cycles_before_return"))
+            if not rules.may_return_to_service(consecutive_spore_passes(steriliser.id), required):
+                return
+        set_steriliser_service(steriliser, True, f"passing {test.kind} test", actor.user_id, now, test.id)
+    db.session.flush()
+
+
+def consecutive_spore_passes(steriliser_id: int) -> int:
+    """Passing spore tests since the last failing one."""
+    last_fail = db.session.scalar(select(func.max(SteriliserTest.performed_at)).where(
+        SteriliserTest.steriliser_id == steriliser_id, SteriliserTest.kind == "spore",
+        SteriliserTest.result == "fail"))
+    stmt = select(func.count()).select_from(SteriliserTest).where(
+        SteriliserTest.steriliser_id == steriliser_id, SteriliserTest.kind == "spore",
+        SteriliserTest.result == "pass")
+    if last_fail is not None:
+        stmt = stmt.where(SteriliserTest.performed_at > last_fail)
+    return db.session.scalar(stmt)
+
+
+# --- reprocessing and packs --------------------------------------------------------------------
+
+def _devices(actor: Actor, data: dict) -> list[Device]:
+    raw = data.get("device_ids") or []
+    if isinstance(raw, (str, int)):
+        raw = [raw]
+    try:
+        ids = sorted({int(x) for x in raw})
+    except (TypeError, ValueError):
+        raise Invalid(_l("device_ids must be device numbers"), field="device_ids") from None
+    if not ids:
+        raise Invalid(_l("choose at least one device"), field="device_ids")
+    devices = list(db.session.scalars(select(Device).where(Device.id.in_(ids))))
+    if len(devices) != len(ids) or any(d.site_id not in actor.site_ids for d in devices):
+        raise NotFound(_l("no such device"), field="device_ids")
+    return devices
+
+
+def record_cleaning(actor: Actor, data: dict, now: datetime) -> list[Device]:
+    """clean-before-sterilise, step 1: dirty devices are cleaned (how: washer, ultrasonic, manual)."""
+    actor.require("reprocess.record")
+    devices = _devices(actor, data)
+    method = v.choice(data, "method", ("washer_disinfector", "ultrasonic", "manual"))
+    for device in devices:
+        if device.status not in ("dirty", "in_reprocessing"):
+            raise Conflict(_l("%(serial)s is %(status)s, not waiting to be cleaned", serial=device.serial,
+                              status=device.status), field="device_ids", rule="clean-before-sterilise")
+        change_device_status(device, "in_reprocessing", actor.user_id, now, kind="cleaned", method=method)
+    db.session.flush()
+    return devices
+
+
+def record_inspection(actor: Actor, data: dict, now: datetime) -> list[Device]:
+    """clean-before-sterilise, step 2: cleaned devices are inspected; a damaged one is quarantined."""
+    actor.require("reprocess.record")
+    devices = _devices(actor, data)
+    passed = v.boolean(data, "passed")
+    note = v.text(data, "note", 2000, required=not passed)
+    for device in devices:
+        if _last_step(device.id) != "cleaned":
+            raise Conflict(_l("%(serial)s has not been cleaned since it was last used", serial=device.serial),
+                           field="device_ids", rule="clean-before-sterilise")
+        change_device_status(device, "in_reprocessing" if passed else "quarantined", actor.user_id, now,
+                             kind="inspected" if passed else "inspection_failed", note=note)
+    db.session.flush()
+    return devices
+
+
+def _last_step(device_id: int) -> str | None:
+    return db.session.scalar(select(DeviceEvent.kind).where(DeviceEvent.device_id == device_id)
+                             .order_by(DeviceEvent.at.desc(), DeviceEvent.id.desc()).limit(1))
+
+
+def new_label_code() -> str:
+    return "PK-" + "".join(secrets.choice(LABEL_ALPHABET) for _ in range(8))
+
+
+def create_pack(actor: Actor, data: dict, now: datetime) -> Pack:
+    """clean-before-sterilise, step 3: inspected devices of one site go into a pouch or wrap with a new label."""
+    actor.require("reprocess.record")
+    devices = _devices(actor, data)
+    packaging = v.choice(data, "packaging", PACKAGINGS)
+    site_ids = {d.site_id for d in devices}
+    if len(site_ids) != 1:
+        raise Invalid(_l("a pack holds devices of one site"), field="device_ids")
+    for device in devices:
+        if _last_step(device.id) != "inspected":
+            raise Conflict(_l("%(serial)s must be cleaned and inspected before packing", serial=device.serial),
+                           field="device_ids", rule="clean-before-sterilise")
+        if device.max_cycles is not None and device.reprocessing_count >= device.max_cycles:
+            raise Conflict(_l("%(serial)s has reached its maker's limit of %(max)s reprocessing cycles",
+                              serial=device.serial, max=device.max_cycles), field="device_ids")
+    pack = Pack(site_id=site_ids.pop(), label_code=new_label_code(), packaging=packaging, status="packed",
+                packed_by_id=actor.user_id, packed_at=now)
+    db.session.add(pack)
+    db.session.flush()
+    for device in devices:
+        db.session.add(PackItem(pack_id=pack.id, device_id=device.id))
+        change_device_status(device, "in_reprocessing", actor.user_id, now, kind="packed", pack_id=pack.id)
+    db.session.flush()
+    return pack
+
+
+def label_code_from_scan(raw: str) -> str:
+    """A typed code, or the URL in the label's QR code (…/p/PK-XXXXXXXX)."""
+    text = (raw or "").strip()
+    if "/p/" in text:
+        text = text.rsplit("/p/", 1)[1]
+    return text.strip("/ ").upper()
+
+
+def find_pack(actor: Actor, raw_code: str) -> Pack:
+    """The pack a label (typed or scanned) belongs to, in the actor's sites."""
+    actor.require("sterilisation.read")
+    code = label_code_from_scan(raw_code)
+    if not code or len(code) > 24:
+        raise Invalid(_l("type or scan a pack label"), field="code")
+    pack = db.session.scalar(select(Pack).where(Pack.label_code == code))
+    if pack is None or pack.site_id not in actor.site_ids:
+        raise NotFound(_l("no pack with the label %(code)s", code=code), field="code")
+    return pack
+
+
+def get_pack(actor: Actor, pack_id: int) -> Pack:
+    actor.require("sterilisation.read")
+    pack = db.session.get(Pack, pack_id)
+    if pack is None or pack.site_id not in actor.site_ids:
+        raise NotFound(_l("no such pack"), field="pack_id")
+    return pack
+
+
+def packs_query(actor: Actor, site_id: int | None = None, status: str | None = None,
+                cycle_id: int | None = None) -> Select:
+    actor.require("sterilisation.read")
+    stmt = select(Pack).where(Pack.site_id.in_(actor.site_ids))
+    if site_id:
+        stmt = stmt.where(Pack.site_id == site_id)
+    if status:
+        stmt = stmt.where(Pack.status == status)
+    if cycle_id:
+        stmt = stmt.where(Pack.cycle_id == cycle_id)
+    return stmt.order_by(Pack.packed_at.desc(), Pack.id.desc())
+
+
+def pack_history(pack: Pack) -> list[DeviceEvent]:
+    """Every event that names this pack (packing, sterilising, compromise, recall, use)."""
+    return list(db.session.scalars(select(DeviceEvent).where(DeviceEvent.pack_id == pack.id)
+                                   .order_by(DeviceEvent.at, DeviceEvent.id)))
+
+
+def compromise_pack(actor: Actor, raw_code: str, data: dict, now: datetime) -> Pack:
+    """sterile-storage: a torn, wet, dropped or opened pack is not sterile; its devices go back to dirty."""
+    actor.require("reprocess.record")
+    pack = find_pack(actor, raw_code)
+    if pack.status not in ("packed", "loaded", "sterile"):
+        raise Conflict(_l("this pack is already %(status)s", status=pack.status), field="code")
+    reason = v.choice(data, "reason", COMPROMISE_REASONS)
+    note = v.text(data, "note", 2000, required=reason == "other")
+    pack.status, pack.compromised_reason, pack.compromised_note = "compromised", reason, note
+    pack.compromised_by_id, pack.compromised_at = actor.user_id, now
+    for item in pack.items:
+        change_device_status(item.device, "dirty", actor.user_id, now, kind="pack_compromised", pack_id=pack.id,
+                             note=reason)
+    db.session.flush()
+    return pack
+
+
+def oldest_usable_pack(actor: Actor, site_id: int, device_type_id: int, now: datetime) -> Pack | None:
+    """First in, first out: the sterile, in-date pack of this kind that expires soonest."""
+    actor.require("sterilisation.read")
+    actor.require_site(site_id)
+    return db.session.scalar(
+        select(Pack).join(PackItem).join(Device).where(
+            Pack.site_id == site_id, Pack.status == "sterile", Pack.expires_at > now,
+            Device.device_type_id == device_type_id)
+        .order_by(Pack.expires_at, Pack.id).limit(1))
+
+
+# --- cycles ------------------------------------------------------------------------------------
+
+def next_cycle_number(steriliser_id: int) -> int:
+    return (db.session.scalar(select(func.max(Cycle.cycle_number)).where(Cycle.steriliser_id == steriliser_id))
+            or 0) + 1
+
+
+def _packs_for_cycle(actor: Actor, steriliser: Steriliser, data: dict) -> list[Pack]:
+    raw = data.get("pack_codes") or []
+    if isinstance(raw, str):
+        raw = [c for c in raw.replace(",", "\n").splitlines() if c.strip()]
+    codes = []
+    for code in raw:
+        code = label_code_from_scan(str(code))
+        if code and code not in codes:
+            codes.append(code)
+    packs = []
+    for code in codes:
+        pack = db.session.scalar(select(Pack).where(Pack.label_code == code))
+        if pack is None or pack.site_id not in actor.site_ids:
+            raise NotFound(_l("no pack with the label %(code)s", code=code), field="pack_codes")
+        if pack.site_id != steriliser.site_id:
+            raise Invalid(_l("pack %(code)s belongs to another site", code=code), field="pack_codes")
+        if pack.status != "packed" or pack.cycle_id is not None:
+            raise Conflict(_l("pack %(code)s is already in a load or not ready (%(status)s)", code=code,
+                              status=pack.status), field="pack_codes")
+        packs.append(pack)
+    return packs
+
+
+def record_cycle(actor: Actor, data: dict, now: datetime) -> Cycle:
+    """Record a load and judge it by the rules: awaiting release when every rule passes, failed otherwise."""
+    actor.require("cycles.record")
+    steriliser = get_steriliser(actor, v.ident(data, "steriliser_id"))
+    programme_id = data.get("programme_id") or (steriliser.programmes[0].id if steriliser.programmes else None)
+    programme = db.session.get(Programme, int(programme_id)) if str(programme_id or "").isdigit() else None
+    if programme is None or programme.steriliser_id != steriliser.id or not programme.is_active:
+        raise NotFound(_l("no such programme on this steriliser"), field="programme_id")
+    number = v.integer(data, "cycle_number", 1, 10**9, required=False) or next_cycle_number(steriliser.id)
+    if db.session.scalar(select(Cycle.id).where(Cycle.steriliser_id == steriliser.id, Cycle.cycle_number == number)):
+        raise Conflict(_l("cycle number %(number)s is already recorded for this steriliser", number=number),
+                       field="cycle_number")
+    started_at = _datetime(data, "started_at", now)
+    lo_t, hi_t = rules.PLAUSIBLE_TEMPERATURE_C
+    lo_p, hi_p = rules.PLAUSIBLE_PRESSURE_KPA
+    figures = rules.CycleFigures(
+        temperature_c=v.decimal(data, "temperature_c", lo_t, hi_t),
+        holding_seconds=v.integer(data, "holding_seconds", *rules.PLAUSIBLE_HOLDING_SECONDS),
+        pressure_kpa=v.decimal(data, "pressure_kpa", lo_p, hi_p, required=False),
+        indicator_passed=v.choice(data, "indicator_result", ("pass", "fail")) == "pass",
+        indicator_class=v.integer(data, "indicator_class", 1, 6, required=False),
+        printout_ref=v.text(data, "printout_ref", 200, required=False))
+    packs = _packs_for_cycle(actor, steriliser, data)
+    devices = [item.device for pack in packs for item in pack.items]
+    load = rules.LoadSpec(has_wrapped=any(p.packaging != "unwrapped" for p in packs),
+                          has_hollow=any(d.device_type.is_hollow for d in devices))
+    site = db.session.get(Site, steriliser.site_id)
+    guideline = pack_for_site(site.id)
+    verdict = rules.cycle_verdict(
+        rules.ProgrammeSpec(programme.temperature_c, programme.min_holding_seconds, programme.min_pressure_kpa),
+        figures, rules.SteriliserSpec(steriliser.type, steriliser.is_validated_for_wrapped,
+                                      steriliser.is_in_service, site.timezone),
+        load, _check_records(steriliser.id, started_at), started_at, limits_for(guideline))
+    cycle = Cycle(site_id=site.id, steriliser_id=steriliser.id, cycle_number=number, programme_id=programme.id,
+                  started_at=started_at, temperature_c=figures.temperature_c, pressure_kpa=figures.pressure_kpa,
+                  holding_seconds=figures.holding_seconds, printout_ref=figures.printout_ref,
+                  indicator_class=figures.indicator_class, indicator_passed=figures.indicator_passed,
+                  is_verdict_pass=verdict.passed, reasons=[r.as_dict() for r in verdict.reasons],
+                  status="awaiting_release" if verdict.passed else "failed", loaded_by_id=actor.user_id,
+                  guideline_version=guideline.version, created_at=now)
+    if not verdict.passed:
+        cycle.decided_at = now  # failed by the rules, not by a person
+    db.session.add(cycle)
+    db.session.flush()
+    for pack in packs:
+        pack.cycle_id = cycle.id
+        pack.status = "loaded" if verdict.passed else "failed"
+        for item in pack.items:
+            change_device_status(item.device, "in_reprocessing" if verdict.passed else "dirty", actor.user_id, now,
+                                 kind="loaded" if verdict.passed else "load_failed", pack_id=pack.id,
+                                 cycle_id=cycle.id)
+    db.session.flush()
+    return cycle
+
+
+def cycles_query(actor: Actor, steriliser_id: int | None = None, status: str | None = None,
+                 verdict: str | None = None, date_from=None, date_to=None) -> Select:
+    """The steriliser logbook: loads newest first, filtered by steriliser, status, verdict and dates (UTC bounds)."""
+    actor.require("sterilisation.read")
+    stmt = select(Cycle).where(Cycle.site_id.in_(actor.site_ids))
+    if steriliser_id:
+        stmt = stmt.where(Cycle.steriliser_id == steriliser_id)
+    if status:
+        stmt = stmt.where(Cycle.status == status)
+    if verdict in ("pass", "fail"):
+        stmt = stmt.where(Cycle.is_verdict_pass.is_(verdict == "pass"))
+    if date_from:
+        stmt = stmt.where(Cycle.started_at >= date_from)
+    if date_to:
+        stmt = stmt.where(Cycle.started_at < date_to)
+    return stmt.order_by(Cycle.started_at.desc(), Cycle.id.desc())
+
+
+def get_cycle(actor: Actor, cycle_id: int) -> Cycle:
+    actor.require("sterilisation.read")
+    cycle = db.session.get(Cycle, cycle_id)
+    if cycle is None or cycle.site_id not in actor.site_ids:
+        raise NotFound(_l("no such load"), field="cycle_id")
+    return cycle
+
+
+def _has_valid_training(user_id: int | None, course: str, day) -> bool:
+    if user_id is None:
+        return False
+    return db.session.scalar(select(func.count()).select_from(TrainingRecord).where(
+        TrainingRecord.user_id == user_id, TrainingRecord.course == course, TrainingRecord.is_active.is_(True),
+        TrainingRecord.completed_on <= day,
+        (TrainingRecord.expires_on.is_(None)) | (TrainingRecord.expires_on >= day))) > 0
+
+
+def release_cycle(actor: Actor, cycle_id: int, now: datetime, note: str = "") -> Cycle:
+    """A named person releases a load the rules passed: its packs become sterile with their expiry."""
+    actor.require("cycles.decide")
+    cycle = get_cycle(actor, cycle_id)
+    site = db.session.get(Site, cycle.site_id)
+    user = db.session.get(User, actor.user_id) if actor.user_id else None
+    trained = _has_valid_training(actor.user_id, "sterilisation", local_today(site.timezone, now))
+    if user is None or not rules.may_release(user.role, trained):
+        raise Forbidden(_l("only a manager, or staff with in-date decontamination training, may release a load"),
+                        field="cycle_id", rule="clean-before-sterilise")
+    if cycle.status != "awaiting_release" or not cycle.is_verdict_pass:
+        raise Conflict(_l("only a load that passed its checks and awaits release can be released (this one is %(status)s)",
+                          status=cycle.status), field="cycle_id")
+    steriliser = db.session.get(Steriliser, cycle.steriliser_id)
+    if not steriliser.is_in_service:
+        raise Conflict(_l("the steriliser went out of service after this load; it cannot be released"),
+                       field="cycle_id", rule="failed-test-recall")
+    claimed = db.session.execute(update(Cycle).where(Cycle.id == cycle.id, Cycle.status == "awaiting_release")
+                                 .values(status="released", decided_by_id=actor.user_id, decided_at=now,
+                                         decision_note=v.text({"note": note}, "note", 2000, required=False)))
+    if claimed.rowcount != 1:
+        raise Conflict(_l("someone else decided this load a moment ago"), field="cycle_id")
+    db.session.refresh(cycle)
+    shelf_life = int(pack_for_site(site.id).number("sterile-storage", "shelf_life_days"))
+    for pack in cycle.packs:
+        pack.status = "sterile"
+        pack.expires_at = rules.pack_expires_at(cycle.started_at, shelf_life)
+        for item in pack.items:
+            item.device.reprocessing_count += 1
+            change_device_status(item.device, "in_service", actor.user_id, now, kind="sterilised",
+                                 pack_id=pack.id, cycle_id=cycle.id)
+    db.session.flush()
+    return cycle
+
+
+def fail_cycle(actor: Actor, cycle_id: int, note: str, now: datetime) -> Cycle:
+    """A person fails a load (wet packs, a fault seen on the printout): its packs can never be used."""
+    actor.require("cycles.decide")
+    cycle = get_cycle(actor, cycle_id)
+    reason = v.text({"note": note}, "note", 2000)
+    claimed = db.session.execute(update(Cycle).where(Cycle.id == cycle.id, Cycle.status == "awaiting_release")
+                                 .values(status="failed", decided_by_id=actor.user_id, decided_at=now,
+                                         decision_note=reason))
+    if claimed.rowcount != 1:
+        raise Conflict(_l("only a load awaiting release can be failed (this one is %(status)s)", status=cycle.status),
+                       field="cycle_id")
+    db.session.refresh(cycle)
+    for pack in cycle.packs:
+        pack.status = "failed"
+        for item in pack.items:
+            change_device_status(item.device, "dirty", actor.user_id, now, kind="load_failed", pack_id=pack.id,
+                                 cycle_id=cycle.id, note=reason)
+    db.session.flush()
+    return cycle
+
+
+# --- recall ------------------------------------------------------------------------------------
+
+def open_recall(actor: Actor, steriliser: Steriliser, trigger: SteriliserTest, now: datetime) -> Recall:
+    """failed-test-recall: every load since the last passing spore test is recalled with its packs."""
+    existing = db.session.scalar(select(Recall).where(Recall.steriliser_id == steriliser.id,
+                                                      Recall.closed_at.is_(None)))
+    since = db.session.scalar(select(func.max(SteriliserTest.performed_at)).where(
+        SteriliserTest.steriliser_id == steriliser.id, SteriliserTest.kind == "spore",
+        SteriliserTest.result == "pass", SteriliserTest.performed_at < trigger.performed_at))
+    recall = existing or Recall(site_id=steriliser.site_id, steriliser_id=steriliser.id, trigger_test_id=trigger.id,
+                                since=since, opened_at=now, opened_by_id=actor.user_id,
+                                reason=f"spore test {trigger.id} failed")
+    if existing is None:
+        db.session.add(recall)
+        db.session.flush()
+    loads = db.session.execute(select(Cycle.id, Cycle.started_at, Cycle.status).where(
+        Cycle.steriliser_id == steriliser.id))
+    for cycle_id in rules.loads_to_recall((rules.LoadRef(*row) for row in loads), since):
+        cycle = db.session.get(Cycle, cycle_id)
+        db.session.add(RecallLoad(recall_id=recall.id, cycle_id=cycle.id, previous_status=cycle.status))
+        cycle.status = "recalled"
+        for pack in cycle.packs:
+            if pack.status in ("loaded", "sterile"):
+                pack.status = "recalled"
+                for item in pack.items:
+                    if item.device.status != "retired":
+                        change_device_status(item.device, "dirty", actor.user_id, now, kind="recalled",
+                                             pack_id=pack.id, cycle_id=cycle.id)
+    db.session.flush()
+    return recall
+
+
+def recalls_query(actor: Actor, open_only: bool = False) -> Select:
+    actor.require("sterilisation.read")
+    stmt = select(Recall).where(Recall.site_id.in_(actor.site_ids))
+    if open_only:
+        stmt = stmt.where(Recall.closed_at.is_(None))
+    return stmt.order_by(Recall.opened_at.desc())
+
+
+def get_recall(actor: Actor, recall_id: int) -> Recall:
+    actor.require("sterilisation.read")
+    recall = db.session.get(Recall, recall_id)
+    if recall is None or recall.site_id not in actor.site_ids:
+        raise NotFound(_l("no such recall"), field="recall_id")
+    return recall
+
+
+def recall_checklist(recall: Recall) -> dict:
+    """What must be true before a manager closes a recall, each item with its evidence."""
+    required = int(pack_for_site(recall.site_id).number("failed-test-recall", "empty_chamber_cycles_before_return"))
+    retest = db.session.scalar(select(SteriliserTest).where(
+        SteriliserTest.steriliser_id == recall.steriliser_id, SteriliserTest.kind == "spore",
+        SteriliserTest.result != "pending", SteriliserTest.performed_at > recall.opened_at - timedelta(days=1),
+        SteriliserTest.id != recall.trigger_test_id).order_by(SteriliserTest.performed_at))
+    passes = consecutive_spore_passes(recall.steriliser_id)
+    steriliser = db.session.get(Steriliser, recall.steriliser_id)
+    return {
+        "retest": retest,
+        "consecutive_passes": passes,
+        "required_passes": required,
+        "passes_done": passes >= required,
+        "in_service": steriliser.is_in_service,
+        "clients_contacted": recall.clients_contacted_at is not None,
+    }
+
+
+def mark_clients_contacted(actor: Actor, recall_id: int, note: str, now: datetime) -> Recall:
+    """The manager records that the clients the recalled loads reached were contacted (how, in the note)."""
+    actor.require("recalls.manage")
+    recall = get_recall(actor, recall_id)
+    if recall.closed_at is not None:
+        raise Conflict(_l("this recall is closed"), field="recall_id")
+    recall.clients_contacted_note = v.text({"note": note}, "note", 4000)
+    recall.clients_contacted_at, recall.clients_contacted_by_id = now, actor.user_id
+    db.session.flush()
+    return recall
+
+
+def close_recall(actor: Actor, recall_id: int, note: str, now: datetime) -> Recall:
+    """A manager closes a recall once it was retested, enough spore tests passed and clients were contacted."""
+    actor.require("recalls.manage")
+    recall = get_recall(actor, recall_id)
+    if recall.closed_at is not None:
+        raise Conflict(_l("this recall is already closed"), field="recall_id")
+    checklist = recall_checklist(recall)
+    missing = []
+    if checklist["retest"] is None:
+        missing.append(str(_l("a retest of the spore test")))
+    if not checklist["passes_done"]:
+        missing.append(str(_l("%(n)s consecutive passing spore tests", n=checklist["required_passes"])))
+    if not checklist["clients_contacted"]:
+        missing.append(str(_l("clients contacted")))
+    if missing:
+        raise Conflict(_l("not yet done: %(items)s", items=", ".join(missing)), field="recall_id",
+                       rule="failed-test-recall")
+    recall.close_note = v.text({"note": note}, "note", 4000)
+    recall.closed_at, recall.closed_by_id = now, actor.user_id
+    db.session.flush()
+    return recall
