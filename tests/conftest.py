@@ -171,7 +171,7 @@ def make_training(db):
 
 @pytest.fixture
 def site(make_site):
-    return make_site(name="Jakarta", timezone="Asia/Jakarta", language="id")
+    return make_site(name="Jakarta", timezone="Asia/Jakarta", language="en")
 
 
 @pytest.fixture

@@ -41,4 +41,36 @@ def test_indonesian_keeps_every_placeholder(source_messages):
         catalog = read_po(fh)
     for message in catalog:
         if message.id and message.string:
-            assert set(PLACEHOLDER.findall(message.id)) == set(PLACEHOLDER.findall(message.string)), message.id
+            ids = message.id if isinstance(message.id, tuple) else (message.id,)
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            for text in strings:
+                assert set(PLACEHOLDER.findall(ids[0])) == set(PLACEHOLDER.findall(text)), message.id
+
+
+def _translation(msgid: str, language: str) -> str:
+    with open(ROOT / f"compliance/translations/{language}/LC_MESSAGES/messages.po", "rb") as fh:
+        return read_po(fh)[msgid].string
+
+
+def test_indonesian_sites_screens_are_in_indonesian(client, login_as, make_site, make_user):
+    jakarta = make_site(name="Jakarta ID", timezone="Asia/Jakarta", language="id")
+    manager = make_user("manager", [jakarta])  # no language of their own: the site's
+    login_as(manager)
+    page = client.get("/people").get_data(as_text=True)
+    assert '<html lang="id">' in page
+    assert _translation("Sign out", "id") in page and ">Sign out<" not in page
+
+
+def test_a_persons_own_language_wins_over_the_sites(client, login_as, make_site, make_user):
+    jakarta = make_site(name="Jakarta EN", timezone="Asia/Jakarta", language="id")
+    login_as(make_user("manager", [jakarta], language="en"))
+    page = client.get("/people").get_data(as_text=True)
+    assert '<html lang="en">' in page and ">Sign out<" in page
+
+
+def test_tablet_of_an_indonesian_site_speaks_indonesian(client, make_site, make_user, enrol_tablet):
+    jakarta = make_site(name="Jakarta Tablet", timezone="Asia/Jakarta", language="id")
+    make_user("staff", [jakarta], name="Sari")
+    enrol_tablet(jakarta)
+    page = client.get("/tablet").get_data(as_text=True)
+    assert _translation("Who is working?", "id") in page
