@@ -80,11 +80,15 @@ def _register_blueprints(app: Flask) -> None:
     from . import web
     from .api import init_api
     from .auth.views import bp as auth_bp
+    from .devices.views import bp as devices_bp
+    from .sterilisation.views import bp as sterilisation_bp
     from .health import bp as health_bp
     from .sites.views import bp as sites_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(sites_bp)
+    app.register_blueprint(devices_bp)
+    app.register_blueprint(sterilisation_bp)
     init_api(app)
     web.register_error_handlers(app)
