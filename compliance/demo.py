@@ -1,7 +1,8 @@
 """The demo organisation: two sites, rooms, people with PINs and passwords, training. Safe to run twice."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 from typing import Any
 
 from sqlalchemy import select
@@ -47,6 +48,87 @@ def _get_or_create(model, counts: dict[str, int], lookup: dict[str, Any], **valu
     db.session.flush()
     counts["created"] += 1
     return row
+
+
+DEVICE_KINDS = [("Roller handle", "critical", False, 200), ("Micro-needling pen tip holder", "critical", True, 300),
+                ("Forceps", "critical", False, None)]
+
+
+def _at(site: Site, day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(site.timezone)).astimezone(timezone.utc)
+
+
+def _demo_sterilisation(site: Site, manager: User, now: datetime, counts: dict[str, int], recall: bool) -> None:
+    """Two weeks of a steriliser's life through the real services: daily tests, weekly spore tests, loads
+    released, one load failed by its figures and, at London, a failed spore test with its open recall."""
+    from .auth.actor import actor_for_user
+    from .devices import services as devices
+    from .devices.models import Device, DeviceType, Steriliser
+    from .sterilisation import services as steri
+
+    if db.session.scalar(select(Steriliser.id).where(Steriliser.site_id == site.id)):
+        counts["existing"] += 1
+        return
+    actor = actor_for_user(manager)
+    start_day = local_today(site.timezone, now) - timedelta(days=14)
+    setup_at = _at(site, start_day, 7)
+    kinds = {}
+    for name, spaulding, hollow, max_cycles in DEVICE_KINDS:
+        kinds[name] = db.session.scalar(select(DeviceType).where(
+            DeviceType.organisation_id == site.organisation_id, DeviceType.name == name)) or \
+            devices.create_device_type(actor, {"name": name, "spaulding_class": spaulding, "is_hollow": hollow,
+                                               "default_max_cycles": max_cycles}, setup_at)
+    steriliser = devices.create_steriliser(actor, {
+        "site_id": site.id, "name": "Autoclave 1", "make": "Melag", "model": "Vacuklav 31 B+", "type": "B",
+        "serial": f"MV31-{site.id:04d}", "validation_due_on": (start_day + timedelta(days=200)).isoformat(),
+        "calibration_due_on": (start_day + timedelta(days=200)).isoformat()}, setup_at)
+    devices.add_programme(actor, steriliser.id, {"name": "134 °C wrapped", "temperature_c": "134",
+                                                 "min_holding_seconds": "210", "min_pressure_kpa": "304"})
+    devices.add_programme(actor, steriliser.id, {"name": "121 °C", "temperature_c": "121",
+                                                 "min_holding_seconds": "900"})
+    prefix = site.name[:3].upper()
+    serial_no = 0
+
+    def new_device(kind: str) -> Device:
+        nonlocal serial_no
+        serial_no += 1
+        return devices.create_device(actor, {"site_id": site.id, "device_type_id": kinds[kind].id,
+                                             "serial": f"{prefix}-{serial_no:04d}"}, setup_at)
+
+    for offset in range(14):
+        day = start_day + timedelta(days=offset)
+        steri.record_test(actor, {"steriliser_id": steriliser.id, "kind": "air_removal", "result": "pass",
+                                  "performed_at": _at(site, day, 8).isoformat()}, _at(site, day, 8, 20))
+        if offset % 7 == 0:
+            spore = steri.record_test(actor, {"steriliser_id": steriliser.id, "kind": "spore", "result": "pending",
+                                              "indicator_lot": f"BI-{day:%y%m}",
+                                              "performed_at": _at(site, day, 8, 30).isoformat()}, _at(site, day, 8, 30))
+            steri.record_test_result(actor, spore.id, {"result": "pass", "control_result": "grew"},
+                                     _at(site, day, 8, 45))
+        items = [new_device("Roller handle"), new_device("Micro-needling pen tip holder")]
+        packs = []
+        for device in items:
+            steri.record_cleaning(actor, {"device_ids": [device.id], "method": "ultrasonic"}, _at(site, day, 8, 40))
+            steri.record_inspection(actor, {"device_ids": [device.id], "passed": True}, _at(site, day, 8, 45))
+            packs.append(steri.create_pack(actor, {"device_ids": [device.id], "packaging": "pouch"},
+                                           _at(site, day, 8, 50)))
+        failed = offset == 10  # one load that stopped short of its holding time
+        cycle = steri.record_cycle(actor, {
+            "steriliser_id": steriliser.id, "started_at": _at(site, day, 9).isoformat(),
+            "temperature_c": "134.6", "pressure_kpa": "306", "holding_seconds": "150" if failed else "215",
+            "indicator_result": "fail" if failed else "pass", "indicator_class": "5",
+            "printout_ref": f"PR-{day:%Y%m%d}-1", "pack_codes": [p.label_code for p in packs]},
+            _at(site, day, 9, 30))
+        if cycle.status == "awaiting_release":
+            steri.release_cycle(actor, cycle.id, _at(site, day, 9, 40))
+        counts["created"] += 1
+    if recall:
+        day = start_day + timedelta(days=13)
+        steri.record_test(actor, {"steriliser_id": steriliser.id, "kind": "spore", "result": "fail",
+                                  "indicator_lot": f"BI-{day:%y%m}", "control_result": "grew",
+                                  "notes": "Test vial yellow after 48 h",
+                                  "performed_at": _at(site, day, 10).isoformat()}, _at(site, day, 10))
+    db.session.flush()
 
 
 def load_demo(now: datetime) -> dict[str, Any]:
@@ -106,6 +188,10 @@ def load_demo(now: datetime) -> dict[str, Any]:
                 recorded_by_id=manager.id, created_at=now))
             counts["created"] += 1
     db.session.flush()
+    for site_name, manager_email in (("Jakarta Kemang", "manager@demo.clinic"),
+                                     ("London Shoreditch", "manager.london@demo.clinic")):
+        _demo_sterilisation(sites[site_name], users[manager_email], now, counts,
+                            recall=site_name == "London Shoreditch")
 
     return {
         **counts,

@@ -57,3 +57,19 @@ def test_demo_manager_and_tablet_sign_in_work(runner, client, db):
     assert client.form_post(f"/tablet/pin/{sari.id}", {"pin": "1234"}).status_code == 302
     page = client.get("/tablet/home").get_data(as_text=True)
     assert "Sari Wulandari" in page
+
+
+def test_demo_has_sterilisation_history_a_failed_load_and_an_open_recall(runner, db):
+    from compliance.devices.models import Steriliser
+    from compliance.sterilisation.models import Cycle, Pack, Recall
+
+    runner.invoke(args=["demo"])
+    assert _db.session.scalar(select(func.count()).select_from(Steriliser)) == 2
+    statuses = list(_db.session.scalars(select(Cycle.status)))
+    assert statuses.count("failed") == 2  # one at each site
+    assert "released" in statuses and "recalled" in statuses
+    recall = _db.session.scalar(select(Recall))
+    assert recall is not None and recall.closed_at is None
+    assert _db.session.scalar(select(func.count()).select_from(Pack).where(Pack.status == "sterile")) > 0
+    london = _db.session.scalar(select(Steriliser).join(Site).where(Site.name == "London Shoreditch"))
+    assert not london.is_in_service

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from ..errors import Forbidden, NotFound
 from ..extensions import db
+from ..labels import ROLE_LABELS
 from ..sites.models import Site, User
 from .permissions import role_can, scoped_site_ids
 
@@ -26,7 +27,8 @@ class Actor:
     def require(self, action: str) -> None:
         """Raise Forbidden unless this actor's role allows the action."""
         if not self.can(action):
-            raise Forbidden(_l("your role (%(role)s) may not do this (%(action)s)", role=self.role, action=action))
+            raise Forbidden(_l("your role (%(role)s) may not do this (%(action)s)",
+                               role=ROLE_LABELS.get(self.role, self.role), action=action))
 
     def require_site(self, site_id: int | None) -> None:
         """Raise NotFound for a site outside this actor's reach (not Forbidden: don't confirm it exists)."""

@@ -15,6 +15,7 @@ from ..auth.rules import MIN_PASSWORD_LENGTH, is_valid_pin, password_problem
 from ..config import LANGUAGES
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
+from ..labels import ROLE_LABELS
 from .models import ROLES, Room, Site, TrainingRecord, User, user_sites
 from .training import COURSES
 
@@ -220,7 +221,8 @@ def _site_ids(actor: Actor, data: dict) -> list[int]:
 
 def _check_role_assignable(actor: Actor, role: str) -> None:
     if role not in ASSIGNABLE_ROLES.get(actor.role, frozenset()):
-        raise Forbidden(_l("your role (%(role)s) may not give the role %(new_role)s", role=actor.role, new_role=role), field="role")
+        raise Forbidden(_l("your role (%(role)s) may not give the role %(new_role)s",
+                           role=ROLE_LABELS.get(actor.role, actor.role), new_role=ROLE_LABELS[role]), field="role")
 
 
 def _credentials(role: str, data: dict, existing: User | None) -> dict[str, str | None]:
@@ -247,7 +249,7 @@ def _credentials(role: str, data: dict, existing: User | None) -> dict[str, str 
     if role == "staff" and not has_pin:
         raise Invalid(_l("staff need a PIN of 4 to 6 digits to sign in on the tablet"), field="pin")
     if role != "staff" and not has_password:
-        raise Invalid(_l("a %(role)s needs a password to sign in", role=role), field="password")
+        raise Invalid(_l("%(role)s: a password is needed to sign in", role=ROLE_LABELS[role]), field="password")
     return out
 
 
