@@ -1,0 +1,101 @@
+"""The point-of-use gate, pure: facts about a pack, a unit, a practitioner and a client in; reasons out.
+
+Each reason names the guideline it applies (an id in the guideline pack) and a code with values that
+compliance/treatments/messages.py turns into words. No Flask here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Iterable, Mapping
+
+from ..sterilisation.rules import Reason, pack_state
+
+# Readings outside these are typing mistakes, refused as input (mm, passes).
+PLAUSIBLE_DEPTH_MM = (Decimal("0.1"), Decimal("3.0"))
+PLAUSIBLE_PASSES = (1, 50)
+
+
+@dataclass(frozen=True)
+class PackFacts:
+    label_code: str
+    status: str                    # the pack's stored status
+    expires_at: datetime | None
+    cycle_status: str | None       # its load's status, if loaded
+    devices_over_limit: tuple[tuple[str, int, int], ...] = ()   # (serial, count, maker's max)
+
+
+@dataclass(frozen=True)
+class UnitFacts:
+    serial: str
+    used_before: bool
+    lot_number: str
+    lot_status: str                # available, quarantined, recalled
+    lot_expires_on: date
+
+
+def check_pack(pack: PackFacts, now: datetime) -> list[Reason]:
+    """spaulding-critical and sterile-storage: released load, in date, intact, unused since sterilisation."""
+    reasons: list[Reason] = []
+    state = pack_state(pack.status, pack.expires_at, now)
+    if pack.cycle_status != "released" and state not in ("recalled", "used"):
+        reasons.append(Reason("spaulding-critical", "load_not_released",
+                              {"code": pack.label_code, "status": pack.cycle_status or "not sterilised"}))
+    if state == "recalled":
+        reasons.append(Reason("failed-test-recall", "pack_recalled", {"code": pack.label_code}))
+    elif state == "expired":
+        reasons.append(Reason("sterile-storage", "pack_expired", {"code": pack.label_code}))
+    elif state == "compromised":
+        reasons.append(Reason("sterile-storage", "pack_compromised", {"code": pack.label_code}))
+    elif state == "used":
+        reasons.append(Reason("spaulding-critical", "pack_used", {"code": pack.label_code}))
+    elif state == "failed":
+        reasons.append(Reason("cycle-parameters-met", "pack_failed", {"code": pack.label_code}))
+    for serial, count, maximum in pack.devices_over_limit:
+        reasons.append(Reason("spaulding-critical", "device_over_limit",
+                              {"serial": serial, "count": count, "max": maximum}))
+    return reasons
+
+
+def check_unit(unit: UnitFacts, today: date) -> list[Reason]:
+    """single-use-never-reused: never used before, anywhere; its lot in date and neither recalled nor quarantined."""
+    reasons: list[Reason] = []
+    if unit.used_before:
+        reasons.append(Reason("single-use-never-reused", "unit_used", {"serial": unit.serial}))
+    if unit.lot_status == "recalled":
+        reasons.append(Reason("single-use-never-reused", "lot_recalled", {"lot": unit.lot_number}))
+    elif unit.lot_status == "quarantined":
+        reasons.append(Reason("single-use-never-reused", "lot_quarantined", {"lot": unit.lot_number}))
+    if unit.lot_expires_on < today:
+        reasons.append(Reason("single-use-never-reused", "lot_expired",
+                              {"lot": unit.lot_number, "expired_on": unit.lot_expires_on.isoformat()}))
+    return reasons
+
+
+def check_practitioner(required_courses: Iterable[str], valid_courses: Iterable[str]) -> list[Reason]:
+    """trained-practitioner: every course the procedure needs is in date today."""
+    missing = sorted(set(required_courses) - set(valid_courses))
+    return [Reason("trained-practitioner", "training_missing", {"course": c}) for c in missing]
+
+
+def required_courses(procedure: str, requirements: Mapping[str, Iterable[str]]) -> list[str]:
+    """The courses a procedure needs, from the guideline pack (every micro-needling procedure by default)."""
+    return list(requirements.get(procedure) or requirements.get("microneedling") or ())
+
+
+def check_screening(screening: Mapping | None) -> list[Reason]:
+    """client-screening: the before-client screening is recorded for this treatment."""
+    return [] if screening else [Reason("client-screening", "screening_missing")]
+
+
+def check_passes(passes: int | None, confirmed: bool, low: int, high: int) -> list[Reason]:
+    """passes-within-range (minor): outside the range the practitioner must confirm; it is then recorded."""
+    if passes is None or low <= passes <= high or confirmed:
+        return []
+    return [Reason("passes-within-range", "passes_outside", {"passes": passes, "min": low, "max": high})]
+
+
+def is_reportable(kind: str) -> bool:
+    """adverse-event: expected effects (redness, swelling, pain) are not reportable; the rest are."""
+    return kind not in ("redness", "swelling", "pain")
