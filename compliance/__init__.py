@@ -74,6 +74,8 @@ def _register_models() -> None:
     from .guidelines import models as _guidelines  # noqa: F401
     from .sites import models as _sites  # noqa: F401
     from .sterilisation import models as _sterilisation  # noqa: F401
+    from .stock import models as _stock  # noqa: F401
+    from .treatments import models as _treatments  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:

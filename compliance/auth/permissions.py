@@ -32,6 +32,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cycles.decide": frozenset({"staff", "manager", "admin"}),
     "recalls.manage": WRITE_ROLES,
     "guidelines.manage": WRITE_ROLES,
+    # Single-use stock and treatments. Client names and phones are for managers (and admins) only.
+    "stock.receive": frozenset({"staff", "manager", "admin"}),
+    "treatments.read": MACHINE_READ | {"staff"},
+    "treatments.record": frozenset({"staff", "manager", "admin"}),
+    "gate.override": WRITE_ROLES,
+    "clients.contact": WRITE_ROLES,
+    "adverse.record": frozenset({"staff", "manager", "admin"}),
+    "trace.read": READ_ROLES,
 }
 
 # Roles a manager may give; an admin may give any.

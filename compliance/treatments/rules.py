@@ -85,8 +85,12 @@ def required_courses(procedure: str, requirements: Mapping[str, Iterable[str]]) 
 
 
 def check_screening(screening: Mapping | None) -> list[Reason]:
-    """client-screening: the before-client screening is recorded for this treatment."""
-    return [] if screening else [Reason("client-screening", "screening_missing")]
+    """client-screening: the before-client screening is recorded, and shows no active skin infection."""
+    if not screening:
+        return [Reason("client-screening", "screening_missing")]
+    if screening.get("active_skin_infection"):
+        return [Reason("client-screening", "active_infection")]
+    return []
 
 
 def check_passes(passes: int | None, confirmed: bool, low: int, high: int) -> list[Reason]:

@@ -88,7 +88,8 @@ def test_required_courses_come_from_the_pack_requirements():
 
 def test_screening_must_be_recorded():
     assert codes(check_screening(None)) == ["screening_missing"]
-    assert check_screening({"active_infection": False}) == []
+    assert check_screening({"active_skin_infection": False}) == []
+    assert codes(check_screening({"active_skin_infection": True})) == ["active_infection"]
 
 
 def test_passes_outside_six_to_ten_need_confirmation():
