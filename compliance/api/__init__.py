@@ -6,11 +6,13 @@ from flask import Flask
 from ..extensions import api, csrf
 
 DESCRIPTION = """\
-Sites, rooms, people and training records of one organisation.
+Sites, rooms, people and training records; reusable devices, sterilisers, steriliser tests,
+sterilisation cycles (loads), packs and recalls of one organisation.
 
 **Authentication.** Either the session cookie of a signed-in person (writes also need the
 `X-CSRFToken` header, the token of the page's `csrf-token` meta tag), or a site's API key as
-`Authorization: Bearer <key>`. A key reads its own site only and may not change these resources.
+`Authorization: Bearer <key>`. A key reads its own site only; it may post steriliser tests, their
+results and cycles (an autoclave's data logger), and nothing else: people decide releases.
 
 **Scope.** Anything outside the caller's sites answers 404, as if it did not exist.
 
@@ -56,9 +58,14 @@ def init_api(app: Flask) -> None:
     for name, scheme in {**SECURITY_SCHEMES, "sessionCookie": cookie}.items():
         api.spec.components.security_scheme(name, scheme)
 
-    from . import auth  # noqa: F401
     from .sites import blp as sites_blp
+    from .sterilisation import TAGS as STERILISATION_TAGS
+    from .sterilisation import blp as sterilisation_blp
 
     # CSRF is checked by the API's own auth hook: required for cookie sessions, not for API keys.
     csrf.exempt(sites_blp)
     api.register_blueprint(sites_blp)
+    csrf.exempt(sterilisation_blp)
+    api.register_blueprint(sterilisation_blp)
+    for tag in STERILISATION_TAGS:
+        api.spec.tag(tag)

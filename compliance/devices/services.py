@@ -36,6 +36,7 @@ def device_types_query(actor: Actor, include_inactive: bool = False) -> Select:
 
 
 def get_device_type(actor: Actor, type_id: int) -> DeviceType:
+    actor.require("devices.read")
     row = db.session.get(DeviceType, type_id)
     if row is None or row.organisation_id != actor.organisation_id:
         raise NotFound(_l("no such device kind"), field="device_type_id")

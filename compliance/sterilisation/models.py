@@ -37,6 +37,7 @@ class SteriliserTest(db.Model):
     performed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     performed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     performed_by_name: Mapped[str] = mapped_column(String(200), default="")  # an engineer without an account
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))  # posted by a machine
     result: Mapped[str] = mapped_column(String(8))
     result_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -78,6 +79,7 @@ class Cycle(db.Model):
     reasons: Mapped[list] = mapped_column(JSON, default=list)  # [{"rule": id, "message": text}, ...]
     status: Mapped[str] = mapped_column(String(20))
     loaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))  # posted by a data logger
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_note: Mapped[str] = mapped_column(Text, default="")

@@ -111,6 +111,7 @@ def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:
         site_id=steriliser.site_id, steriliser_id=steriliser.id, kind=kind,
         performed_at=_datetime(data, "performed_at", now), performed_by_id=actor.user_id,
         performed_by_name=v.text(data, "performed_by_name", 200, required=False),
+        api_key_id=actor.api_key_id,
         result=result, indicator_lot=v.text(data, "indicator_lot", 80, required=kind == "spore"),
         control_result=v.choice(data, "control_result", ("grew", "no_growth"), required=False),
         measured_value=v.decimal(data, "measured_value", Decimal("0"), Decimal("1000"), required=False),
@@ -425,6 +426,7 @@ def record_cycle(actor: Actor, data: dict, now: datetime) -> Cycle:
                   indicator_class=figures.indicator_class, indicator_passed=figures.indicator_passed,
                   is_verdict_pass=verdict.passed, reasons=[r.as_dict() for r in verdict.reasons],
                   status="awaiting_release" if verdict.passed else "failed", loaded_by_id=actor.user_id,
+                  api_key_id=actor.api_key_id,
                   guideline_version=guideline.version, created_at=now)
     if not verdict.passed:
         cycle.decided_at = now  # failed by the rules, not by a person
@@ -589,7 +591,7 @@ def recall_checklist(recall: Recall) -> dict:
         SteriliserTest.id != recall.trigger_test_id).order_by(SteriliserTest.performed_at))
     passes = consecutive_spore_passes(recall.steriliser_id)
     steriliser = db.session.get(Steriliser, recall.steriliser_id)
-    return {
+    checklist = {
         "retest": retest,
         "consecutive_passes": passes,
         "required_passes": required,
@@ -597,6 +599,9 @@ def recall_checklist(recall: Recall) -> dict:
         "in_service": steriliser.is_in_service,
         "clients_contacted": recall.clients_contacted_at is not None,
     }
+    checklist["may_close"] = (recall.closed_at is None and retest is not None and checklist["passes_done"]
+                              and checklist["clients_contacted"])
+    return checklist
 
 
 def mark_clients_contacted(actor: Actor, recall_id: int, note: str, now: datetime) -> Recall:
@@ -618,7 +623,7 @@ def close_recall(actor: Actor, recall_id: int, note: str, now: datetime) -> Reca
     if recall.closed_at is not None:
         raise Conflict(_l("this recall is already closed"), field="recall_id")
     checklist = recall_checklist(recall)
-    missing = []
+    missing: list[str] = []
     if checklist["retest"] is None:
         missing.append(str(_l("a retest of the spore test")))
     if not checklist["passes_done"]:

@@ -12,7 +12,9 @@ from compliance.auth.services import create_api_key, revoke_api_key
 from compliance.timeutil import utcnow
 
 # api_keys is left out: reading with a key updates its last_used_at, which is not a change to the data.
-DOMAIN_TABLES = ("organisations", "sites", "rooms", "users", "user_sites", "training_records")
+DOMAIN_TABLES = ("organisations", "sites", "rooms", "users", "user_sites", "training_records",
+                 "device_types", "devices", "device_events", "sterilisers", "programmes", "steriliser_status_changes",
+                 "steriliser_tests", "cycles", "packs", "pack_items", "recalls", "recall_loads")
 
 
 @pytest.fixture

@@ -1,5 +1,9 @@
 """The OpenAPI 3 document at /api/v1/openapi.json describes every endpoint, how to authenticate, and no secrets."""
+import re
+
 import pytest
+
+from .test_sterilisation_api import ENDPOINTS as STERILISATION_ENDPOINTS
 
 ENDPOINTS = {
     "/api/v1/me": {"get"},
@@ -17,6 +21,7 @@ ENDPOINTS = {
     "/api/v1/training/{record_id}": {"get"},
     "/api/v1/training/{record_id}/correct": {"post"},
     "/api/v1/training/{record_id}/withdraw": {"post"},
+    **STERILISATION_ENDPOINTS,
 }
 HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
 
@@ -50,7 +55,7 @@ def test_every_api_route_of_the_app_is_documented(app, spec):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/") or rule.rule.endswith("openapi.json"):
             continue
-        path = rule.rule.replace("<int:", "{").replace(">", "}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented, f"{method} {rule.rule} is missing from the document"
 
@@ -67,7 +72,7 @@ def test_openapi_declares_cookie_csrf_and_bearer_security_schemes(spec):
 
 def test_every_write_operation_requires_the_csrf_header_with_a_session(spec):
     writes = [(path, method, op) for path, method, op in _operations(spec) if method != "get"]
-    assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13
+    assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13 + 18
     for path, method, operation in writes:
         assert operation["security"] == [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []}], path
 

@@ -282,3 +282,17 @@ def test_devices_only_of_the_actors_sites(db, actor, make_device, other_site):
     with pytest.raises(NotFound):
         services.record_cleaning(actor, {"device_ids": [device.id], "method": "manual"}, NOW)
     assert db.session.get(Device, device.id).status == "dirty"
+
+
+def test_a_data_loggers_cycle_records_its_api_key(db, admin, ready_steriliser, packed):
+    from compliance.auth.services import actor_for_api_key, create_api_key
+
+    _row, key = create_api_key(actor_for_user(admin), ready_steriliser.site_id, "logger", NOW)
+    logger = actor_for_api_key(key, NOW)
+    cycle = services.record_cycle(logger, good_cycle(ready_steriliser, [packed()]), NOW)
+    test = services.record_test(logger, {"steriliser_id": ready_steriliser.id, "kind": "air_removal",
+                                         "result": "pass"}, NOW)
+    assert cycle.api_key_id == _row.id and cycle.loaded_by_id is None
+    assert test.api_key_id == _row.id
+    with pytest.raises(Forbidden):  # a machine records; a person decides
+        services.release_cycle(logger, cycle.id, NOW)

@@ -1,0 +1,491 @@
+"""Devices and sterilisation over JSON: read input → one service call → commit → respond.
+
+A site's API key is the steriliser's data logger: it reads its own site and may post steriliser tests and cycles
+(the rules judge them), but it may not release or fail a load, nor change devices, packs or recalls.
+"""
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy.orm import selectinload
+
+from ..devices import services as devices
+from ..devices.models import Device, Steriliser
+from ..extensions import db
+from ..sterilisation import rules
+from ..sterilisation import services
+from ..sterilisation.models import Cycle, Pack, PackItem, Recall, RecallLoad
+from ..timeutil import utcnow
+from .auth import api_actor
+from .sites import PAGE, WRITE_SECURITY, _created, _page
+from .sterilisation_schemas import (
+    CleaningInputSchema,
+    CompromiseInputSchema,
+    CycleInputSchema,
+    CycleQuerySchema,
+    CycleSchema,
+    DecisionNoteInputSchema,
+    DeviceDetailSchema,
+    DeviceInputSchema,
+    DeviceKindInputSchema,
+    DeviceKindQuerySchema,
+    DeviceKindSchema,
+    DeviceQuerySchema,
+    DeviceSchema,
+    DeviceStatusInputSchema,
+    FailNoteInputSchema,
+    InspectionInputSchema,
+    OutOfServiceInputSchema,
+    PackDetailSchema,
+    PackInputSchema,
+    PackQuerySchema,
+    PackSchema,
+    ProgrammeInputSchema,
+    ProgrammeSchema,
+    RecallDetailSchema,
+    RecallNoteInputSchema,
+    RecallQuerySchema,
+    RecallSchema,
+    SteriliserInputSchema,
+    SteriliserQuerySchema,
+    SteriliserSchema,
+    SteriliserTestInputSchema,
+    SteriliserTestQuerySchema,
+    SteriliserTestSchema,
+    TestResultInputSchema,
+)
+
+blp = Blueprint("api_sterilisation", __name__, url_prefix="/api/v1", description=(
+    "Devices, sterilisers, steriliser tests, cycles (loads), packs and recalls. A site's API key (a steriliser's "
+    "data logger) reads its own site and may post tests and cycles; only people release or fail a load."))
+
+# The operations' tags, in the order the document lists them (registered in compliance/api/__init__.py).
+TAGS = [
+    {"name": "device kinds", "description": "Kinds of reusable device with their Spaulding class"},
+    {"name": "devices", "description": "Reusable devices by serial, with their history"},
+    {"name": "sterilisers", "description": "Sterilisers and their programmes"},
+    {"name": "steriliser tests", "description": "Air-removal, spore, leak, validation and calibration tests; a "
+                                                "failed spore test recalls every load since the last passing one"},
+    {"name": "cycles", "description": "Loads with the rules' verdict; a person releases or fails them"},
+    {"name": "reprocessing", "description": "Cleaning and inspection before packing"},
+    {"name": "packs", "description": "Pouches and wraps by label code"},
+    {"name": "recalls", "description": "Recalls after a failed spore test, with their closing checklist"},
+]
+
+
+@blp.before_request
+def _authenticate():
+    """Know the caller (401) and check a session's CSRF header (400) before any input is read."""
+    if request.method == "OPTIONS":
+        return
+    actor = api_actor()
+    if actor.api_key_id is not None:
+        db.session.commit()  # api_actor() noted the key's last_used_at; reads commit nothing else
+
+
+def _errors(*codes: int, write: bool = False):
+    """Document the error answers of an operation (401 always) and, for writes, the CSRF header."""
+
+    def decorate(func):
+        for code in (401, *codes):
+            func = blp.alt_response(code, response=HTTPStatus(code).name)(func)
+        if write:
+            func = blp.doc(security=WRITE_SECURITY)(func)
+        return func
+
+    return decorate
+
+
+class _With:
+    """A row with values the view worked out (a pack's state now, its label URL), for the output schema."""
+
+    def __init__(self, row, **extra):
+        self._row = row
+        self.__dict__.update(extra)
+
+    def __getattr__(self, name):
+        return getattr(self._row, name)
+
+
+def _pack_out(pack: Pack, now, **extra) -> _With:
+    return _With(pack, state=rules.pack_state(pack.status, pack.expires_at, now),
+                 label_url=f"{current_app.config['BASE_URL'].rstrip('/')}/p/{pack.label_code}",
+                 devices=[item.device for item in pack.items], **extra)
+
+
+# --- device kinds --------------------------------------------------------------------------------
+
+@blp.route("/device-kinds", tags=["device kinds"])
+class DeviceKinds(MethodView):
+    @blp.arguments(DeviceKindQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, DeviceKindSchema(many=True))
+    @blp.paginate(**PAGE)
+    @_errors(403)
+    def get(self, pagination_parameters, include_inactive):
+        """List the organisation's device kinds, by name."""
+        return _page(devices.device_types_query(api_actor(), include_inactive), pagination_parameters)
+
+    @blp.arguments(DeviceKindInputSchema)
+    @blp.response(201, DeviceKindSchema)
+    @_errors(400, 403, 409, write=True)
+    def post(self, data):
+        """Add a device kind (managers, admins)."""
+        row = devices.create_device_type(api_actor(), data, utcnow())
+        db.session.commit()
+        return _created(row, ".DeviceKindItem", type_id=row.id)
+
+
+@blp.route("/device-kinds/<int:type_id>", tags=["device kinds"])
+class DeviceKindItem(MethodView):
+    @blp.response(200, DeviceKindSchema)
+    @_errors(404)
+    def get(self, type_id):
+        """One device kind of the caller's organisation."""
+        return devices.get_device_type(api_actor(), type_id)
+
+
+# --- devices -------------------------------------------------------------------------------------
+
+@blp.route("/devices", tags=["devices"])
+class Devices(MethodView):
+    @blp.arguments(DeviceQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, DeviceSchema(many=True))
+    @blp.paginate(**PAGE)
+    @_errors(403)
+    def get(self, pagination_parameters, site_id, status, q, device_type_id):
+        """List the devices of the caller's sites, by kind and serial."""
+        stmt = devices.devices_query(api_actor(), site_id=site_id, search=q, status=status,
+                                     device_type_id=device_type_id)
+        return _page(stmt.options(selectinload(Device.device_type)), pagination_parameters)
+
+    @blp.arguments(DeviceInputSchema)
+    @blp.response(201, DeviceSchema)
+    @_errors(400, 403, 404, 409, write=True)
+    def post(self, data):
+        """Register a device (managers, admins); it starts dirty."""
+        device = devices.create_device(api_actor(), data, utcnow())
+        db.session.commit()
+        return _created(device, ".DeviceItem", device_id=device.id)
+
+
+@blp.route("/devices/<int:device_id>", tags=["devices"])
+class DeviceItem(MethodView):
+    @blp.response(200, DeviceDetailSchema)
+    @_errors(403, 404)
+    def get(self, device_id):
+        """One device with its history, newest first."""
+        actor = api_actor()
+        return _With(devices.get_device(actor, device_id), history=devices.device_history(actor, device_id))
+
+
+@blp.route("/devices/<int:device_id>/status", tags=["devices"])
+class DeviceStatus(MethodView):
+    @blp.arguments(DeviceStatusInputSchema)
+    @blp.response(200, DeviceSchema)
+    @_errors(400, 403, 404, 409, write=True)
+    def post(self, data, device_id):
+        """Quarantine, retire or send back to dirty by hand, with a reason (managers, admins)."""
+        device = devices.set_device_status(api_actor(), device_id, data, utcnow())
+        db.session.commit()
+        return device
+
+
+# --- sterilisers ---------------------------------------------------------------------------------
+
+@blp.route("/sterilisers", tags=["sterilisers"])
+class Sterilisers(MethodView):
+    @blp.arguments(SteriliserQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, SteriliserSchema(many=True))
+    @blp.paginate(**PAGE)
+    @_errors(403)
+    def get(self, pagination_parameters, site_id, include_inactive):
+        """List the sterilisers of the caller's sites, with their programmes."""
+        stmt = devices.sterilisers_query(api_actor(), site_id=site_id, include_inactive=include_inactive)
+        return _page(stmt.options(selectinload(Steriliser.programmes)), pagination_parameters)
+
+    @blp.arguments(SteriliserInputSchema)
+    @blp.response(201, SteriliserSchema)
+    @_errors(400, 403, 404, 409, write=True)
+    def post(self, data):
+        """Add a steriliser (managers, admins); it starts in service."""
+        row = devices.create_steriliser(api_actor(), data, utcnow())
+        db.session.commit()
+        return _created(row, ".SteriliserItem", steriliser_id=row.id)
+
+
+@blp.route("/sterilisers/<int:steriliser_id>", tags=["sterilisers"])
+class SteriliserItem(MethodView):
+    @blp.response(200, SteriliserSchema)
+    @_errors(403, 404)
+    def get(self, steriliser_id):
+        """One steriliser with its programmes."""
+        return devices.get_steriliser(api_actor(), steriliser_id)
+
+    @blp.arguments(SteriliserInputSchema)
+    @blp.response(200, SteriliserSchema)
+    @_errors(400, 403, 404, 409, write=True)
+    def put(self, data, steriliser_id):
+        """Change a steriliser (managers, admins); every field is replaced."""
+        row = devices.update_steriliser(api_actor(), steriliser_id, data)
+        db.session.commit()
+        return row
+
+
+@blp.route("/sterilisers/<int:steriliser_id>/programmes", tags=["sterilisers"])
+class SteriliserProgrammes(MethodView):
+    @blp.arguments(ProgrammeInputSchema)
+    @blp.response(201, ProgrammeSchema)
+    @_errors(400, 403, 404, 409, write=True)
+    def post(self, data, steriliser_id):
+        """Add a programme (managers, admins). Location is the steriliser, which lists its programmes."""
+        row = devices.add_programme(api_actor(), steriliser_id, data)
+        db.session.commit()
+        return _created(row, ".SteriliserItem", steriliser_id=steriliser_id)
+
+
+@blp.route("/sterilisers/<int:steriliser_id>/out-of-service", tags=["sterilisers"])
+class SteriliserOutOfService(MethodView):
+    @blp.arguments(OutOfServiceInputSchema)
+    @blp.response(200, SteriliserSchema)
+    @_errors(400, 403, 404, write=True)
+    def post(self, data, steriliser_id):
+        """Take a steriliser out of service by hand, with a reason (managers, admins); a passing test does not
+        return it."""
+        row = devices.take_out_of_service(api_actor(), steriliser_id, data["reason"], utcnow())
+        db.session.commit()
+        return row
+
+
+# --- steriliser tests ----------------------------------------------------------------------------
+
+@blp.route("/steriliser-tests", tags=["steriliser tests"])
+class SteriliserTests(MethodView):
+    @blp.arguments(SteriliserTestQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, SteriliserTestSchema(many=True))
+    @blp.paginate(**PAGE)
+    @_errors(403)
+    def get(self, pagination_parameters, steriliser_id, kind, result, date_from, date_to):
+        """List the tests of the caller's sites, newest first."""
+        stmt = services.tests_query(api_actor(), steriliser_id=steriliser_id, kind=kind, result=result,
+                                    date_from=date_from, date_to=date_to)
+        return _page(stmt, pagination_parameters)
+
+    @blp.arguments(SteriliserTestInputSchema)
+    @blp.response(201, SteriliserTestSchema)
+    @_errors(400, 403, 404, 422, write=True)
+    def post(self, data):
+        """Record a test (people and site API keys). A failed test takes the steriliser out of service; a failed
+        spore test also opens a recall of every load since the last passing one."""
+        test = services.record_test(api_actor(), data, utcnow())
+        db.session.commit()
+        return _created(test, ".SteriliserTestItem", test_id=test.id)
+
+
+@blp.route("/steriliser-tests/<int:test_id>", tags=["steriliser tests"])
+class SteriliserTestItem(MethodView):
+    @blp.response(200, SteriliserTestSchema)
+    @_errors(403, 404)
+    def get(self, test_id):
+        """One test."""
+        return services.get_test(api_actor(), test_id)
+
+
+@blp.route("/steriliser-tests/<int:test_id>/result", tags=["steriliser tests"])
+class SteriliserTestResult(MethodView):
+    @blp.arguments(TestResultInputSchema)
+    @blp.response(200, SteriliserTestSchema)
+    @_errors(400, 403, 404, 409, 422, write=True)
+    def post(self, data, test_id):
+        """Read a pending spore test (people and site API keys); a fail recalls as above."""
+        test = services.record_test_result(api_actor(), test_id, data, utcnow())
+        db.session.commit()
+        return test
+
+
+# --- cycles --------------------------------------------------------------------------------------
+
+@blp.route("/cycles", tags=["cycles"])
+class Cycles(MethodView):
+    @blp.arguments(CycleQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, CycleSchema(many=True))
+    @blp.paginate(**PAGE)
+    @_errors(403)
+    def get(self, pagination_parameters, steriliser_id, status, verdict, date_from, date_to):
+        """The logbook: loads of the caller's sites, newest first."""
+        stmt = services.cycles_query(api_actor(), steriliser_id=steriliser_id, status=status, verdict=verdict,
+                                     date_from=date_from, date_to=date_to)
+        return _page(stmt.options(selectinload(Cycle.packs)), pagination_parameters)
+
+    @blp.arguments(CycleInputSchema)
+    @blp.response(201, CycleSchema)
+    @_errors(400, 403, 404, 409, 422, write=True)
+    def post(self, data):
+        """Record a load (people and site API keys) and answer the rules' verdict: awaiting_release when every
+        rule passed, else failed with every reason. A figure outside what a steriliser can show is refused (422)."""
+        cycle = services.record_cycle(api_actor(), data, utcnow())
+        db.session.commit()
+        return _created(cycle, ".CycleItem", cycle_id=cycle.id)
+
+
+@blp.route("/cycles/<int:cycle_id>", tags=["cycles"])
+class CycleItem(MethodView):
+    @blp.response(200, CycleSchema)
+    @_errors(403, 404)
+    def get(self, cycle_id):
+        """One load with its verdict and packs."""
+        return services.get_cycle(api_actor(), cycle_id)
+
+
+@blp.route("/cycles/<int:cycle_id>/release", tags=["cycles"])
+class CycleRelease(MethodView):
+    @blp.arguments(DecisionNoteInputSchema, required=False)
+    @blp.response(200, CycleSchema)
+    @_errors(400, 403, 404, 409, write=True)
+    def post(self, data, cycle_id):
+        """Release a load the rules passed (a manager, or staff with in-date training; never an API key): its
+        packs become sterile with their expiry."""
+        cycle = services.release_cycle(api_actor(), cycle_id, utcnow(), data["note"])
+        db.session.commit()
+        return cycle
+
+
+@blp.route("/cycles/<int:cycle_id>/fail", tags=["cycles"])
+class CycleFail(MethodView):
+    @blp.arguments(FailNoteInputSchema)
+    @blp.response(200, CycleSchema)
+    @_errors(400, 403, 404, 409, write=True)
+    def post(self, data, cycle_id):
+        """Fail a load awaiting release, with the reason (people only): its packs can never be used."""
+        cycle = services.fail_cycle(api_actor(), cycle_id, data["note"], utcnow())
+        db.session.commit()
+        return cycle
+
+
+# --- reprocessing --------------------------------------------------------------------------------
+
+@blp.route("/reprocessing/clean", tags=["reprocessing"])
+class ReprocessingClean(MethodView):
+    @blp.arguments(CleaningInputSchema)
+    @blp.response(200, DeviceSchema(many=True))
+    @_errors(400, 403, 404, 409, write=True)
+    def post(self, data):
+        """Record that dirty devices were cleaned, and how (people only)."""
+        rows = services.record_cleaning(api_actor(), data, utcnow())
+        db.session.commit()
+        return rows
+
+
+@blp.route("/reprocessing/inspect", tags=["reprocessing"])
+class ReprocessingInspect(MethodView):
+    @blp.arguments(InspectionInputSchema)
+    @blp.response(200, DeviceSchema(many=True))
+    @_errors(400, 403, 404, 409, 422, write=True)
+    def post(self, data):
+        """Record the inspection of cleaned devices (people only); a failed one is quarantined."""
+        rows = services.record_inspection(api_actor(), data, utcnow())
+        db.session.commit()
+        return rows
+
+
+# --- packs ---------------------------------------------------------------------------------------
+
+@blp.route("/packs", tags=["packs"])
+class Packs(MethodView):
+    @blp.arguments(PackQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, PackSchema(many=True))
+    @blp.paginate(**PAGE)
+    @_errors(403)
+    def get(self, pagination_parameters, site_id, status, cycle_id):
+        """List the packs of the caller's sites, newest first."""
+        stmt = services.packs_query(api_actor(), site_id=site_id, status=status, cycle_id=cycle_id)
+        stmt = stmt.options(selectinload(Pack.items).selectinload(PackItem.device).selectinload(Device.device_type))
+        now = utcnow()
+        return [_pack_out(pack, now) for pack in _page(stmt, pagination_parameters)]
+
+    @blp.arguments(PackInputSchema)
+    @blp.response(201, PackSchema)
+    @_errors(400, 403, 404, 409, 422, write=True)
+    def post(self, data):
+        """Pack cleaned and inspected devices of one site into a pouch or wrap with a new label (people only)."""
+        now = utcnow()
+        pack = services.create_pack(api_actor(), data, now)
+        db.session.commit()
+        return _created(_pack_out(pack, now), ".PackItemView", code=pack.label_code)
+
+
+@blp.route("/packs/<code>", tags=["packs"])
+class PackItemView(MethodView):
+    @blp.response(200, PackDetailSchema)
+    @_errors(403, 404, 422)
+    def get(self, code):
+        """One pack by its label: its state now, devices, load and history."""
+        pack = services.find_pack(api_actor(), code)
+        return _pack_out(pack, utcnow(), history=services.pack_history(pack))
+
+
+@blp.route("/packs/<code>/compromise", tags=["packs"])
+class PackCompromise(MethodView):
+    @blp.arguments(CompromiseInputSchema)
+    @blp.response(200, PackSchema)
+    @_errors(400, 403, 404, 409, 422, write=True)
+    def post(self, data, code):
+        """Mark a pack torn, wet, dropped or opened (people only); its devices go back to dirty."""
+        now = utcnow()
+        pack = services.compromise_pack(api_actor(), code, data, now)
+        db.session.commit()
+        return _pack_out(pack, now)
+
+
+# --- recalls -------------------------------------------------------------------------------------
+
+def _recall_loads():
+    return selectinload(Recall.loads).selectinload(RecallLoad.cycle).selectinload(Cycle.packs)
+
+
+@blp.route("/recalls", tags=["recalls"])
+class Recalls(MethodView):
+    @blp.arguments(RecallQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, RecallSchema(many=True))
+    @blp.paginate(**PAGE)
+    @_errors(403)
+    def get(self, pagination_parameters, open_only):
+        """List the recalls of the caller's sites, newest first."""
+        stmt = services.recalls_query(api_actor(), open_only=open_only)
+        return _page(stmt.options(_recall_loads()), pagination_parameters)
+
+
+@blp.route("/recalls/<int:recall_id>", tags=["recalls"])
+class RecallItem(MethodView):
+    @blp.response(200, RecallDetailSchema)
+    @_errors(403, 404)
+    def get(self, recall_id):
+        """One recall with its loads and the checklist that must be done before it is closed."""
+        recall = services.get_recall(api_actor(), recall_id)
+        return _With(recall, checklist=services.recall_checklist(recall))
+
+
+@blp.route("/recalls/<int:recall_id>/clients-contacted", tags=["recalls"])
+class RecallClientsContacted(MethodView):
+    @blp.arguments(RecallNoteInputSchema)
+    @blp.response(200, RecallSchema)
+    @_errors(400, 403, 404, 409, write=True)
+    def post(self, data, recall_id):
+        """Record that the clients the recalled loads reached were contacted, and how (managers, admins)."""
+        recall = services.mark_clients_contacted(api_actor(), recall_id, data["note"], utcnow())
+        db.session.commit()
+        return recall
+
+
+@blp.route("/recalls/<int:recall_id>/close", tags=["recalls"])
+class RecallClose(MethodView):
+    @blp.arguments(RecallNoteInputSchema)
+    @blp.response(200, RecallSchema)
+    @_errors(400, 403, 404, 409, write=True)
+    def post(self, data, recall_id):
+        """Close a recall once retested, enough spore tests passed and clients were contacted (managers, admins)."""
+        recall = services.close_recall(api_actor(), recall_id, data["note"], utcnow())
+        db.session.commit()
+        return recall

@@ -1,0 +1,481 @@
+"""What the devices and sterilisation API reads and writes.
+
+Decimals (temperatures, pressures, leak rates) are JSON strings in every answer, exactly as stored
+("134.5", "1.30"), so that no figure of a load's record is rounded by a float. Inputs take the same string, or a
+JSON number. Timestamps are ISO 8601 in UTC with their offset; inputs must carry an offset (any offset).
+
+As in schemas.py, these refuse malformed input early (types, lengths, choices, plausible ranges, unknown fields)
+and document it; the services stay the authority on the business rules (reach, order of the steps, verdicts).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ..devices.models import DEVICE_STATUSES, SPAULDING_CLASSES, STERILISER_TYPES
+from ..devices.services import MANUAL_STATUS_CHANGES
+from ..sterilisation import rules
+from ..sterilisation.messages import reason_text
+from ..sterilisation.models import (
+    COMPROMISE_REASONS,
+    CYCLE_STATUSES,
+    PACK_STATUSES,
+    PACKAGINGS,
+    TEST_KINDS,
+    TEST_RESULTS,
+)
+from .schemas import InputSchema, UTCDateTimeField, _text
+
+CLEANING_METHODS = ("washer_disinfector", "ultrasonic", "manual")
+CONTROL_RESULTS = ("grew", "no_growth")
+MAX_IDS = 500
+
+
+class DecimalString(fields.Decimal):
+    """A decimal as a JSON string with a fixed number of places ("134.5"); reads a string or a JSON number."""
+
+    def __init__(self, places: int = 1, lo=None, hi=None, **kwargs):
+        metadata = {"type": "string", "format": "decimal",
+                    "description": f"A decimal as a string with {places} decimal place(s)"}
+        if lo is not None:
+            # Bounds in the description, not as Range: OpenAPI's minimum/maximum do not apply to strings.
+            metadata.update({"x-minimum": float(lo), "x-maximum": float(hi),
+                             "description": f"Between {lo} and {hi}, as a string (a JSON number is also read)"})
+            kwargs["validate"] = _between(Decimal(lo), Decimal(hi))
+        extra = dict(kwargs.pop("metadata", {}))
+        if "description" in extra:
+            extra["description"] = f"{extra['description']}. {metadata['description']}"
+        metadata.update(extra)
+        super().__init__(places=places, as_string=True, metadata=metadata, **kwargs)
+
+
+def _between(lo: Decimal, hi: Decimal):
+    def check(value: Decimal) -> None:
+        if not lo <= value <= hi:
+            raise ValidationError(f"must be between {lo} and {hi}")
+
+    return check
+
+
+def _decimal_in(lo, hi, places: int = 1, required: bool = True, **kw) -> DecimalString:
+    if required:
+        return DecimalString(places, lo, hi, required=True, **kw)
+    return DecimalString(places, lo, hi, load_default=None, allow_none=True, **kw)
+
+
+def _integer(lo: int, hi: int, required: bool = True, **kw) -> fields.Integer:
+    if required:
+        return fields.Integer(required=True, strict=True, validate=validate.Range(lo, hi), **kw)
+    return fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(lo, hi), **kw)
+
+
+def _choice(options, required: bool = True, **kw) -> fields.String:
+    if required:
+        return fields.String(required=True, validate=validate.OneOf(list(options)), **kw)
+    return fields.String(load_default=None, allow_none=True, validate=validate.OneOf(list(options)), **kw)
+
+
+def _device_ids() -> fields.List:
+    return fields.List(fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=MAX_IDS))
+
+
+# --- outputs: devices and sterilisers ------------------------------------------------------------
+
+class DeviceKindSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    spaulding_class = fields.String(metadata={"enum": list(SPAULDING_CLASSES)})
+    is_hollow = fields.Boolean()
+    default_max_cycles = fields.Integer(allow_none=True)
+    is_active = fields.Boolean()
+    created_at = UTCDateTimeField()
+
+
+class DeviceSchema(Schema):
+    id = fields.Integer()
+    site_id = fields.Integer()
+    device_type_id = fields.Integer()
+    device_type_name = fields.String(attribute="device_type.name")
+    serial = fields.String()
+    status = fields.String(metadata={"enum": list(DEVICE_STATUSES)})
+    max_cycles = fields.Integer(allow_none=True, metadata={"description": "The maker's limit of reprocessing cycles"})
+    reprocessing_count = fields.Integer()
+    created_at = UTCDateTimeField()
+
+
+class DeviceEventSchema(Schema):
+    """A step in a device's life (registered, cleaned, inspected, packed, loaded, sterilised, recalled, ...)."""
+
+    id = fields.Integer()
+    device_id = fields.Integer()
+    kind = fields.String()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String(allow_none=True)
+    method = fields.String()
+    note = fields.String()
+    pack_id = fields.Integer(allow_none=True)
+    cycle_id = fields.Integer(allow_none=True)
+    by_id = fields.Integer(allow_none=True, metadata={"description": "The person; null for a site's API key"})
+    at = UTCDateTimeField()
+
+
+class DeviceDetailSchema(DeviceSchema):
+    history = fields.List(fields.Nested(DeviceEventSchema), metadata={"description": "Newest first"})
+
+
+class ProgrammeSchema(Schema):
+    id = fields.Integer()
+    steriliser_id = fields.Integer()
+    name = fields.String()
+    temperature_c = DecimalString(1)
+    min_holding_seconds = fields.Integer()
+    min_pressure_kpa = DecimalString(1, allow_none=True)
+    is_active = fields.Boolean()
+
+
+class SteriliserSchema(Schema):
+    id = fields.Integer()
+    site_id = fields.Integer()
+    name = fields.String()
+    make = fields.String()
+    model = fields.String()
+    serial = fields.String()
+    type = fields.String(metadata={"enum": list(STERILISER_TYPES), "description": "EN 13060 type"})
+    is_validated_for_wrapped = fields.Boolean()
+    is_in_service = fields.Boolean()
+    out_of_service_reason = fields.String()
+    validation_due_on = fields.Date(allow_none=True)
+    calibration_due_on = fields.Date(allow_none=True)
+    is_active = fields.Boolean()
+    created_at = UTCDateTimeField()
+    programmes = fields.List(fields.Nested(ProgrammeSchema))
+
+
+# --- outputs: tests, cycles, packs, recalls ------------------------------------------------------
+
+class SteriliserTestSchema(Schema):
+    id = fields.Integer()
+    site_id = fields.Integer()
+    steriliser_id = fields.Integer()
+    kind = fields.String(metadata={"enum": list(TEST_KINDS)})
+    performed_at = UTCDateTimeField()
+    performed_by_id = fields.Integer(allow_none=True)
+    performed_by_name = fields.String()
+    result = fields.String(metadata={"enum": list(TEST_RESULTS)})
+    result_at = UTCDateTimeField(allow_none=True)
+    result_by_id = fields.Integer(allow_none=True)
+    indicator_lot = fields.String()
+    control_result = fields.String(allow_none=True, metadata={"enum": list(CONTROL_RESULTS)})
+    measured_value = DecimalString(2, allow_none=True)
+    certificate_ref = fields.String()
+    notes = fields.String()
+    created_at = UTCDateTimeField()
+
+
+class ReasonSchema(Schema):
+    """Why the rules failed a load: the guideline rule, a code, its figures, and a sentence in the reader's language."""
+
+    rule = fields.String()
+    code = fields.String()
+    values = fields.Dict()
+    message = fields.Function(reason_text, metadata={"type": "string"})
+
+
+class PackBriefSchema(Schema):
+    id = fields.Integer()
+    label_code = fields.String()
+    packaging = fields.String(metadata={"enum": list(PACKAGINGS)})
+    status = fields.String(metadata={"enum": list(PACK_STATUSES)})
+    expires_at = UTCDateTimeField(allow_none=True)
+
+
+class CycleSchema(Schema):
+    """A load with the rules' verdict: awaiting_release when every rule passed, failed otherwise (with reasons)."""
+
+    id = fields.Integer()
+    site_id = fields.Integer()
+    steriliser_id = fields.Integer()
+    programme_id = fields.Integer()
+    cycle_number = fields.Integer()
+    started_at = UTCDateTimeField()
+    temperature_c = DecimalString(1)
+    pressure_kpa = DecimalString(1, allow_none=True)
+    holding_seconds = fields.Integer()
+    printout_ref = fields.String()
+    indicator_class = fields.Integer(allow_none=True)
+    indicator_result = fields.Function(lambda c: "pass" if c.indicator_passed else "fail",
+                                       metadata={"type": "string", "enum": ["pass", "fail"]})
+    status = fields.String(metadata={"enum": list(CYCLE_STATUSES)})
+    is_verdict_pass = fields.Boolean()
+    reasons = fields.List(fields.Nested(ReasonSchema))
+    loaded_by_id = fields.Integer(allow_none=True, metadata={"description": "The person; null for a site's API key"})
+    decided_by_id = fields.Integer(allow_none=True)
+    decided_at = UTCDateTimeField(allow_none=True)
+    decision_note = fields.String()
+    guideline_version = fields.String()
+    created_at = UTCDateTimeField()
+    packs = fields.List(fields.Nested(PackBriefSchema))
+
+
+class CycleBriefSchema(Schema):
+    id = fields.Integer()
+    steriliser_id = fields.Integer()
+    cycle_number = fields.Integer()
+    started_at = UTCDateTimeField()
+    status = fields.String(metadata={"enum": list(CYCLE_STATUSES)})
+    is_verdict_pass = fields.Boolean()
+    decided_at = UTCDateTimeField(allow_none=True)
+
+
+class PackDeviceSchema(Schema):
+    id = fields.Integer()
+    serial = fields.String()
+    device_type_name = fields.String(attribute="device_type.name")
+    status = fields.String(metadata={"enum": list(DEVICE_STATUSES)})
+
+
+class PackSchema(Schema):
+    id = fields.Integer()
+    label_code = fields.String()
+    label_url = fields.String(metadata={"description": "The address the label's QR code holds"})
+    site_id = fields.Integer()
+    packaging = fields.String(metadata={"enum": list(PACKAGINGS)})
+    status = fields.String(metadata={"enum": list(PACK_STATUSES), "description": "As stored"})
+    state = fields.String(metadata={"enum": [*PACK_STATUSES, "expired"],
+                                    "description": "The status now: a sterile pack past its expiry is expired"})
+    cycle_id = fields.Integer(allow_none=True)
+    expires_at = UTCDateTimeField(allow_none=True)
+    packed_at = UTCDateTimeField()
+    packed_by_id = fields.Integer(allow_none=True)
+    compromised_reason = fields.String(allow_none=True, metadata={"enum": list(COMPROMISE_REASONS)})
+    compromised_note = fields.String()
+    compromised_at = UTCDateTimeField(allow_none=True)
+    devices = fields.List(fields.Nested(PackDeviceSchema))
+
+
+class PackDetailSchema(PackSchema):
+    cycle = fields.Nested(CycleBriefSchema, allow_none=True)
+    history = fields.List(fields.Nested(DeviceEventSchema), metadata={"description": "Every event naming this pack, "
+                                                                                     "oldest first"})
+
+
+class RecallLoadSchema(Schema):
+    cycle_id = fields.Integer()
+    cycle_number = fields.Integer(attribute="cycle.cycle_number")
+    started_at = UTCDateTimeField(attribute="cycle.started_at")
+    previous_status = fields.String(metadata={"description": "The load's status before the recall"})
+    pack_codes = fields.Function(lambda load: [p.label_code for p in load.cycle.packs],
+                                 metadata={"type": "array", "items": {"type": "string"}})
+
+
+class RecallSchema(Schema):
+    """A failed spore test's recall of every load of the steriliser since its last passing spore test."""
+
+    id = fields.Integer()
+    site_id = fields.Integer()
+    steriliser_id = fields.Integer()
+    trigger_test_id = fields.Integer(allow_none=True)
+    reason = fields.String()
+    since = UTCDateTimeField(allow_none=True, metadata={"description": "The last passing spore test (null: none)"})
+    opened_at = UTCDateTimeField()
+    opened_by_id = fields.Integer(allow_none=True)
+    is_open = fields.Function(lambda r: r.closed_at is None, metadata={"type": "boolean"})
+    clients_contacted_at = UTCDateTimeField(allow_none=True)
+    clients_contacted_by_id = fields.Integer(allow_none=True)
+    clients_contacted_note = fields.String()
+    closed_at = UTCDateTimeField(allow_none=True)
+    closed_by_id = fields.Integer(allow_none=True)
+    close_note = fields.String()
+    loads = fields.List(fields.Nested(RecallLoadSchema))
+
+
+class RecallChecklistSchema(Schema):
+    """What must be done before a manager may close the recall."""
+
+    retest = fields.Nested(SteriliserTestSchema, allow_none=True,
+                           metadata={"description": "The first spore test read after the recall opened"})
+    consecutive_passes = fields.Integer()
+    required_passes = fields.Integer()
+    passes_done = fields.Boolean()
+    in_service = fields.Boolean()
+    clients_contacted = fields.Boolean()
+
+
+class RecallDetailSchema(RecallSchema):
+    checklist = fields.Nested(RecallChecklistSchema)
+
+
+# --- inputs --------------------------------------------------------------------------------------
+
+class DeviceKindInputSchema(InputSchema):
+    name = _text(120)
+    spaulding_class = _choice(SPAULDING_CLASSES)
+    is_hollow = fields.Boolean(load_default=False)
+    default_max_cycles = _integer(1, 100000, required=False)
+
+
+class DeviceInputSchema(InputSchema):
+    """A new device; it starts dirty and is reprocessed before first use."""
+
+    site_id = fields.Integer(required=True, strict=True)
+    device_type_id = fields.Integer(required=True, strict=True)
+    serial = _text(80)
+    max_cycles = _integer(1, 100000, required=False, metadata={"description": "Default: the kind's limit"})
+
+
+class DeviceStatusInputSchema(InputSchema):
+    status = _choice(sorted(MANUAL_STATUS_CHANGES))
+    reason = _text(2000)
+
+
+class SteriliserInputSchema(InputSchema):
+    """A steriliser; on update every field is replaced."""
+
+    site_id = fields.Integer(required=True, strict=True)
+    name = _text(120)
+    make = _text(120, required=False)
+    model = _text(120, required=False)
+    serial = _text(80, required=False)
+    type = _choice(STERILISER_TYPES, metadata={"description": "EN 13060 type B, S or N"})
+    is_validated_for_wrapped = fields.Boolean(load_default=False, metadata={"description": "Type S only"})
+    validation_due_on = fields.Date(load_default=None, allow_none=True)
+    calibration_due_on = fields.Date(load_default=None, allow_none=True)
+
+
+class ProgrammeInputSchema(InputSchema):
+    name = _text(80)
+    temperature_c = _decimal_in(100, 150)
+    min_holding_seconds = _integer(1, 4 * 3600)
+    min_pressure_kpa = _decimal_in(0, 600, required=False)
+
+
+class OutOfServiceInputSchema(InputSchema):
+    reason = _text(2000)
+
+
+class SteriliserTestInputSchema(InputSchema):
+    """A test. A spore test may be posted pending and read later (POST /steriliser-tests/{test_id}/result)."""
+
+    steriliser_id = fields.Integer(required=True, strict=True)
+    kind = _choice(TEST_KINDS)
+    result = _choice(TEST_RESULTS, metadata={"description": "pending: spore tests only"})
+    performed_at = fields.AwareDateTime(load_default=None, allow_none=True,
+                                        metadata={"description": "With an offset; default: now"})
+    performed_by_name = _text(200, required=False, metadata={"description": "An engineer without an account"})
+    indicator_lot = _text(80, required=False, metadata={"description": "Needed for a spore test"})
+    control_result = _choice(CONTROL_RESULTS, required=False,
+                             metadata={"description": "Spore test: a pass needs the control to have grown"})
+    measured_value = _decimal_in(0, 1000, places=2, required=False,
+                                 metadata={"description": "E.g. a leak rate in mbar/min"})
+    certificate_ref = _text(200, required=False, metadata={"description": "Needed for validation and calibration"})
+    notes = _text(2000, required=False)
+
+
+class TestResultInputSchema(InputSchema):
+    result = _choice(("pass", "fail"))
+    control_result = _choice(CONTROL_RESULTS, required=False)
+
+
+class CycleInputSchema(InputSchema):
+    """A load as the steriliser's data logger (or a person) saw it; the rules give the verdict."""
+
+    steriliser_id = fields.Integer(required=True, strict=True)
+    programme_id = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                  metadata={"description": "Default: the steriliser's first programme"})
+    cycle_number = _integer(1, 10**9, required=False,
+                            metadata={"description": "The steriliser's counter; default: the next number"})
+    started_at = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with an offset"})
+    temperature_c = _decimal_in(*rules.PLAUSIBLE_TEMPERATURE_C)
+    holding_seconds = _integer(*rules.PLAUSIBLE_HOLDING_SECONDS)
+    pressure_kpa = _decimal_in(*rules.PLAUSIBLE_PRESSURE_KPA, required=False)
+    indicator_result = _choice(("pass", "fail"), metadata={"description": "The chemical indicator"})
+    indicator_class = _integer(1, 6, required=False)
+    printout_ref = _text(200, required=False, metadata={"description": "Printout or data-logger record reference"})
+    pack_codes = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=list,
+                             validate=validate.Length(max=MAX_IDS),
+                             metadata={"description": "Labels (or the scanned URLs) of the packs in the load"})
+
+
+class DecisionNoteInputSchema(InputSchema):
+    note = _text(2000, required=False)
+
+
+class FailNoteInputSchema(InputSchema):
+    note = _text(2000, metadata={"description": "Why the load fails (wet packs, a fault on the printout, ...)"})
+
+
+class CleaningInputSchema(InputSchema):
+    device_ids = _device_ids()
+    method = _choice(CLEANING_METHODS)
+
+
+class InspectionInputSchema(InputSchema):
+    device_ids = _device_ids()
+    passed = fields.Boolean(required=True)
+    note = _text(2000, required=False, metadata={"description": "Needed when the inspection failed"})
+
+
+class PackInputSchema(InputSchema):
+    device_ids = _device_ids()
+    packaging = _choice(PACKAGINGS)
+
+
+class CompromiseInputSchema(InputSchema):
+    reason = _choice(COMPROMISE_REASONS)
+    note = _text(2000, required=False, metadata={"description": "Needed when the reason is other"})
+
+
+class RecallNoteInputSchema(InputSchema):
+    note = _text(4000)
+
+
+# --- list filters (query string) -----------------------------------------------------------------
+
+def _since(name: str, description: str) -> fields.AwareDateTime:
+    return fields.AwareDateTime(load_default=None, data_key=name, metadata={"description": description + (
+        " (ISO 8601 with an offset; write + as %2B, or use Z)")})
+
+
+class DeviceKindQuerySchema(Schema):
+    include_inactive = fields.Boolean(load_default=False)
+
+
+class DeviceQuerySchema(Schema):
+    site_id = fields.Integer(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(DEVICE_STATUSES))
+    q = fields.String(load_default="", validate=validate.Length(max=200),
+                      metadata={"description": "Part of the serial or of the kind's name"})
+    device_type_id = fields.Integer(load_default=None)
+
+
+class SteriliserQuerySchema(Schema):
+    site_id = fields.Integer(load_default=None)
+    include_inactive = fields.Boolean(load_default=False)
+
+
+class SteriliserTestQuerySchema(Schema):
+    steriliser_id = fields.Integer(load_default=None)
+    kind = fields.String(load_default=None, validate=validate.OneOf(TEST_KINDS))
+    result = fields.String(load_default=None, validate=validate.OneOf(TEST_RESULTS))
+    date_from = _since("from", "Performed at or after")
+    date_to = _since("to", "Performed before")
+
+
+class CycleQuerySchema(Schema):
+    steriliser_id = fields.Integer(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(CYCLE_STATUSES))
+    verdict = fields.String(load_default=None, validate=validate.OneOf(("pass", "fail")))
+    date_from = _since("from", "Started at or after")
+    date_to = _since("to", "Started before")
+
+
+class PackQuerySchema(Schema):
+    site_id = fields.Integer(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(PACK_STATUSES),
+                           metadata={"description": "As stored (an expired pack is still sterile here)"})
+    cycle_id = fields.Integer(load_default=None)
+
+
+class RecallQuerySchema(Schema):
+    open_only = fields.Boolean(load_default=False)
