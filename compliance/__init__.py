@@ -84,6 +84,8 @@ def _register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .devices.views import bp as devices_bp
     from .sterilisation.views import bp as sterilisation_bp
+    from .stock.views import bp as stock_bp
+    from .treatments.views import bp as treatments_bp
     from .health import bp as health_bp
     from .sites.views import bp as sites_bp
 
@@ -92,5 +94,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(sites_bp)
     app.register_blueprint(devices_bp)
     app.register_blueprint(sterilisation_bp)
+    app.register_blueprint(stock_bp)
+    app.register_blueprint(treatments_bp)
     init_api(app)
     web.register_error_handlers(app)
