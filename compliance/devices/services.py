@@ -224,7 +224,27 @@ def take_out_of_service(actor: Actor, steriliser_id: int, reason: str, now: date
     """A manager takes a steriliser out of service by hand (a fault, a repair) with a reason."""
     actor.require("devices.write")
     row = get_steriliser(actor, steriliser_id)
+    if not row.is_in_service:
+        raise Conflict(_l("this steriliser is already out of service"), field="reason")
     set_steriliser_service(row, False, v.text({"reason": reason}, "reason", 2000), actor.user_id, now)
+    db.session.flush()
+    return row
+
+
+def return_to_service(actor: Actor, steriliser_id: int, reason: str, now: datetime) -> Steriliser:
+    """A manager returns a steriliser taken out by hand (after a repair). One taken out by a failed test
+    returns only through a passing test of that kind (failed-test-recall)."""
+    actor.require("devices.write")
+    row = get_steriliser(actor, steriliser_id)
+    if row.is_in_service:
+        raise Conflict(_l("this steriliser is in service"), field="reason")
+    last_out = db.session.scalar(select(SteriliserStatusChange).where(
+        SteriliserStatusChange.steriliser_id == row.id, SteriliserStatusChange.is_in_service.is_(False))
+        .order_by(SteriliserStatusChange.at.desc(), SteriliserStatusChange.id.desc()))
+    if last_out is not None and last_out.test_id is not None:
+        raise Conflict(_l("a failed test took it out of service: it returns when that test passes"),
+                       field="reason", rule="failed-test-recall")
+    set_steriliser_service(row, True, v.text({"reason": reason}, "reason", 2000), actor.user_id, now)
     db.session.flush()
     return row
 

@@ -24,6 +24,7 @@ class PackFacts:
     expires_at: datetime | None
     cycle_status: str | None       # its load's status, if loaded
     devices_over_limit: tuple[tuple[str, int, int], ...] = ()   # (serial, count, maker's max)
+    devices_withdrawn: tuple[tuple[str, str], ...] = ()          # (serial, status) quarantined or retired
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ def check_pack(pack: PackFacts, now: datetime) -> list[Reason]:
         reasons.append(Reason("spaulding-critical", "pack_used", {"code": pack.label_code}))
     elif state == "failed":
         reasons.append(Reason("cycle-parameters-met", "pack_failed", {"code": pack.label_code}))
+    for serial, status in pack.devices_withdrawn:
+        reasons.append(Reason("spaulding-critical", "device_withdrawn", {"serial": serial, "status": status}))
     for serial, count, maximum in pack.devices_over_limit:
         reasons.append(Reason("spaulding-critical", "device_over_limit",
                               {"serial": serial, "count": count, "max": maximum}))

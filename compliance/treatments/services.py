@@ -175,10 +175,11 @@ def _refuse(actor: Actor, treatment: Treatment, subject: str, scanned: str, reas
 
 def _pack_facts(pack: Pack) -> rules.PackFacts:
     cycle_status = db.session.scalar(select(Cycle.status).where(Cycle.id == pack.cycle_id)) if pack.cycle_id else None
-    over = tuple((d.serial, d.reprocessing_count, d.max_cycles) for d in db.session.scalars(
-        select(Device).join(PackItem).where(PackItem.pack_id == pack.id))
-        if d.max_cycles is not None and d.reprocessing_count > d.max_cycles)
-    return rules.PackFacts(pack.label_code, pack.status, pack.expires_at, cycle_status, over)
+    devices = list(db.session.scalars(select(Device).join(PackItem).where(PackItem.pack_id == pack.id)))
+    over = tuple((d.serial, d.reprocessing_count, d.max_cycles) for d in devices
+                 if d.max_cycles is not None and d.reprocessing_count > d.max_cycles)
+    withdrawn = tuple((d.serial, d.status) for d in devices if d.status in ("quarantined", "retired"))
+    return rules.PackFacts(pack.label_code, pack.status, pack.expires_at, cycle_status, over, withdrawn)
 
 
 def add_pack(actor: Actor, treatment_id: int, raw_code: str, now: datetime,

@@ -102,3 +102,8 @@ def test_passes_outside_six_to_ten_need_confirmation():
 def test_expected_effects_are_not_reportable():
     assert not is_reportable("redness") and not is_reportable("pain")
     assert is_reportable("infection") and is_reportable("needlestick_injury")
+
+
+def test_pack_holding_a_quarantined_device_is_refused():
+    pack = PackFacts("PK-A", "sterile", NOW + timedelta(days=1), "released", (), (("RH-2", "quarantined"),))
+    assert codes(check_pack(pack, NOW)) == ["device_withdrawn"]
