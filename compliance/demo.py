@@ -171,7 +171,8 @@ def load_demo(now: datetime) -> dict[str, Any]:
         today = local_today(sites[site_name].timezone, now)
         # Dates are fixed relative to the first run's creation, not moved on later runs.
         plan = {
-            "sari@demo.clinic": [("infection_control", 300, 65), ("microneedling", 200, 165)],
+            "sari@demo.clinic": [("infection_control", 300, 65), ("microneedling", 200, 165),
+                                 ("sterilisation", 250, 480)],
             "budi@demo.clinic": [("infection_control", 355, 10)],          # expires in 10 days
             "emma@demo.clinic": [("infection_control", 100, 265), ("microneedling", 90, 640)],
             "tom@demo.clinic": [("infection_control", 400, -35)],          # expired 35 days ago
