@@ -6,6 +6,8 @@ class ServiceError(Exception):
     """A refused operation. `field` names the input at fault (or None); `rule` the guideline id, if any."""
 
     status = 400
+    # True when what the service flushed before refusing must still be committed (a failed-attempt count).
+    keep_changes = False
 
     def __init__(self, message, field: str | None = None, rule: str | None = None):
         super().__init__(message)

@@ -83,7 +83,8 @@ def integer(data: dict, name: str, lo: int, hi: int, required: bool = True) -> i
     return number
 
 
-def decimal(data: dict, name: str, lo: Decimal, hi: Decimal, required: bool = True) -> Decimal | None:
+def decimal(data: dict, name: str, lo: Decimal, hi: Decimal, required: bool = True,
+            places: int = 1) -> Decimal | None:
     value = data.get(name)
     if value in (None, ""):
         if required:
@@ -95,7 +96,10 @@ def decimal(data: dict, name: str, lo: Decimal, hi: Decimal, required: bool = Tr
         raise Invalid(_l("%(field)s must be a number", field=name), field=name) from None
     if not number.is_finite() or not lo <= number <= hi:
         raise Invalid(_l("%(field)s must be between %(lo)s and %(hi)s", field=name, lo=lo, hi=hi), field=name)
-    return number.quantize(Decimal("0.1"))
+    # Refuse extra digits rather than round them: 133.95 °C must not become 134.0 °C and pass a rule.
+    if number.as_tuple().exponent < -places:
+        raise Invalid(_l("%(field)s has at most %(places)s decimal places", field=name, places=places), field=name)
+    return number.quantize(Decimal(1).scaleb(-places))
 
 
 def boolean(data: dict, name: str) -> bool:

@@ -169,7 +169,10 @@ def _http_error(exc: HTTPException):
 
 
 def _service_error(exc: ServiceError):
-    db.session.rollback()  # a refused operation stores nothing, even what it flushed before refusing
+    if exc.keep_changes:
+        db.session.commit()  # e.g. a wrong manager PIN: the failure counts towards the lock
+    else:
+        db.session.rollback()  # a refused operation stores nothing, even what it flushed before refusing
     errors = {exc.field: [exc.message]} if exc.field else None
     if is_api_request():
         body = {"code": exc.status, "message": exc.message}

@@ -7,12 +7,14 @@ from ..extensions import api, csrf
 
 DESCRIPTION = """\
 Sites, rooms, people and training records; reusable devices, sterilisers, steriliser tests,
-sterilisation cycles (loads), packs and recalls of one organisation.
+sterilisation cycles (loads), packs and recalls; single-use item types, lots and unit labels, sharps
+containers, clients, treatments with the point-of-use gate, adverse events and look-back of one organisation.
 
 **Authentication.** Either the session cookie of a signed-in person (writes also need the
 `X-CSRFToken` header, the token of the page's `csrf-token` meta tag), or a site's API key as
 `Authorization: Bearer <key>`. A key reads its own site only; it may post steriliser tests, their
-results and cycles (an autoclave's data logger), and nothing else: people decide releases.
+results and cycles (an autoclave's data logger), and nothing else: people decide releases, receive
+stock and treat clients.
 
 **Scope.** Anything outside the caller's sites answers 404, as if it did not exist.
 
@@ -25,7 +27,9 @@ long, not one of the choices, a field this endpoint does not know) answers 422 w
 `errors: {"json": {field: [messages]}}` (or `"query"`). A refusal by the business rules names the
 field directly: `errors: {field: [messages]}` (409 for a duplicate, 422 for an invalid value,
 403 for a role that may not, 404 for something out of reach). Nothing is stored when an error is
-answered.
+answered, with one exception: when the point-of-use gate refuses a pack or a unit, it answers 409 with
+`{"code", "message", "rule", "reasons": [{rule, code, values, message}], "attempt_id"}` and the
+refused attempt is stored (nothing is used); a manager may override it by its `attempt_id`.
 """
 
 # Reads: either scheme. Writes add csrfToken to the cookie (see compliance/api/sites.py).
@@ -61,11 +65,15 @@ def init_api(app: Flask) -> None:
     from .sites import blp as sites_blp
     from .sterilisation import TAGS as STERILISATION_TAGS
     from .sterilisation import blp as sterilisation_blp
+    from .treatments import TAGS as TREATMENT_TAGS
+    from .treatments import blp as treatments_blp
 
     # CSRF is checked by the API's own auth hook: required for cookie sessions, not for API keys.
     csrf.exempt(sites_blp)
     api.register_blueprint(sites_blp)
     csrf.exempt(sterilisation_blp)
     api.register_blueprint(sterilisation_blp)
-    for tag in STERILISATION_TAGS:
+    csrf.exempt(treatments_blp)
+    api.register_blueprint(treatments_blp)
+    for tag in STERILISATION_TAGS + TREATMENT_TAGS:
         api.spec.tag(tag)

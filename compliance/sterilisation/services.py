@@ -114,7 +114,8 @@ def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:
         api_key_id=actor.api_key_id,
         result=result, indicator_lot=v.text(data, "indicator_lot", 80, required=kind == "spore"),
         control_result=v.choice(data, "control_result", ("grew", "no_growth"), required=False),
-        measured_value=v.decimal(data, "measured_value", Decimal("0"), Decimal("1000"), required=False),
+        measured_value=v.decimal(data, "measured_value", Decimal("0"), Decimal("1000"), required=False,
+                                 places=2),
         certificate_ref=v.text(data, "certificate_ref", 200, required=kind in ("validation", "calibration")),
         notes=v.text(data, "notes", 2000, required=False), created_at=now)
     if kind == "leak" and test.measured_value is not None:

@@ -45,7 +45,7 @@ def create_item_type(actor: Actor, data: dict, now: datetime) -> ItemType:
                    maker=v.text(data, "maker", 160, required=False),
                    product_code=v.text(data, "product_code", 80, required=False), gtin=gtin,
                    pins=v.integer(data, "pins", 1, 100, required=False),
-                   needle_length_mm=v.decimal(data, "needle_length_mm", *_NEEDLE_MM, required=False),
+                   needle_length_mm=v.decimal(data, "needle_length_mm", *_NEEDLE_MM, required=False, places=2),
                    created_at=now)
     db.session.add(row)
     db.session.flush()
@@ -73,8 +73,14 @@ def receive_lot(actor: Actor, data: dict, now: datetime) -> Lot:
                                                              ItemType.gtin == scanned.gtin))
         if item_type is None:
             raise NotFound(_l("no item type has the GTIN %(gtin)s; add it first", gtin=scanned.gtin), field="barcode")
-        data = {**data, "item_type_id": item_type.id, "lot_number": data.get("lot_number") or scanned.lot,
-                "expires_on": data.get("expires_on") or scanned.expires_on}
+        for name, typed, read in (("item_type_id", data.get("item_type_id"), item_type.id),
+                                  ("lot_number", data.get("lot_number"), scanned.lot),
+                                  ("expires_on", data.get("expires_on"), scanned.expires_on)):
+            if typed not in (None, "") and read is not None and str(typed).strip() != str(read):
+                raise Invalid(_l("%(field)s typed does not match the barcode (%(read)s)", field=name, read=read),
+                              field=name)
+        data = {**data, "item_type_id": item_type.id, "lot_number": scanned.lot or data.get("lot_number"),
+                "expires_on": scanned.expires_on or data.get("expires_on")}
     item_type = _item_type(actor, data.get("item_type_id"))
     lot_number = v.text(data, "lot_number", 40)
     if db.session.scalar(select(Lot.id).where(Lot.site_id == site_id, Lot.item_type_id == item_type.id,
@@ -93,6 +99,8 @@ def generate_unit_labels(actor: Actor, lot_id: int, count: int, now: datetime) -
     """Labels for units that carry no serial of their own (printed and stuck on each unit)."""
     actor.require("stock.receive")
     lot = get_lot(actor, lot_id)
+    if lot.status == "recalled":
+        raise Conflict(_l("a recalled lot gets no labels"), field="lot_id")
     count = v.integer({"count": count}, "count", 1, 1000)
     units = []
     for _ in range(count):

@@ -17,6 +17,9 @@ from werkzeug.security import check_password_hash
 
 from .. import validation as v
 from ..auth.actor import Actor
+from ..auth.models import AuthEvent
+from ..auth.rules import after_failed_pin, is_pin_locked
+from ..auth.services import PinPolicy
 from ..devices.models import Device
 from ..devices.services import change_device_status
 from ..errors import Conflict, Forbidden, Invalid, NotFound
@@ -239,24 +242,43 @@ def add_unit(actor: Actor, treatment_id: int, raw_code: str, now: datetime,
     return GateResult(True, [r.as_dict() for r in reasons], None, usage)
 
 
-def verify_manager(actor: Actor, manager_email: str, secret: str) -> User:
-    """A manager of the treatment's site confirms with their password or PIN, on the spot."""
+def verify_manager(actor: Actor, manager_email: str, secret: str, now: datetime, policy: PinPolicy) -> User:
+    """A manager of the treatment's site confirms with their password or PIN, on the spot. Wrong answers
+    count towards the same lock as wrong PINs on the tablet, so a PIN can't be guessed here either."""
     manager = db.session.scalar(select(User).where(User.email == (manager_email or "").strip().lower()))
     if manager is None or manager.role not in ("manager", "admin") or not manager.is_active_user \
             or manager.organisation_id != actor.organisation_id:
         raise Forbidden(_l("a manager must confirm the override"), field="manager_email")
+    if is_pin_locked(manager.pin_locked_until, now):
+        raise Forbidden(_l("locked after too many wrong PINs; ask a manager or wait"), field="secret")
     hashes = [h for h in (manager.password_hash, manager.pin_hash) if h]
     if not secret or not any(check_password_hash(h, secret) for h in hashes):
-        raise Forbidden(_l("the manager's password or PIN is not right"), field="secret")
+        failure = after_failed_pin(manager.pin_failed_count, policy.max_attempts, policy.lock_minutes, now)
+        manager.pin_failed_count, manager.pin_locked_until = failure.failed_count, failure.locked_until
+        db.session.add(AuthEvent(kind="override_failed", user_id=manager.id, email=manager.email, at=now,
+                                 site_id=None))
+        if failure.locked_until:
+            db.session.add(AuthEvent(kind="pin_locked", user_id=manager.id, email=manager.email, at=now))
+        db.session.flush()
+        raise WrongSecret(_l("the manager's password or PIN is not right"), field="secret")
+    manager.pin_failed_count = 0
     return manager
 
 
-def override_attempt(actor: Actor, attempt_id: int, data: dict, now: datetime) -> GateResult:
+class WrongSecret(Forbidden):
+    """A wrong manager password or PIN: the edge commits the failure count before answering."""
+
+    keep_changes = True
+
+
+def override_attempt(actor: Actor, attempt_id: int, data: dict, now: datetime,
+                     policy: PinPolicy | None = None) -> GateResult:
     """A manager overrides a refusal with a written reason; the usage is then recorded and the override is a finding."""
     attempt = db.session.get(GateAttempt, attempt_id)
     if attempt is None or attempt.site_id not in actor.site_ids:
         raise NotFound(_l("no such refusal"), field="attempt_id")
-    manager = verify_manager(actor, data.get("manager_email") or "", str(data.get("secret") or ""))
+    manager = verify_manager(actor, data.get("manager_email") or "", str(data.get("secret") or ""), now,
+                             policy or PinPolicy(5, 15))
     if attempt.site_id not in {s.id for s in manager.sites} and manager.role != "admin":
         raise Forbidden(_l("a manager of this site must confirm the override"), field="manager_email")
     if db.session.scalar(select(GateOverride.id).where(GateOverride.attempt_id == attempt.id)):
@@ -277,7 +299,7 @@ def finish_treatment(actor: Actor, treatment_id: int, data: dict, now: datetime)
     treatment = _open_treatment(actor, treatment_id)
     guideline = pack_for_site(treatment.site_id)
     passes = v.integer(data, "passes", *rules.PLAUSIBLE_PASSES)
-    depth = v.decimal(data, "needle_depth_mm", *rules.PLAUSIBLE_DEPTH_MM)
+    depth = v.decimal(data, "needle_depth_mm", *rules.PLAUSIBLE_DEPTH_MM, places=2)
     confirmed = v.boolean(data, "passes_confirmed")
     outside = rules.check_passes(passes, confirmed, int(guideline.number("passes-within-range", "min_passes")),
                                  int(guideline.number("passes-within-range", "max_passes")))

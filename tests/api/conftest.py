@@ -14,7 +14,9 @@ from compliance.timeutil import utcnow
 # api_keys is left out: reading with a key updates its last_used_at, which is not a change to the data.
 DOMAIN_TABLES = ("organisations", "sites", "rooms", "users", "user_sites", "training_records",
                  "device_types", "devices", "device_events", "sterilisers", "programmes", "steriliser_status_changes",
-                 "steriliser_tests", "cycles", "packs", "pack_items", "recalls", "recall_loads")
+                 "steriliser_tests", "cycles", "packs", "pack_items", "recalls", "recall_loads",
+                 "item_types", "lots", "units", "clients", "sharps_containers", "treatments", "treatment_packs",
+                 "treatment_units", "gate_attempts", "gate_overrides", "adverse_events", "look_backs")
 
 
 @pytest.fixture

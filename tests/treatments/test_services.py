@@ -239,3 +239,38 @@ def test_look_back_from_a_load_lists_every_treatment_it_reached(db, actor, start
     found = [t.id for t in db.session.scalars(services.exposed_treatments(actor, cycle_id=cycle_id))]
     assert found == [reached[0]]
     assert untouched.id not in found
+
+
+def test_guessing_a_managers_pin_through_overrides_locks_the_manager(db, actor, manager, start, make_lot):
+    from compliance.auth.services import PinPolicy
+    from compliance.treatments.services import WrongSecret
+
+    make_lot(status="quarantined")
+    treatment = start()
+    refused = services.add_unit(actor, treatment.id, barcode("G1"), NOW)
+    policy = PinPolicy(max_attempts=3, lock_minutes=15)
+    for guess in ("0000", "1111"):
+        with pytest.raises(WrongSecret):
+            services.override_attempt(actor, refused.attempt.id, {"manager_email": manager.email, "secret": guess,
+                                                                   "reason": "x"}, NOW, policy)
+    with pytest.raises(WrongSecret):
+        services.override_attempt(actor, refused.attempt.id, {"manager_email": manager.email, "secret": "2222",
+                                                               "reason": "x"}, NOW, policy)
+    assert manager.pin_locked_until == NOW + timedelta(minutes=15)
+    with pytest.raises(Forbidden):  # locked: even the right password waits
+        services.override_attempt(actor, refused.attempt.id, {"manager_email": manager.email, "secret": PASSWORD,
+                                                               "reason": "x"}, NOW, policy)
+
+
+def test_a_wrong_override_secret_is_counted_even_though_the_request_fails(client, login_as, manager, start,
+                                                                         make_lot, db):
+    make_lot(status="quarantined")
+    treatment = start()
+    refused = services.add_unit(actor_for_user(manager), treatment.id, barcode("G2"), NOW)
+    db.session.commit()
+    login_as(manager)
+    response = client.api("POST", f"/api/v1/gate-attempts/{refused.attempt.id}/override",
+                          json={"manager_email": manager.email, "secret": "0000", "reason": "try"})
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(type(manager), manager.id).pin_failed_count == 1

@@ -51,3 +51,43 @@
     reset();
   }
 })();
+
+// Sterilisation screens: print a label sheet, tick every device of a step, and reload the cycle form for
+// another steriliser (its programme and cycle number) while nothing has been typed yet.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var print = e.target.closest && e.target.closest("[data-print]");
+    if (print) { window.print(); return; }
+    var all = e.target.closest && e.target.closest("[data-check-all]");
+    if (!all) return;
+    var boxes = all.form.querySelectorAll('input[type=checkbox][name="' + all.getAttribute("data-check-all") + '"]');
+    var tick = Array.prototype.some.call(boxes, function (b) { return !b.checked; });
+    Array.prototype.forEach.call(boxes, function (b) { b.checked = tick; });
+  });
+  document.addEventListener("change", function (e) {
+    var select = e.target;
+    var param = select.getAttribute && select.getAttribute("data-navigate");
+    if (!param || !select.form) return;
+    var typed = Array.prototype.some.call(select.form.querySelectorAll("input[type=text], input:not([type]), textarea"),
+      function (el) { return el.value.trim() !== ""; });
+    if (typed) return;
+    var url = new URL(window.location.href);
+    url.searchParams.set(param, select.value);
+    window.location.assign(url.toString());
+  });
+})();
+
+// Treatment screens: the point-of-use gate answers a refusal with 409 and a bad scan or a wrong manager
+// password with another 4xx; inside [data-swap-errors] those answers are shown like any other.
+(function () {
+  "use strict";
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var status = e.detail.xhr.status;
+    var target = e.detail.target;
+    if (status >= 400 && status < 500 && target && target.closest && target.closest("[data-swap-errors]")) {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
+})();
