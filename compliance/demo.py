@@ -131,6 +131,73 @@ def _demo_sterilisation(site: Site, manager: User, now: datetime, counts: dict[s
     db.session.flush()
 
 
+DEMO_GTIN = "09506000134352"
+
+
+def _demo_treatments(site: Site, manager: User, practitioner: User, now: datetime, counts: dict[str, int]) -> None:
+    """Single-use stock and treatments at Jakarta through the real gate: accepted ones, one refused (a
+    quarantined lot) and overridden by the manager, and an infection with its look-back."""
+    from .auth.actor import actor_for_user
+    from .sterilisation.models import Pack
+    from .stock import services as stock
+    from .stock.models import ItemType
+    from .treatments import services as care
+    from .treatments.models import Treatment
+
+    if db.session.scalar(select(Treatment.id).where(Treatment.site_id == site.id)):
+        counts["existing"] += 1
+        return
+    actor = actor_for_user(manager)
+    day = local_today(site.timezone, now) - timedelta(days=3)
+    at = _at(site, day, 10)
+    item_type = db.session.scalar(select(ItemType).where(ItemType.organisation_id == site.organisation_id,
+                                                         ItemType.gtin == DEMO_GTIN)) or \
+        stock.create_item_type(actor, {"name": "Needle cartridge 12-pin 0.5 mm", "kind": "needle_cartridge",
+                                       "maker": "Demo Medical", "gtin": DEMO_GTIN, "pins": 12,
+                                       "needle_length_mm": "0.5"}, at)
+    stock.receive_lot(actor, {"site_id": site.id, "barcode": f"(01){DEMO_GTIN}(17)271231(10)JK-2611",
+                              "quantity": 100, "supplier_ref": "PO-1042"}, at)
+    held = stock.receive_lot(actor, {"site_id": site.id, "item_type_id": item_type.id, "lot_number": "JK-2609",
+                                     "expires_on": (day + timedelta(days=300)).isoformat(), "quantity": 50}, at)
+    stock.set_lot_status(actor, held.id, {"status": "quarantined", "reason": "outer box arrived wet"}, at)
+    container = care.open_sharps_container(actor, {"site_id": site.id, "label": "SC-JKT-01",
+                                                   "room_id": site.rooms[0].id}, at - timedelta(days=20))
+    packs = list(db.session.scalars(select(Pack).where(Pack.site_id == site.id, Pack.status == "sterile")
+                                    .order_by(Pack.expires_at).limit(4)))
+    plan = [("face", "JK-2611", "A001", None), ("acne_scars", "JK-2611", "A002", None),
+            ("stretch_marks", "JK-2609", "B001", "the supplier confirmed the inner pouches are dry and sealed"),
+            ("face", "JK-2611", "A003", None)]
+    treatments = []
+    for i, (procedure, lot, serial, override_reason) in enumerate(plan):
+        start = _at(site, day, 10 + i)
+        client = care.create_client(actor, {"site_id": site.id, "name": f"Demo client {i + 1}",
+                                            "phone": f"+62 812 0000 00{i + 1}", "consent": True}, start)
+        treatment = care.start_treatment(actor, {"room_id": site.rooms[0].id, "client_id": client.id,
+                                                 "procedure": procedure, "practitioner_id": practitioner.id}, start)
+        care.record_screening(actor, treatment.id, {"active_skin_infection": False, "herpes_history": False,
+                                                    "metal_allergy": False, "skin_type": "IV",
+                                                    "age_confirmed": True}, start)
+        if i < len(packs):
+            care.add_pack(actor, treatment.id, packs[i].label_code, start + timedelta(minutes=5))
+        code = f"(01){DEMO_GTIN}(17)271231(10){lot}(21){serial}"
+        result = care.add_unit(actor, treatment.id, code, start + timedelta(minutes=6))
+        if not result.accepted and override_reason:
+            care.override_attempt(actor, result.attempt.id, {"manager_email": manager.email,
+                                                             "secret": DEMO_PASSWORD, "reason": override_reason},
+                                  start + timedelta(minutes=8))
+        care.finish_treatment(actor, treatment.id, {"passes": 8, "needle_depth_mm": "0.5",
+                                                    "sharps_container_id": container.id,
+                                                    "aftercare": "Petroleum jelly; no make-up for 24 h"},
+                              start + timedelta(minutes=40))
+        treatments.append(treatment)
+        counts["created"] += 1
+    care.record_adverse_event(actor, treatments[0].id, {
+        "kind": "infection", "severity": "moderate", "onset_at": (at + timedelta(days=2)).isoformat(),
+        "description": "Pustules on the left cheek", "follow_up": "Referred to GP; swab taken"},
+        at + timedelta(days=2, hours=2))
+    db.session.flush()
+
+
 def load_demo(now: datetime) -> dict[str, Any]:
     """Create what is missing of the demo data; existing rows are left exactly as they are."""
     from .auth.services import make_enrolment_token
@@ -193,6 +260,7 @@ def load_demo(now: datetime) -> dict[str, Any]:
                                      ("London Shoreditch", "manager.london@demo.clinic")):
         _demo_sterilisation(sites[site_name], users[manager_email], now, counts,
                             recall=site_name == "London Shoreditch")
+    _demo_treatments(sites["Jakarta Kemang"], users["manager@demo.clinic"], users["sari@demo.clinic"], now, counts)
 
     return {
         **counts,

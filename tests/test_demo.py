@@ -73,3 +73,14 @@ def test_demo_has_sterilisation_history_a_failed_load_and_an_open_recall(runner,
     assert _db.session.scalar(select(func.count()).select_from(Pack).where(Pack.status == "sterile")) > 0
     london = _db.session.scalar(select(Steriliser).join(Site).where(Site.name == "London Shoreditch"))
     assert not london.is_in_service
+
+
+def test_demo_has_treatments_an_override_and_an_infection_with_its_look_back(runner, db):
+    from compliance.treatments.models import AdverseEvent, GateOverride, LookBack, Treatment
+
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    assert _db.session.scalar(select(func.count()).select_from(Treatment).where(Treatment.status == "finished")) == 4
+    assert _db.session.scalar(select(func.count()).select_from(GateOverride)) == 1
+    assert _db.session.scalar(select(AdverseEvent.kind)) == "infection"
+    assert _db.session.scalar(select(func.count()).select_from(LookBack)) == 1
