@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from .auth.actor import Actor, actor_for_user
 from .errors import ServiceError
 from .extensions import db, login_manager
-from .labels import ROLE_LABELS
+from .labels import ROLE_LABELS, ROOM_KIND_LABELS
 from .timeutil import utcnow
 
 TABLET_COOKIE = "tablet"
@@ -203,7 +203,8 @@ def init_app(app: Flask) -> None:
         actor = None
         if current_user.is_authenticated:
             actor = current_actor()
-        return {"actor": actor, "tablet_device": getattr(g, "tablet", None), "ROLE_LABELS": ROLE_LABELS}
+        return {"actor": actor, "tablet_device": getattr(g, "tablet", None), "ROLE_LABELS": ROLE_LABELS,
+                "ROOM_KIND_LABELS": ROOM_KIND_LABELS}
 
 
 def register_error_handlers(app: Flask) -> None:

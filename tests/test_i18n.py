@@ -44,6 +44,8 @@ def test_indonesian_keeps_every_placeholder(source_messages):
             ids = message.id if isinstance(message.id, tuple) else (message.id,)
             strings = message.string if isinstance(message.string, tuple) else (message.string,)
             for text in strings:
+                if not text:
+                    continue  # missing: reported by the completeness test
                 assert set(PLACEHOLDER.findall(ids[0])) == set(PLACEHOLDER.findall(text)), message.id
 
 

@@ -291,7 +291,11 @@ def override_attempt(actor: Actor, attempt_id: int, data: dict, now: datetime,
     db.session.add(override)
     db.session.flush()
     add = add_pack if attempt.subject == "pack" else add_unit
-    return add(actor, attempt.treatment_id, attempt.scanned, now, override=override)
+    result = add(actor, attempt.treatment_id, attempt.scanned, now, override=override)
+    if not result.accepted:  # e.g. another tablet used the pack in between: no override without a usage
+        raise Conflict(_l("it can no longer be used: %(codes)s", codes=", ".join(r["code"] for r in result.reasons)),
+                       field="attempt_id")
+    return result
 
 
 def finish_treatment(actor: Actor, treatment_id: int, data: dict, now: datetime) -> Treatment:
