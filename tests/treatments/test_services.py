@@ -274,3 +274,29 @@ def test_a_wrong_override_secret_is_counted_even_though_the_request_fails(client
     assert response.status_code == 403
     db.session.expire_all()
     assert db.session.get(type(manager), manager.id).pin_failed_count == 1
+
+
+def test_a_recall_lists_exactly_the_treatments_its_loads_reached(db, actor, start, sterile_pack, ready_steriliser,
+                                                                 add_test, packed):
+    """Loads after the last passing spore test reach two treatments; a load before it reaches a third."""
+    before = packed()
+    early = steri.record_cycle(actor, good_cycle(ready_steriliser, [before],
+                                                 started_at=(NOW - timedelta(minutes=100)).isoformat()), NOW)
+    steri.release_cycle(actor, early.id, NOW)
+    old = start()
+    services.add_pack(actor, old.id, before.label_code, NOW)
+    add_test(ready_steriliser, "spore", at=NOW - timedelta(minutes=45))  # the last passing spore test
+    reached = []
+    for _ in range(2):
+        pack = sterile_pack()
+        treatment = start()
+        services.add_pack(actor, treatment.id, pack.label_code, NOW)
+        reached.append(treatment.id)
+    db.session.commit()
+    steri.record_test(actor, {"steriliser_id": ready_steriliser.id, "kind": "spore", "result": "fail",
+                              "indicator_lot": "BI-X", "control_result": "grew"}, NOW + timedelta(days=1))
+    db.session.commit()
+    from compliance.sterilisation.models import Recall
+
+    recall = db.session.scalar(select(Recall))
+    assert [t.id for t in services.recall_treatments(actor, recall.id)] == reached
