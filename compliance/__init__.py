@@ -70,6 +70,7 @@ def _defaults(settings: Mapping[str, Any]) -> dict[str, Any]:
 def _register_models() -> None:
     # Import every domain's models so that metadata (and Alembic) sees all tables.
     from .auth import models as _auth  # noqa: F401
+    from .checklists import models as _checklists  # noqa: F401
     from .devices import models as _devices  # noqa: F401
     from .guidelines import models as _guidelines  # noqa: F401
     from .sites import models as _sites  # noqa: F401

@@ -40,6 +40,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "clients.contact": WRITE_ROLES,
     "adverse.record": frozenset({"staff", "manager", "admin"}),
     "trace.read": READ_ROLES,
+    # Checklists: staff answer on the tablet; managers edit templates and close corrective actions.
+    "checklists.read": MACHINE_READ | {"staff"},
+    "checklists.answer": frozenset({"staff", "manager", "admin"}),
+    "checklists.manage": WRITE_ROLES,
 }
 
 # Roles a manager may give; an admin may give any.

@@ -1,0 +1,365 @@
+"""Checklist templates, runs, answers, amendments and corrective actions: actor + values + now in, never committed."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import validation as v
+from ..auth.actor import Actor
+from ..errors import Conflict, Invalid, NotFound
+from ..extensions import db
+from ..sites.models import Room, Site
+from ..timeutil import local_today
+from . import rules
+from .models import (
+    ITEM_KINDS,
+    NOTE_WHEN,
+    TEMPLATE_KINDS,
+    Answer,
+    ChecklistRun,
+    ChecklistTemplate,
+    CorrectiveAction,
+    TemplateItem,
+    TemplateVersion,
+)
+
+DEFAULT_TEMPLATES = Path(__file__).with_name("default_templates.yaml")
+ACTION_DUE_DAYS = 1
+IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpg"}
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+ANSWER_MESSAGES = {
+    "tick_expected": _l("tap to tick it"),
+    "yes_no_expected": _l("answer yes or no"),
+    "number_expected": _l("this is not a number"),
+    "choice_expected": _l("choose one of: %(choices)s"),
+    "text_expected": _l("write something"),
+    "text_too_long": _l("at most %(max)s characters"),
+    "file_expected": _l("a photo or signature is needed"),
+    "unknown_kind": _l("this question cannot be answered"),
+}
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+def _item_rows(items: list[dict]) -> list[TemplateItem]:
+    rows, keys = [], set()
+    if not items:
+        raise Invalid(_l("a checklist needs at least one item"), field="items")
+    for position, spec in enumerate(items, start=1):
+        key = v.text(spec, "key", 40)
+        if key in keys:
+            raise Invalid(_l("item keys must be unique (%(key)s)", key=key), field="items")
+        keys.add(key)
+        kind = v.choice(spec, "kind", ITEM_KINDS)
+        choices = spec.get("choices") or None
+        if kind == "choice" and not choices:
+            raise Invalid(_l("a choice item needs its choices (%(key)s)", key=key), field="items")
+        rows.append(TemplateItem(
+            position=position, key=key, kind=kind,
+            label={"en": v.text(spec, "en", 300), "id": v.text(spec, "id", 300)},
+            rule_id=spec.get("rule") or None, is_required=spec.get("required", True) not in (False, "false", "0"),
+            note_when=v.choice({"n": spec.get("note_when") or "never"}, "n", NOTE_WHEN),
+            min_value=Decimal(str(spec["min"])) if spec.get("min") is not None else None,
+            max_value=Decimal(str(spec["max"])) if spec.get("max") is not None else None,
+            unit=v.text(spec, "unit", 16, required=False), choices=[str(c) for c in choices] if choices else None))
+    return rows
+
+
+def create_template(organisation_id: int, data: dict, user_id: int | None, now: datetime) -> ChecklistTemplate:
+    """A template with its first version (from the default file, the admin screen or the API)."""
+    key = v.text(data, "key", 40)
+    if db.session.scalar(select(ChecklistTemplate.id).where(ChecklistTemplate.organisation_id == organisation_id,
+                                                            ChecklistTemplate.key == key)):
+        raise Conflict(_l("a checklist with this key already exists"), field="key")
+    template = ChecklistTemplate(organisation_id=organisation_id, key=key,
+                                 kind=v.choice(data, "kind", TEMPLATE_KINDS), created_at=now)
+    title = data.get("title") or {}
+    version = TemplateVersion(number=1, title={"en": v.text(title, "en", 200), "id": v.text(title, "id", 200)},
+                              created_by_id=user_id, created_at=now, items=_item_rows(data.get("items") or []))
+    template.versions.append(version)
+    db.session.add(template)
+    db.session.flush()
+    return template
+
+
+def load_default_templates(organisation_id: int, now: datetime) -> int:
+    """Add the default checklists an organisation does not have yet; returns how many were added."""
+    with open(DEFAULT_TEMPLATES, encoding="utf-8") as fh:
+        specs = yaml.safe_load(fh)["templates"]
+    added = 0
+    for spec in specs:
+        exists = db.session.scalar(select(ChecklistTemplate.id).where(
+            ChecklistTemplate.organisation_id == organisation_id, ChecklistTemplate.key == spec["key"]))
+        if not exists:
+            create_template(organisation_id, spec, None, now)
+            added += 1
+    return added
+
+
+def templates_query(actor: Actor) -> Select:
+    actor.require("checklists.read")
+    return select(ChecklistTemplate).where(ChecklistTemplate.organisation_id == actor.organisation_id,
+                                           ChecklistTemplate.is_active.is_(True)).order_by(ChecklistTemplate.id)
+
+
+def get_template(actor: Actor, template_id: int) -> ChecklistTemplate:
+    actor.require("checklists.read")
+    row = db.session.get(ChecklistTemplate, template_id)
+    if row is None or row.organisation_id != actor.organisation_id:
+        raise NotFound(_l("no such checklist"), field="template_id")
+    return row
+
+
+def current_version(template: ChecklistTemplate) -> TemplateVersion:
+    return template.versions[-1]
+
+
+def edit_template(actor: Actor, template_id: int, data: dict, now: datetime) -> TemplateVersion:
+    """Change a template's title and items. A version a run has used is frozen: the edit makes a new version."""
+    actor.require("checklists.manage")
+    template = get_template(actor, template_id)
+    latest = current_version(template)
+    title = data.get("title") or {}
+    title = {"en": v.text(title, "en", 200), "id": v.text(title, "id", 200)}
+    items = _item_rows(data.get("items") or [])
+    if latest.is_frozen:
+        version = TemplateVersion(number=latest.number + 1, title=title, created_by_id=actor.user_id,
+                                  created_at=now, items=items)
+        template.versions.append(version)
+    else:
+        version = latest
+        for old in list(version.items):
+            db.session.delete(old)
+        db.session.flush()
+        version.title, version.items = title, items
+    db.session.flush()
+    return version
+
+
+# --- runs and answers --------------------------------------------------------------------------
+
+def start_run(actor: Actor, data: dict, now: datetime) -> ChecklistRun:
+    """Start today's run of a checklist for a site and room (or for a treatment); its version is frozen."""
+    actor.require("checklists.answer")
+    site_id = v.ident(data, "site_id")
+    actor.require_site(site_id)
+    template = get_template(actor, v.ident(data, "template_id"))
+    room_id = data.get("room_id")
+    if room_id not in (None, ""):
+        room = db.session.get(Room, int(room_id)) if str(room_id).isdigit() else None
+        if room is None or room.site_id != site_id:
+            raise NotFound(_l("no such room"), field="room_id")
+        room_id = room.id
+    else:
+        room_id = None
+    treatment_id = data.get("treatment_id")
+    if treatment_id not in (None, ""):
+        from ..treatments.services import get_treatment
+
+        treatment = get_treatment(actor, int(treatment_id))
+        if treatment.site_id != site_id:
+            raise NotFound(_l("no such treatment"), field="treatment_id")
+        treatment_id = treatment.id
+    else:
+        treatment_id = None
+    version = current_version(template)
+    version.is_frozen = True
+    site = db.session.get(Site, site_id)
+    run = ChecklistRun(site_id=site_id, room_id=room_id, version_id=version.id, treatment_id=treatment_id,
+                       day=local_today(site.timezone, now), started_by_id=actor.user_id, started_at=now)
+    db.session.add(run)
+    db.session.flush()
+    return run
+
+
+def get_run(actor: Actor, run_id: int) -> ChecklistRun:
+    actor.require("checklists.read")
+    run = db.session.get(ChecklistRun, run_id)
+    if run is None or run.site_id not in actor.site_ids:
+        raise NotFound(_l("no such checklist run"), field="run_id")
+    return run
+
+
+def runs_query(actor: Actor, site_id: int | None = None, template_id: int | None = None,
+               complete: bool | None = None, day_from=None, day_to=None) -> Select:
+    actor.require("checklists.read")
+    stmt = select(ChecklistRun).where(ChecklistRun.site_id.in_(actor.site_ids))
+    if site_id:
+        stmt = stmt.where(ChecklistRun.site_id == site_id)
+    if template_id:
+        stmt = stmt.where(ChecklistRun.version_id.in_(
+            select(TemplateVersion.id).where(TemplateVersion.template_id == template_id)))
+    if complete is not None:
+        stmt = stmt.where(ChecklistRun.completed_at.is_not(None) if complete else ChecklistRun.completed_at.is_(None))
+    if day_from:
+        stmt = stmt.where(ChecklistRun.day >= day_from)
+    if day_to:
+        stmt = stmt.where(ChecklistRun.day <= day_to)
+    return stmt.order_by(ChecklistRun.started_at.desc(), ChecklistRun.id.desc())
+
+
+def current_answers(run: ChecklistRun) -> dict[int, Answer]:
+    """The answer in force for each item: the last of each chain of amendments."""
+    amended = {a.amends_id for a in run.answers if a.amends_id}
+    return {a.item_id: a for a in run.answers if a.id not in amended}
+
+
+def _spec(item: TemplateItem) -> rules.ItemSpec:
+    return rules.ItemSpec(item.kind, item.is_required, item.note_when, item.min_value, item.max_value,
+                          tuple(item.choices or ()))
+
+
+def _key(data: dict) -> str:
+    key = v.text(data, "idempotency_key", 64)
+    if len(key) < 8:
+        raise Invalid(_l("idempotency_key must be at least 8 characters"), field="idempotency_key")
+    return key
+
+
+def _replayed(key: str, run: ChecklistRun, item_id: int) -> Answer | None:
+    existing = db.session.scalar(select(Answer).where(Answer.idempotency_key == key))
+    if existing is None:
+        return None
+    if existing.run_id != run.id or existing.item_id != item_id:
+        raise Conflict(_l("this idempotency key was used for another answer"), field="idempotency_key")
+    return existing
+
+
+def _read(item: TemplateItem, data: dict) -> tuple[Any, str, bool]:
+    try:
+        value = rules.read_answer(_spec(item), data.get("value"))
+    except rules.AnswerError as exc:
+        raise Invalid(_l("%(problem)s", problem=ANSWER_MESSAGES[exc.code] % exc.values if exc.values
+                         else ANSWER_MESSAGES[exc.code]), field="value") from None
+    attention = rules.needs_attention(_spec(item), value)
+    note = v.text(data, "note", 2000, required=attention)
+    return value, note, attention
+
+
+def answer(actor: Actor, run_id: int, data: dict, now: datetime, file_path: str | None = None) -> Answer:
+    """Store one answer the moment it is given. The tablet's idempotency key makes a double tap or a retry
+    store it once; a second answer to the same item needs an amendment with a reason."""
+    actor.require("checklists.answer")
+    run = get_run(actor, run_id)
+    item = db.session.get(TemplateItem, v.ident(data, "item_id"))
+    if item is None or item.version_id != run.version_id:
+        raise NotFound(_l("this question is not part of this checklist"), field="item_id")
+    key = _key(data)
+    replay = _replayed(key, run, item.id)
+    if replay is not None:
+        return replay
+    if item.id in current_answers(run):
+        raise Conflict(_l("already answered; correct it with a reason instead"), field="item_id")
+    if file_path is not None:
+        data = {**data, "value": file_path}
+    value, note, attention = _read(item, data)
+    row = Answer(run_id=run.id, item_id=item.id, value=value, note=note, file_path=file_path, idempotency_key=key,
+                 answered_by_id=actor.user_id, answered_at=now)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:  # the same key arrived twice at once: the first one stands
+        db.session.expire(run)
+        return _replayed(key, run, item.id)
+    _after_answer(run, item, row, attention, note, now)
+    return row
+
+
+def amend(actor: Actor, answer_id: int, data: dict, now: datetime, file_path: str | None = None) -> Answer:
+    """A correction: a new answer pointing at the one it amends, with the reason and its author."""
+    actor.require("checklists.answer")
+    old = db.session.get(Answer, answer_id)
+    if old is None:
+        raise NotFound(_l("no such answer"), field="answer_id")
+    run = get_run(actor, old.run_id)
+    key = _key(data)
+    replay = _replayed(key, run, old.item_id)
+    if replay is not None:
+        return replay
+    if old.id not in {a.id for a in current_answers(run).values()}:
+        raise Conflict(_l("this answer was already corrected; correct the latest one"), field="answer_id")
+    reason = v.text(data, "reason", 2000)
+    if file_path is not None:
+        data = {**data, "value": file_path}
+    value, note, attention = _read(old.item, data)
+    row = Answer(run_id=run.id, item_id=old.item_id, value=value, note=note, file_path=file_path,
+                 idempotency_key=key, amends_id=old.id, amend_reason=reason, answered_by_id=actor.user_id,
+                 answered_at=now)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        raise Conflict(_l("this answer was already corrected; correct the latest one"), field="answer_id") from None
+    _after_answer(run, old.item, row, attention, note, now)
+    return row
+
+
+def _after_answer(run: ChecklistRun, item: TemplateItem, row: Answer, attention: bool, note: str,
+                  now: datetime) -> None:
+    if attention:
+        site = db.session.get(Site, run.site_id)
+        db.session.add(CorrectiveAction(
+            site_id=run.site_id, run_id=run.id, answer_id=row.id, rule_id=item.rule_id,
+            what=f"{item.label.get('en', item.key)}: {row.value} — {note}",
+            due_on=local_today(site.timezone, now) + timedelta(days=ACTION_DUE_DAYS), opened_at=now))
+    db.session.flush()
+    db.session.expire(run, ["answers"])
+    required = [i.id for i in run.version.items if i.is_required]
+    if run.completed_at is None and rules.is_complete(required, current_answers(run)):
+        run.completed_at = now
+    db.session.flush()
+
+
+def store_upload(folder: Path, content: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
+    """Keep a photo or signature (PNG or JPEG, by its first bytes, not its name) and return its file name."""
+    if not content:
+        raise Invalid(_l("the file is empty"), field="file")
+    if len(content) > max_bytes:
+        raise Invalid(_l("the file is larger than %(mb)s MB", mb=max_bytes // (1024 * 1024)), field="file")
+    kind = next((ext for magic, ext in IMAGE_SIGNATURES.items() if content.startswith(magic)), None)
+    if kind is None:
+        raise Invalid(_l("only PNG or JPEG images are accepted"), field="file")
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{secrets.token_hex(16)}.{kind}"
+    (folder / name).write_bytes(content)
+    return name
+
+
+# --- corrective actions ------------------------------------------------------------------------
+
+def actions_query(actor: Actor, open_only: bool = True, site_id: int | None = None) -> Select:
+    actor.require("checklists.read")
+    stmt = select(CorrectiveAction).where(CorrectiveAction.site_id.in_(actor.site_ids))
+    if site_id:
+        stmt = stmt.where(CorrectiveAction.site_id == site_id)
+    if open_only:
+        stmt = stmt.where(CorrectiveAction.closed_at.is_(None))
+    return stmt.order_by(CorrectiveAction.due_on, CorrectiveAction.id)
+
+
+def close_action(actor: Actor, action_id: int, note: str, now: datetime) -> CorrectiveAction:
+    """A manager closes a corrective action with a note on what was done."""
+    actor.require("checklists.manage")
+    row = db.session.get(CorrectiveAction, action_id)
+    if row is None or row.site_id not in actor.site_ids:
+        raise NotFound(_l("no such corrective action"), field="action_id")
+    if row.closed_at is not None:
+        raise Conflict(_l("this corrective action is already closed"), field="action_id")
+    row.close_note = v.text({"note": note}, "note", 2000)
+    row.closed_at, row.closed_by_id = now, actor.user_id
+    db.session.flush()
+    return row
+
+
+def open_action_count(actor: Actor, site_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(CorrectiveAction).where(
+        CorrectiveAction.site_id == site_id, CorrectiveAction.closed_at.is_(None)))
