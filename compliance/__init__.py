@@ -83,6 +83,8 @@ def _register_blueprints(app: Flask) -> None:
     from . import web
     from .api import init_api
     from .auth.views import bp as auth_bp
+    from .checklists.manage_views import bp as checklists_admin_bp
+    from .checklists.views import bp as checklists_bp
     from .devices.views import bp as devices_bp
     from .sterilisation.views import bp as sterilisation_bp
     from .stock.views import bp as stock_bp
@@ -97,5 +99,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(sterilisation_bp)
     app.register_blueprint(stock_bp)
     app.register_blueprint(treatments_bp)
+    app.register_blueprint(checklists_admin_bp)
+    app.register_blueprint(checklists_bp)
     init_api(app)
     web.register_error_handlers(app)

@@ -1,4 +1,5 @@
-"""The demo organisation: two sites, rooms, people with PINs and passwords, training. Safe to run twice."""
+"""The demo organisation: two sites, rooms, people with PINs and passwords, training, sterilisation, treatments
+and checklists. Safe to run twice."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
@@ -198,6 +199,50 @@ def _demo_treatments(site: Site, manager: User, practitioner: User, now: datetim
     db.session.flush()
 
 
+def _demo_checklists(org: Organisation, site: Site, staff: User, now: datetime, counts: dict[str, int]) -> None:
+    """The default checklists, and at Jakarta today's opening run done (the fridge was at 11 °C: a note and a
+    corrective action) and a before-a-client run in progress with one corrected answer."""
+    from .auth.actor import actor_for_user
+    from .checklists import services as checklists
+    from .checklists.models import ChecklistRun, ChecklistTemplate
+
+    counts["created"] += checklists.load_default_templates(org.id, now)
+    if db.session.scalar(select(ChecklistRun.id).where(ChecklistRun.site_id == site.id)):
+        counts["existing"] += 1
+        return
+    actor = actor_for_user(staff)
+    templates = {t.key: t for t in db.session.scalars(
+        select(ChecklistTemplate).where(ChecklistTemplate.organisation_id == org.id))}
+    today = local_today(site.timezone, now)
+    # Today's runs, before `now` and never before local midnight (the demo may be loaded at any hour).
+    start = max(_at(site, today, 0, 1), min(_at(site, today, 7, 30), now - timedelta(minutes=30)))
+
+    def at(minutes: int) -> datetime:
+        return min(start + timedelta(minutes=minutes), now)
+
+    def answer(run, key: str, value, minutes: int, note: str = ""):
+        item = next(i for i in run.version.items if i.key == key)
+        return checklists.answer(actor, run.id, {"item_id": item.id, "value": value, "note": note,
+                                                 "idempotency_key": f"demo-{run.id}-{key}"}, at(minutes))
+
+    opening = checklists.start_run(actor, {"site_id": site.id, "template_id": templates["opening"].id}, at(0))
+    answer(opening, "surfaces_clean", "yes", 2)
+    answer(opening, "disinfectant_fresh", "yes", 3)
+    answer(opening, "sharps_below_line", "yes", 4)
+    answer(opening, "fridge_temp", "11", 5, note="Fridge door left ajar overnight; products moved to the spare "
+                                                "fridge, door seal reported")
+    answer(opening, "hand_soap", "yes", 6)
+    before = checklists.start_run(actor, {"site_id": site.id, "template_id": templates["before_client"].id,
+                                          "room_id": next(r.id for r in site.rooms if r.kind == "treatment")}, at(20))
+    answer(before, "active_infection", "yes", 21)
+    answer(before, "herpes_history", "yes", 22)
+    first = answer(before, "allergies", "none known", 23)
+    checklists.amend(actor, first.id, {"value": "Nickel (metal)", "reason": "The client remembered a nickel allergy",
+                                       "idempotency_key": f"demo-{before.id}-allergies-2"}, at(24))
+    counts["created"] += 2
+    db.session.flush()
+
+
 def load_demo(now: datetime) -> dict[str, Any]:
     """Create what is missing of the demo data; existing rows are left exactly as they are."""
     from .auth.services import make_enrolment_token
@@ -261,6 +306,7 @@ def load_demo(now: datetime) -> dict[str, Any]:
         _demo_sterilisation(sites[site_name], users[manager_email], now, counts,
                             recall=site_name == "London Shoreditch")
     _demo_treatments(sites["Jakarta Kemang"], users["manager@demo.clinic"], users["sari@demo.clinic"], now, counts)
+    _demo_checklists(org, sites["Jakarta Kemang"], users["sari@demo.clinic"], now, counts)
 
     return {
         **counts,

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from .auth.actor import Actor, actor_for_user
 from .errors import ServiceError
@@ -168,11 +169,49 @@ def _http_error(exc: HTTPException):
     return _error_response(exc.code or 500, exc.description or exc.name, errors, exc.get_headers())
 
 
-def _service_error(exc: ServiceError):
+def _settle(exc: ServiceError) -> None:
+    """End the transaction of a refused operation: roll it back, or commit it when `exc.keep_changes`."""
     if exc.keep_changes:
         db.session.commit()  # e.g. a wrong manager PIN: the failure counts towards the lock
     else:
         db.session.rollback()  # a refused operation stores nothing, even what it flushed before refusing
+
+
+def refuse_at_field(form, exc: ServiceError, fallback: str | None = None, aliases: dict | None = None, *,
+                    on_form: bool = False) -> int:
+    """Settle a refusal; its message goes to its field, alias or fallback, else a flash (on_form: the form's)."""
+    _settle(exc)
+    name = (aliases or {}).get(exc.field, exc.field)
+    name = name if name and name in form else fallback
+    if name:
+        form[name].errors = [*form[name].errors, exc.message]
+    elif on_form:
+        form.form_errors.append(exc.message)
+    else:
+        flash(exc.message, "error")
+    return exc.status
+
+
+def submit(form, operation: Callable[[], Any], success: Callable[[Any], Response], **refusal: Any) -> Response | int:
+    """Validate, run operation, commit, return success(result); else the status to render the form with."""
+    if not form.validate_on_submit():
+        return 422 if form.is_submitted() else 200
+    try:
+        result = operation()
+    except ServiceError as exc:
+        return refuse_at_field(form, exc, **refusal)
+    db.session.commit()
+    return success(result)
+
+
+def flash_redirect(message: str, url: str) -> Response:
+    """Flash a success message and redirect to url."""
+    flash(message, "success")
+    return redirect(url)
+
+
+def _service_error(exc: ServiceError):
+    _settle(exc)
     errors = {exc.field: [exc.message]} if exc.field else None
     if is_api_request():
         body = {"code": exc.status, "message": exc.message}

@@ -84,3 +84,28 @@ def test_demo_has_treatments_an_override_and_an_infection_with_its_look_back(run
     assert _db.session.scalar(select(func.count()).select_from(GateOverride)) == 1
     assert _db.session.scalar(select(AdverseEvent.kind)) == "infection"
     assert _db.session.scalar(select(func.count()).select_from(LookBack)) == 1
+
+
+def test_demo_has_todays_checklists_at_jakarta_and_a_corrective_action_twice_the_same(runner, db):
+    from compliance.checklists.models import Answer, ChecklistRun, ChecklistTemplate, CorrectiveAction
+    from compliance.timeutil import local_today, utcnow
+
+    def counts():
+        return [_db.session.scalar(select(func.count()).select_from(model))
+                for model in (ChecklistTemplate, ChecklistRun, Answer, CorrectiveAction)]
+
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    first = counts()
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    assert counts() == first and first[0] == 6  # the default checklists, loaded once
+    jakarta = _db.session.scalar(select(Site).where(Site.name == "Jakarta Kemang"))
+    runs = {run.version.template.key: run for run in _db.session.scalars(
+        select(ChecklistRun).where(ChecklistRun.site_id == jakarta.id))}
+    assert set(runs) == {"opening", "before_client"}
+    today = local_today(jakarta.timezone, utcnow())
+    assert runs["opening"].day == today and runs["opening"].completed_at is not None
+    assert runs["before_client"].day == today and runs["before_client"].completed_at is None
+    action = _db.session.scalar(select(CorrectiveAction))
+    assert action.run_id == runs["opening"].id and action.closed_at is None
+    assert action.answer.item.key == "fridge_temp" and action.answer.value == "11" and action.answer.note
+    assert _db.session.scalar(select(func.count()).select_from(Answer).where(Answer.amends_id.is_not(None))) == 1

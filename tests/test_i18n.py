@@ -44,7 +44,8 @@ def test_indonesian_keeps_every_placeholder(source_messages):
             if isinstance(message.id, tuple):  # plural: each form uses placeholders of the English forms
                 allowed = set(PLACEHOLDER.findall(message.id[0])) | set(PLACEHOLDER.findall(message.id[1]))
                 for text in message.string:
-                    assert text and set(PLACEHOLDER.findall(text)) <= allowed, message.id
+                    if text:  # a missing one is reported by the completeness test
+                        assert set(PLACEHOLDER.findall(text)) <= allowed, message.id
             else:
                 assert set(PLACEHOLDER.findall(message.id)) == set(PLACEHOLDER.findall(message.string)), message.id
 

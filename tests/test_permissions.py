@@ -35,6 +35,7 @@ def _first(model, *where):
 
 def _ids(site):
     """A real record of the site for each URL parameter name (999999 where the demo has none)."""
+    from compliance.checklists.models import ChecklistRun, ChecklistTemplate, CorrectiveAction
     from compliance.devices.models import Device, DeviceType, Steriliser
     from compliance.sterilisation.models import Cycle, Pack, Recall, SteriliserTest
     from compliance.stock.models import ItemType, Lot
@@ -59,6 +60,8 @@ def _ids(site):
         "treatment_id": row_id(Treatment, Treatment.site_id == site.id),
         "client_id": row_id(Client), "attempt_id": row_id(GateAttempt), "look_back_id": row_id(LookBack),
         "event_id": row_id(AdverseEvent), "container_id": row_id(SharpsContainer),
+        "template_id": row_id(ChecklistTemplate), "run_id": row_id(ChecklistRun, ChecklistRun.site_id == site.id),
+        "action_id": row_id(CorrectiveAction, CorrectiveAction.site_id == site.id),
     }
 
 

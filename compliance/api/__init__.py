@@ -8,7 +8,8 @@ from ..extensions import api, csrf
 DESCRIPTION = """\
 Sites, rooms, people and training records; reusable devices, sterilisers, steriliser tests,
 sterilisation cycles (loads), packs and recalls; single-use item types, lots and unit labels, sharps
-containers, clients, treatments with the point-of-use gate, adverse events and look-back of one organisation.
+containers, clients, treatments with the point-of-use gate, adverse events and look-back; checklists (versioned
+templates, runs, answers with idempotency keys, corrections, corrective actions) of one organisation.
 
 **Authentication.** Either the session cookie of a signed-in person (writes also need the
 `X-CSRFToken` header, the token of the page's `csrf-token` meta tag), or a site's API key as
@@ -62,6 +63,8 @@ def init_api(app: Flask) -> None:
     for name, scheme in {**SECURITY_SCHEMES, "sessionCookie": cookie}.items():
         api.spec.components.security_scheme(name, scheme)
 
+    from .checklists import TAGS as CHECKLIST_TAGS
+    from .checklists import blp as checklists_blp
     from .sites import blp as sites_blp
     from .sterilisation import TAGS as STERILISATION_TAGS
     from .sterilisation import blp as sterilisation_blp
@@ -75,5 +78,7 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(sterilisation_blp)
     csrf.exempt(treatments_blp)
     api.register_blueprint(treatments_blp)
-    for tag in STERILISATION_TAGS + TREATMENT_TAGS:
+    csrf.exempt(checklists_blp)
+    api.register_blueprint(checklists_blp)
+    for tag in STERILISATION_TAGS + TREATMENT_TAGS + CHECKLIST_TAGS:
         api.spec.tag(tag)

@@ -190,6 +190,7 @@ def _become_tablet(token: str):
 def enrol_from_link(token: str):
     """A set-up link from a manager (or the demo command): confirm, then this browser is the site's tablet."""
     data = services.read_enrolment_token(token)
+    g.site = data["site"]  # the set-up page and its message speak the site's language
     form = ConfirmForm()
     if form.validate_on_submit():
         device, cookie_token = services.enrol_tablet_from_link(token, utcnow())

@@ -1,9 +1,10 @@
 """Checklist templates, runs, answers, amendments and corrective actions: actor + values + now in, never committed."""
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import validation as v
 from ..auth.actor import Actor
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import Conflict, Invalid, NotFound, ServiceError
 from ..extensions import db
+from ..guidelines import load_pack
 from ..sites.models import Room, Site
 from ..timeutil import local_today
 from . import rules
@@ -35,6 +37,10 @@ DEFAULT_TEMPLATES = Path(__file__).with_name("default_templates.yaml")
 ACTION_DUE_DAYS = 1
 IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpg"}
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+KEY_RE = re.compile(r"[a-z0-9][a-z0-9_]*")
+MAX_ITEMS = 100
+MAX_CHOICES = 30
+LIMIT_MAX = Decimal("1e8")
 
 ANSWER_MESSAGES = {
     "tick_expected": _l("tap to tick it"),
@@ -50,41 +56,108 @@ ANSWER_MESSAGES = {
 
 # --- templates ---------------------------------------------------------------------------------
 
+def _limit(spec: dict, name: str) -> Decimal | None:
+    raw = spec.get(name)
+    if raw is None or str(raw).strip() == "":
+        return None
+    try:
+        number = Decimal(str(raw).strip().replace(",", "."))
+    except InvalidOperation:
+        raise Invalid(_l("%(field)s must be a number", field=name), field=name) from None
+    # The column holds 10 digits with 2 decimals; a limit with more places would be rounded silently.
+    if not number.is_finite() or abs(number) >= LIMIT_MAX or number != number.quantize(Decimal("0.01")):
+        raise Invalid(_l("%(field)s must be a number below 100,000,000 with at most 2 decimals", field=name),
+                      field=name)
+    return number
+
+
+def _choices(spec: dict) -> list[str] | None:
+    raw = spec.get("choices")
+    if raw in (None, "", []):
+        return None
+    values = [str(c).strip() for c in (raw.split(",") if isinstance(raw, str) else raw) if str(c).strip()]
+    if len(values) > MAX_CHOICES or any(len(c) > 80 for c in values) or len(set(values)) != len(values):
+        raise Invalid(_l("at most %(max)s different choices of at most 80 characters each", max=MAX_CHOICES),
+                      field="choices")
+    return values or None
+
+
+def _item_row(position: int, spec: dict, keys: set[str]) -> TemplateItem:
+    """One item, checked: a key unique in the version, limits only on numbers, choices only on choice items."""
+    key = v.text(spec, "key", 40)
+    if not KEY_RE.fullmatch(key):
+        raise Invalid(_l("use lower-case letters, digits and _ only (for example fridge_temp)"), field="key")
+    if key in keys:
+        raise Invalid(_l("item keys must be unique (%(key)s)", key=key), field="key")
+    keys.add(key)
+    kind = v.choice(spec, "kind", ITEM_KINDS)
+    label = {"en": v.text(spec, "en", 300), "id": v.text(spec, "id", 300)}
+    rule_id = str(spec.get("rule") or "").strip() or None
+    if rule_id is not None and rule_id not in load_pack().rules:
+        raise Invalid(_l("no guideline rule %(rule)s", rule=rule_id[:64]), field="rule")
+    note_when = v.choice({"note_when": spec.get("note_when") or "never"}, "note_when", NOTE_WHEN)
+    min_value, max_value = _limit(spec, "min"), _limit(spec, "max")
+    if kind != "number" and (min_value is not None or max_value is not None):
+        raise Invalid(_l("limits apply to number questions only"), field="min" if min_value is not None else "max")
+    if min_value is not None and max_value is not None and min_value > max_value:
+        raise Invalid(_l("the minimum is above the maximum"), field="min")
+    if note_when == "no" and kind != "yes_no":
+        raise Invalid(_l("a note on “no” applies to yes/no questions only"), field="note_when")
+    if note_when == "out_of_limits" and (kind != "number" or (min_value is None and max_value is None)):
+        raise Invalid(_l("a note when out of limits needs a number question with a minimum or a maximum"),
+                      field="note_when")
+    choices = _choices(spec)
+    if kind == "choice" and not choices:
+        raise Invalid(_l("a choice item needs its choices (%(key)s)", key=key), field="choices")
+    if kind != "choice" and choices:
+        raise Invalid(_l("choices apply to choice questions only"), field="choices")
+    return TemplateItem(
+        position=position, key=key, kind=kind, label=label, rule_id=rule_id,
+        is_required=spec.get("required", True) not in (False, "false", "0"), note_when=note_when,
+        min_value=min_value, max_value=max_value, unit=v.text(spec, "unit", 16, required=False), choices=choices)
+
+
 def _item_rows(items: list[dict]) -> list[TemplateItem]:
-    rows, keys = [], set()
+    """The items of a version. A refusal names its row and field ("items.2.en"), so a form or an API client
+    can show it where it belongs."""
     if not items:
         raise Invalid(_l("a checklist needs at least one item"), field="items")
-    for position, spec in enumerate(items, start=1):
-        key = v.text(spec, "key", 40)
-        if key in keys:
-            raise Invalid(_l("item keys must be unique (%(key)s)", key=key), field="items")
-        keys.add(key)
-        kind = v.choice(spec, "kind", ITEM_KINDS)
-        choices = spec.get("choices") or None
-        if kind == "choice" and not choices:
-            raise Invalid(_l("a choice item needs its choices (%(key)s)", key=key), field="items")
-        rows.append(TemplateItem(
-            position=position, key=key, kind=kind,
-            label={"en": v.text(spec, "en", 300), "id": v.text(spec, "id", 300)},
-            rule_id=spec.get("rule") or None, is_required=spec.get("required", True) not in (False, "false", "0"),
-            note_when=v.choice({"n": spec.get("note_when") or "never"}, "n", NOTE_WHEN),
-            min_value=Decimal(str(spec["min"])) if spec.get("min") is not None else None,
-            max_value=Decimal(str(spec["max"])) if spec.get("max") is not None else None,
-            unit=v.text(spec, "unit", 16, required=False), choices=[str(c) for c in choices] if choices else None))
+    if len(items) > MAX_ITEMS:
+        raise Invalid(_l("a checklist has at most %(max)s items", max=MAX_ITEMS), field="items")
+    rows, keys = [], set()
+    for index, spec in enumerate(items):
+        if not isinstance(spec, dict):
+            raise Invalid(_l("each item must be an object"), field=f"items.{index}")
+        try:
+            rows.append(_item_row(index + 1, spec, keys))
+        except ServiceError as exc:
+            exc.field = f"items.{index}.{exc.field}"
+            raise
     return rows
+
+
+def _title(data: dict) -> dict:
+    title = data.get("title")
+    title = title if isinstance(title, dict) else {}
+    try:
+        return {"en": v.text(title, "en", 200), "id": v.text(title, "id", 200)}
+    except ServiceError as exc:
+        exc.field = f"title.{exc.field}"
+        raise
 
 
 def create_template(organisation_id: int, data: dict, user_id: int | None, now: datetime) -> ChecklistTemplate:
     """A template with its first version (from the default file, the admin screen or the API)."""
     key = v.text(data, "key", 40)
+    if not KEY_RE.fullmatch(key):
+        raise Invalid(_l("use lower-case letters, digits and _ only (for example fridge_temp)"), field="key")
     if db.session.scalar(select(ChecklistTemplate.id).where(ChecklistTemplate.organisation_id == organisation_id,
                                                             ChecklistTemplate.key == key)):
         raise Conflict(_l("a checklist with this key already exists"), field="key")
     template = ChecklistTemplate(organisation_id=organisation_id, key=key,
                                  kind=v.choice(data, "kind", TEMPLATE_KINDS), created_at=now)
-    title = data.get("title") or {}
-    version = TemplateVersion(number=1, title={"en": v.text(title, "en", 200), "id": v.text(title, "id", 200)},
-                              created_by_id=user_id, created_at=now, items=_item_rows(data.get("items") or []))
+    version = TemplateVersion(number=1, title=_title(data), created_by_id=user_id, created_at=now,
+                              items=_item_rows(data.get("items") or []))
     template.versions.append(version)
     db.session.add(template)
     db.session.flush()
@@ -128,8 +201,7 @@ def edit_template(actor: Actor, template_id: int, data: dict, now: datetime) -> 
     actor.require("checklists.manage")
     template = get_template(actor, template_id)
     latest = current_version(template)
-    title = data.get("title") or {}
-    title = {"en": v.text(title, "en", 200), "id": v.text(title, "id", 200)}
+    title = _title(data)
     items = _item_rows(data.get("items") or [])
     if latest.is_frozen:
         version = TemplateVersion(number=latest.number + 1, title=title, created_by_id=actor.user_id,
@@ -346,12 +418,18 @@ def actions_query(actor: Actor, open_only: bool = True, site_id: int | None = No
     return stmt.order_by(CorrectiveAction.due_on, CorrectiveAction.id)
 
 
-def close_action(actor: Actor, action_id: int, note: str, now: datetime) -> CorrectiveAction:
-    """A manager closes a corrective action with a note on what was done."""
-    actor.require("checklists.manage")
+def get_action(actor: Actor, action_id: int) -> CorrectiveAction:
+    actor.require("checklists.read")
     row = db.session.get(CorrectiveAction, action_id)
     if row is None or row.site_id not in actor.site_ids:
         raise NotFound(_l("no such corrective action"), field="action_id")
+    return row
+
+
+def close_action(actor: Actor, action_id: int, note: str, now: datetime) -> CorrectiveAction:
+    """A manager closes a corrective action with a note on what was done."""
+    actor.require("checklists.manage")
+    row = get_action(actor, action_id)
     if row.closed_at is not None:
         raise Conflict(_l("this corrective action is already closed"), field="action_id")
     row.close_note = v.text({"note": note}, "note", 2000)

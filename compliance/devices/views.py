@@ -6,19 +6,18 @@ from datetime import date, datetime, timedelta
 from math import ceil
 from typing import Iterable
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..auth.actor import Actor
-from ..errors import ServiceError
 from ..extensions import db
 from ..sites import services as site_services
 from ..sites.models import Site, User
 from ..sterilisation.models import Cycle, Pack, SteriliserTest
 from ..timeutil import local_today, utcnow
-from ..web import Page, current_actor, paginate, requires, sort_clause
+from ..web import Page, current_actor, flash_redirect, paginate, requires, sort_clause, submit
 from . import services
 from .forms import (
     CLEANING_METHOD_LABELS,
@@ -82,16 +81,6 @@ def due_standing(due_on: date | None, today: date, warn_days: int = DUE_WARNING_
 
 # --- helpers -------------------------------------------------------------------------------------
 
-def _refused(form, exc: ServiceError) -> int:
-    """Undo the service's work, show its message at the field it names (else as a flash), give its status."""
-    db.session.rollback()
-    if exc.field and exc.field in form:
-        form[exc.field].errors = [*form[exc.field].errors, exc.message]
-    else:
-        flash(exc.message, "error")
-    return exc.status
-
-
 def _reach_sites(actor: Actor, keep: Iterable[int] = (), active_only: bool = False) -> list[Site]:
     """Sites in the actor's reach (staff have no sites.read, so not sites_query), plus ones a record points at."""
     keep = set(keep)
@@ -138,19 +127,12 @@ def list_device_types():
 def new_device_type():
     actor = current_actor()
     form = DeviceTypeForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            kind = services.create_device_type(actor, form.data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Device kind “%(name)s” added.", name=kind.name), "success")
-            return redirect(url_for("devices.list_device_types"))
-    elif form.is_submitted():
-        status = 422
-    return render_template("devices/device_type_form.html", form=form), status
+    outcome = submit(form, lambda: services.create_device_type(actor, form.data, utcnow()),
+                     lambda kind: flash_redirect(_("Device kind “%(name)s” added.", name=kind.name),
+                                                 url_for("devices.list_device_types")))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("devices/device_type_form.html", form=form), outcome
 
 
 # --- devices -------------------------------------------------------------------------------------
@@ -202,20 +184,13 @@ def new_device():
     if request.method == "GET":
         form.site_id.data = request.args.get("site", type=int)
         form.device_type_id.data = request.args.get("kind", type=int)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            device = services.create_device(actor, form.data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Device %(serial)s registered. It starts as dirty: clean and sterilise it before first use.",
-                    serial=device.serial), "success")
-            return redirect(url_for("devices.show_device", device_id=device.id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("devices/device_form.html", form=form, kinds=kinds), status
+    outcome = submit(form, lambda: services.create_device(actor, form.data, utcnow()),
+                     lambda device: flash_redirect(_(
+                         "Device %(serial)s registered. It starts as dirty: clean and sterilise it before first use.",
+                         serial=device.serial), url_for("devices.show_device", device_id=device.id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("devices/device_form.html", form=form, kinds=kinds), outcome
 
 
 @dataclass(frozen=True)
@@ -265,18 +240,14 @@ def set_device_status(device_id: int):
     actor = current_actor()
     device = services.get_device(actor, device_id)
     form = DeviceStatusForm()
-    status = 422
-    if form.validate_on_submit():
-        try:
-            device = services.set_device_status(actor, device.id, form.data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Device %(serial)s: status changed to “%(status)s”.", serial=device.serial,
-                    status=DEVICE_STATUS_LABELS[device.status]), "success")
-            return redirect(url_for("devices.show_device", device_id=device.id))
-    return _device_page(actor, device, form, status)
+    outcome = submit(form, lambda: services.set_device_status(actor, device.id, form.data, utcnow()),
+                     lambda changed: flash_redirect(
+                         _("Device %(serial)s: status changed to “%(status)s”.", serial=changed.serial,
+                           status=DEVICE_STATUS_LABELS[changed.status]),
+                         url_for("devices.show_device", device_id=changed.id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return _device_page(actor, device, form, outcome)
 
 
 # --- sterilisers ---------------------------------------------------------------------------------
@@ -361,19 +332,13 @@ def new_steriliser():
     form = _steriliser_form(actor)
     if request.method == "GET":
         form.site_id.data = request.args.get("site", type=int)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            steriliser = services.create_steriliser(actor, form.data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Steriliser “%(name)s” added. Add its programmes next.", name=steriliser.name), "success")
-            return redirect(url_for("devices.show_steriliser", steriliser_id=steriliser.id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("devices/steriliser_form.html", form=form, steriliser=None), status
+    outcome = submit(form, lambda: services.create_steriliser(actor, form.data, utcnow()),
+                     lambda steriliser: flash_redirect(
+                         _("Steriliser “%(name)s” added. Add its programmes next.", name=steriliser.name),
+                         url_for("devices.show_steriliser", steriliser_id=steriliser.id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("devices/steriliser_form.html", form=form, steriliser=None), outcome
 
 
 @bp.route("/sterilisers/<int:steriliser_id>/edit", methods=["GET", "POST"])
@@ -382,19 +347,12 @@ def edit_steriliser(steriliser_id: int):
     actor = current_actor()
     steriliser = services.get_steriliser(actor, steriliser_id)
     form = _steriliser_form(actor, steriliser)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            steriliser = services.update_steriliser(actor, steriliser.id, form.data)
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Steriliser “%(name)s” saved.", name=steriliser.name), "success")
-            return redirect(url_for("devices.show_steriliser", steriliser_id=steriliser.id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("devices/steriliser_form.html", form=form, steriliser=steriliser), status
+    outcome = submit(form, lambda: services.update_steriliser(actor, steriliser.id, form.data),
+                     lambda saved: flash_redirect(_("Steriliser “%(name)s” saved.", name=saved.name),
+                                                  url_for("devices.show_steriliser", steriliser_id=saved.id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("devices/steriliser_form.html", form=form, steriliser=steriliser), outcome
 
 
 def _steriliser_page(actor: Actor, steriliser_id: int, programme_form: ProgrammeForm | None = None,
@@ -422,17 +380,12 @@ def add_programme(steriliser_id: int):
     actor = current_actor()
     services.get_steriliser(actor, steriliser_id)
     form = ProgrammeForm()
-    status = 422
-    if form.validate_on_submit():
-        try:
-            programme = services.add_programme(actor, steriliser_id, form.values())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Programme “%(name)s” added.", name=programme.name), "success")
-            return redirect(url_for("devices.show_steriliser", steriliser_id=steriliser_id))
-    return _steriliser_page(actor, steriliser_id, programme_form=form, status=status)
+    outcome = submit(form, lambda: services.add_programme(actor, steriliser_id, form.values()),
+                     lambda programme: flash_redirect(_("Programme “%(name)s” added.", name=programme.name),
+                                                      url_for("devices.show_steriliser", steriliser_id=steriliser_id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return _steriliser_page(actor, steriliser_id, programme_form=form, status=outcome)
 
 
 @bp.post("/sterilisers/<int:steriliser_id>/out-of-service")
@@ -441,18 +394,14 @@ def take_out_of_service(steriliser_id: int):
     actor = current_actor()
     services.get_steriliser(actor, steriliser_id)
     form = OutOfServiceForm()
-    status = 422
-    if form.validate_on_submit():
-        try:
-            steriliser = services.take_out_of_service(actor, steriliser_id, form.reason.data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("“%(name)s” is out of service. It returns to service with a passing test.",
-                    name=steriliser.name), "success")
-            return redirect(url_for("devices.show_steriliser", steriliser_id=steriliser_id))
-    return _steriliser_page(actor, steriliser_id, out_form=form, status=status)
+    outcome = submit(form, lambda: services.take_out_of_service(actor, steriliser_id, form.reason.data, utcnow()),
+                     lambda steriliser: flash_redirect(
+                         _("“%(name)s” is out of service. It returns to service with a passing test.",
+                           name=steriliser.name),
+                         url_for("devices.show_steriliser", steriliser_id=steriliser_id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return _steriliser_page(actor, steriliser_id, out_form=form, status=outcome)
 
 
 @bp.post("/sterilisers/<int:steriliser_id>/return-to-service")
@@ -461,14 +410,10 @@ def return_to_service(steriliser_id: int):
     actor = current_actor()
     services.get_steriliser(actor, steriliser_id)
     form = OutOfServiceForm()
-    status = 422
-    if form.validate_on_submit():
-        try:
-            steriliser = services.return_to_service(actor, steriliser_id, form.reason.data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("“%(name)s” is back in service.", name=steriliser.name), "success")
-            return redirect(url_for("devices.show_steriliser", steriliser_id=steriliser_id))
-    return _steriliser_page(actor, steriliser_id, out_form=form, status=status)
+    outcome = submit(form, lambda: services.return_to_service(actor, steriliser_id, form.reason.data, utcnow()),
+                     lambda steriliser: flash_redirect(_("“%(name)s” is back in service.", name=steriliser.name),
+                                                       url_for("devices.show_steriliser",
+                                                               steriliser_id=steriliser_id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return _steriliser_page(actor, steriliser_id, out_form=form, status=outcome)

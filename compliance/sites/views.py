@@ -19,7 +19,7 @@ from ..auth.rules import is_pin_locked
 from ..errors import Forbidden, ServiceError
 from ..extensions import db
 from ..timeutil import local_today, utcnow
-from ..web import current_actor, paginate, requires, sort_clause
+from ..web import current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit
 from . import services
 from .forms import (
     LANGUAGE_LABELS,
@@ -132,16 +132,6 @@ def _require_assignable(actor: Actor, user: User) -> None:
                         field="role")
 
 
-def _refused(form, exc: ServiceError) -> int:
-    """Undo the service's work, show its message at the field it names (else as a flash), give its status."""
-    db.session.rollback()
-    if exc.field and exc.field in form:
-        form[exc.field].errors = [*form[exc.field].errors, exc.message]
-    else:
-        flash(exc.message, "error")
-    return exc.status
-
-
 def _user_tz(actor: Actor, user: User) -> str:
     """The time zone to show a person's times in: their first site in the actor's reach."""
     for site in user.sites:
@@ -225,19 +215,12 @@ def new_site():
     form = SiteForm()
     if request.method == "GET":
         form.timezone.data = current_app.config["DEFAULT_TIMEZONE"]
-    status = 200
-    if form.validate_on_submit():
-        try:
-            site = services.create_site(actor, form.data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Site “%(name)s” added. Add its rooms next.", name=site.name), "success")
-            return redirect(url_for("sites.list_rooms", site=site.id))
-    elif form.is_submitted():
-        status = 422
-    return _site_form_page(form, None, status)
+    outcome = submit(form, lambda: services.create_site(actor, form.data, utcnow()),
+                     lambda site: flash_redirect(_("Site “%(name)s” added. Add its rooms next.", name=site.name),
+                                                 url_for("sites.list_rooms", site=site.id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return _site_form_page(form, None, outcome)
 
 
 @bp.route("/sites/<int:site_id>/edit", methods=["GET", "POST"])
@@ -246,19 +229,12 @@ def edit_site(site_id: int):
     actor = current_actor()
     site = services.get_site(actor, site_id)
     form = SiteForm(obj=site if request.method == "GET" else None)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            site = services.update_site(actor, site.id, form.data)
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Site “%(name)s” saved.", name=site.name), "success")
-            return redirect(url_for("sites.list_sites"))
-    elif form.is_submitted():
-        status = 422
-    return _site_form_page(form, site, status)
+    outcome = submit(form, lambda: services.update_site(actor, site.id, form.data),
+                     lambda saved: flash_redirect(_("Site “%(name)s” saved.", name=saved.name),
+                                                  url_for("sites.list_sites")))
+    if not isinstance(outcome, int):
+        return outcome
+    return _site_form_page(form, site, outcome)
 
 
 @bp.post("/sites/<int:site_id>/deactivate", endpoint="deactivate_site", defaults={"active": False})
@@ -302,19 +278,13 @@ def new_room():
     form = _room_form(actor)
     if request.method == "GET":
         form.site_id.data = request.args.get("site", type=int)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            room = services.create_room(actor, form.data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Room “%(name)s” added to %(site)s.", name=room.name, site=room.site.name), "success")
-            return redirect(url_for("sites.list_rooms", site=room.site_id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("sites/room_form.html", form=form, room=None), status
+    outcome = submit(form, lambda: services.create_room(actor, form.data, utcnow()),
+                     lambda room: flash_redirect(_("Room “%(name)s” added to %(site)s.", name=room.name,
+                                                   site=room.site.name),
+                                                 url_for("sites.list_rooms", site=room.site_id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("sites/room_form.html", form=form, room=None), outcome
 
 
 @bp.route("/rooms/<int:room_id>/edit", methods=["GET", "POST"])
@@ -323,19 +293,12 @@ def edit_room(room_id: int):
     actor = current_actor()
     room = services.get_room(actor, room_id)
     form = _room_form(actor, room)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            room = services.update_room(actor, room.id, form.data)
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Room “%(name)s” saved.", name=room.name), "success")
-            return redirect(url_for("sites.list_rooms", site=room.site_id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("sites/room_form.html", form=form, room=room), status
+    outcome = submit(form, lambda: services.update_room(actor, room.id, form.data),
+                     lambda saved: flash_redirect(_("Room “%(name)s” saved.", name=saved.name),
+                                                  url_for("sites.list_rooms", site=saved.site_id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("sites/room_form.html", form=form, room=room), outcome
 
 
 @bp.post("/rooms/<int:room_id>/deactivate", endpoint="deactivate_room", defaults={"active": False})
@@ -415,19 +378,12 @@ def new_user():
         site_id = request.args.get("site", type=int)
         form.site_ids.data = [site_id] if site_id in actor.site_ids else []
         form.role.data = "staff"
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user = services.create_user(actor, form.values(), utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("%(name)s added.", name=user.name), "success")
-            return redirect(url_for("sites.show_user", user_id=user.id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("sites/user_form.html", form=form, person=None), status
+    outcome = submit(form, lambda: services.create_user(actor, form.values(), utcnow()),
+                     lambda user: flash_redirect(_("%(name)s added.", name=user.name),
+                                                 url_for("sites.show_user", user_id=user.id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("sites/user_form.html", form=form, person=None), outcome
 
 
 @bp.route("/people/<int:user_id>/edit", methods=["GET", "POST"])
@@ -437,19 +393,12 @@ def edit_user(user_id: int):
     user = services.get_user(actor, user_id)
     _require_assignable(actor, user)
     form = _user_form(actor, user)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user = services.update_user(actor, user.id, form.values())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("%(name)s saved.", name=user.name), "success")
-            return redirect(url_for("sites.show_user", user_id=user.id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("sites/user_form.html", form=form, person=user), status
+    outcome = submit(form, lambda: services.update_user(actor, user.id, form.values()),
+                     lambda saved: flash_redirect(_("%(name)s saved.", name=saved.name),
+                                                  url_for("sites.show_user", user_id=saved.id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("sites/user_form.html", form=form, person=user), outcome
 
 
 @bp.route("/people/<int:user_id>/pin", methods=["GET", "POST"])
@@ -459,19 +408,13 @@ def reset_pin(user_id: int):
     user = services.get_user(actor, user_id)
     _require_assignable(actor, user)
     form = ResetPinForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user = services.reset_pin(actor, user.id, form.pin.data or "")
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("New PIN set for %(name)s; any PIN lock is lifted.", name=user.name), "success")
-            return redirect(url_for("sites.show_user", user_id=user.id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("sites/reset_pin.html", form=form, person=_person_row(actor, user, utcnow())), status
+    outcome = submit(form, lambda: services.reset_pin(actor, user.id, form.pin.data or ""),
+                     lambda saved: flash_redirect(_("New PIN set for %(name)s; any PIN lock is lifted.",
+                                                    name=saved.name),
+                                                  url_for("sites.show_user", user_id=saved.id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("sites/reset_pin.html", form=form, person=_person_row(actor, user, utcnow())), outcome
 
 
 @bp.post("/people/<int:user_id>/deactivate", endpoint="deactivate_user", defaults={"active": False})
@@ -533,19 +476,12 @@ def new_training():
     form = _training_form(TrainingForm, actor)
     if request.method == "GET":
         form.user_id.data = request.args.get("person", type=int)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            record = services.record_training(actor, form.values(), utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Training recorded for %(name)s.", name=record.user.name), "success")
-            return redirect(url_for("sites.list_training", person=record.user_id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("sites/training_form.html", form=form), status
+    outcome = submit(form, lambda: services.record_training(actor, form.values(), utcnow()),
+                     lambda record: flash_redirect(_("Training recorded for %(name)s.", name=record.user.name),
+                                                   url_for("sites.list_training", person=record.user_id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("sites/training_form.html", form=form), outcome
 
 
 @bp.route("/training/<int:record_id>/correct", methods=["GET", "POST"])
@@ -554,19 +490,12 @@ def correct_training(record_id: int):
     actor = current_actor()
     record = services.get_training(actor, record_id)
     form = _training_form(CorrectTrainingForm, actor, record)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            new = services.correct_training(actor, record.id, form.values(), utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Correction saved. The earlier record is kept in the history."), "success")
-            return redirect(url_for("sites.list_training", person=new.user_id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("sites/training_correct.html", form=form, record=record), status
+    outcome = submit(form, lambda: services.correct_training(actor, record.id, form.values(), utcnow()),
+                     lambda new: flash_redirect(_("Correction saved. The earlier record is kept in the history."),
+                                                url_for("sites.list_training", person=new.user_id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("sites/training_correct.html", form=form, record=record), outcome
 
 
 @bp.route("/training/<int:record_id>/withdraw", methods=["GET", "POST"])
@@ -575,19 +504,13 @@ def withdraw_training(record_id: int):
     actor = current_actor()
     record = services.get_training(actor, record_id)
     form = WithdrawTrainingForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            record = services.withdraw_training(actor, record.id, form.reason.data)
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Training record withdrawn. It stays in the history with your reason."), "success")
-            return redirect(url_for("sites.list_training", person=record.user_id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("sites/training_withdraw.html", form=form, record=record), status
+    outcome = submit(form, lambda: services.withdraw_training(actor, record.id, form.reason.data),
+                     lambda withdrawn: flash_redirect(
+                         _("Training record withdrawn. It stays in the history with your reason."),
+                         url_for("sites.list_training", person=withdrawn.user_id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("sites/training_withdraw.html", form=form, record=record), outcome
 
 
 # --- API keys ------------------------------------------------------------------------------------
@@ -620,7 +543,7 @@ def new_api_key():
         try:
             row, key = auth_services.create_api_key(actor, form.site_id.data, form.name.data, utcnow())
         except ServiceError as exc:
-            status = _refused(form, exc)
+            status = refuse_at_field(form, exc)
         else:
             db.session.commit()
             # Shown in this response only (no redirect): the key must not travel through the session cookie.

@@ -29,7 +29,7 @@ from ..guidelines.services import pack_for_site
 from ..sites.models import Site, User
 from ..timeutil import to_local, utcnow
 from ..treatments.services import recall_treatments
-from ..web import current_actor, paginate, requires, sort_clause
+from ..web import current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit
 from . import rules, services
 from .forms import (
     CLEANING_LABELS,
@@ -166,17 +166,6 @@ def _site_of(site_id: int) -> Site:
     return site
 
 
-def _refused(form, exc: ServiceError, fallback: str | None = None) -> int:
-    """Undo the service's work and show its message at the field it names (else on the form itself)."""
-    db.session.rollback()
-    name = exc.field if exc.field in form else fallback
-    if name:
-        form[name].errors = [*form[name].errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
-    return exc.status
-
-
 def _sterilisers(actor: Actor, site: Site) -> list[Steriliser]:
     return list(db.session.scalars(device_services.sterilisers_query(actor, site_id=site.id)
                                    .options(selectinload(Steriliser.programmes))))
@@ -293,7 +282,7 @@ def scan_pack():
         try:
             pack = services.find_pack(actor, form.code.data or "")
         except ServiceError as exc:
-            status = _refused(form, exc, fallback="code")
+            status = refuse_at_field(form, exc, fallback="code", on_form=True)
         else:
             return redirect(url_for("sterilisation.show_pack", code=pack.label_code))
     return _decon_page(actor, site, form, status)
@@ -324,23 +313,16 @@ def record_test():
         form.steriliser_id.data = wanted if any(s.id == wanted for s in sterilisers) else (
             sterilisers[0].id if sterilisers else None)
         form.kind.data = request.args.get("kind") if request.args.get("kind") in TEST_KIND_LABELS else "air_removal"
-    status = 200
-    if form.validate_on_submit():
-        try:
-            test = services.record_test(actor, form.values(site.timezone), utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            _flash_test(test)
-            return redirect(url_for("sterilisation.decon_home", site=_site_arg()))
-    elif form.is_submitted():
-        status = 422
+    outcome = submit(form, lambda: services.record_test(actor, form.values(site.timezone), utcnow()),
+                     _test_recorded, on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
     return render_template("sterilisation/test_form.html", form=form, site=site, sterilisers=sterilisers,
-                           pending=_pending_spore_tests(actor, site)), status
+                           pending=_pending_spore_tests(actor, site)), outcome
 
 
-def _flash_test(test: SteriliserTest) -> None:
+def _test_recorded(test: SteriliserTest):
+    """Say what a recorded test (or spore result) means, and go back to the room's screen."""
     kind = TEST_KIND_LABELS[test.kind]
     if test.result == "pending":
         flash(_("%(kind)s started on %(steriliser)s. Read its result after incubation: it waits on the "
@@ -353,6 +335,7 @@ def _flash_test(test: SteriliserTest) -> None:
                 "test.", kind=kind, steriliser=test.steriliser.name), "error")
         if test.kind == "spore":
             flash(_("Every load since the last passing spore test is recalled. Tell the manager now."), "error")
+    return redirect(url_for("sterilisation.decon_home", site=_site_arg()))
 
 
 @bp.route("/decontamination/tests/<int:test_id>/result", methods=["GET", "POST"])
@@ -362,19 +345,11 @@ def record_test_result(test_id: int):
     test = services.get_test(actor, test_id)
     site = _site_of(test.site_id)
     form = SporeResultForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            test = services.record_test_result(actor, test.id, form.values(), utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            _flash_test(test)
-            return redirect(url_for("sterilisation.decon_home", site=_site_arg()))
-    elif form.is_submitted():
-        status = 422
-    return render_template("sterilisation/test_result_form.html", form=form, test=test, site=site), status
+    outcome = submit(form, lambda: services.record_test_result(actor, test.id, form.values(), utcnow()),
+                     _test_recorded, on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("sterilisation/test_result_form.html", form=form, test=test, site=site), outcome
 
 
 # --- cycles (loads) ------------------------------------------------------------------------------
@@ -392,17 +367,10 @@ def record_cycle():
         form.steriliser_id.data = wanted if any(s.id == wanted for s in sterilisers) else (
             in_service[0].id if in_service else None)
         form.pack_codes.data = "\n".join(c for c in request.args.get("packs", "").split(",") if c.strip())
-    status = 200
-    if form.validate_on_submit():
-        try:
-            cycle = services.record_cycle(actor, form.values(site.timezone), utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            return redirect(url_for("sterilisation.show_verdict", cycle_id=cycle.id))
-    elif form.is_submitted():
-        status = 422
+    outcome = submit(form, lambda: services.record_cycle(actor, form.values(site.timezone), utcnow()),
+                     lambda cycle: redirect(url_for("sterilisation.show_verdict", cycle_id=cycle.id)), on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
     chosen = next((s for s in sterilisers if s.id == form.steriliser_id.data), None)
     programme = next((p for p in chosen.programmes if p.is_active), None) if chosen else None
     board = _boards(actor, site, [chosen], utcnow())[0] if chosen else None
@@ -411,7 +379,7 @@ def record_cycle():
         form.cycle_number.description = _("Leave empty for the next number: %(n)s.", n=next_number)
     return render_template("sterilisation/cycle_form.html", form=form, site=site, sterilisers=sterilisers,
                            chosen=chosen, programme=programme, board=board, next_number=next_number,
-                           waiting_packs=_waiting_packs(actor, site)), status
+                           waiting_packs=_waiting_packs(actor, site)), outcome
 
 
 @dataclass(frozen=True)
@@ -517,18 +485,17 @@ def release_load(cycle_id: int):
     cycle = services.get_cycle(actor, cycle_id)
     form = ReleaseForm()
     layout = TABLET if form.view.data == "tablet" else DESK
-    if not form.validate_on_submit():
-        return _load_page(actor, cycle, layout, release_form=form, status=422)
-    try:
-        cycle = services.release_cycle(actor, cycle.id, utcnow())
-    except ServiceError as exc:
-        status = _refused(form, exc)
-        return _load_page(actor, services.get_cycle(actor, cycle_id), layout, release_form=form, status=status)
-    db.session.commit()
-    flash(ngettext("Load %(number)s released: its pack is sterile.",
-                   "Load %(number)s released: its %(num)s packs are sterile.", len(cycle.packs),
-                   number=cycle.cycle_number), "success")
-    return _after_decision(cycle, form.view.data)
+
+    def released(decided: Cycle):
+        flash(ngettext("Load %(number)s released: its pack is sterile.",
+                       "Load %(number)s released: its %(num)s packs are sterile.", len(decided.packs),
+                       number=decided.cycle_number), "success")
+        return _after_decision(decided, form.view.data)
+
+    outcome = submit(form, lambda: services.release_cycle(actor, cycle.id, utcnow()), released, on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
+    return _load_page(actor, services.get_cycle(actor, cycle_id), layout, release_form=form, status=outcome)
 
 
 @bp.post("/loads/<int:cycle_id>/fail")
@@ -538,17 +505,17 @@ def fail_load(cycle_id: int):
     cycle = services.get_cycle(actor, cycle_id)
     form = FailForm()
     layout = TABLET if form.view.data == "tablet" else DESK
-    if not form.validate_on_submit():
-        return _load_page(actor, cycle, layout, fail_form=form, status=422)
-    try:
-        cycle = services.fail_cycle(actor, cycle.id, form.note.data or "", utcnow())
-    except ServiceError as exc:
-        status = _refused(form, exc)
-        return _load_page(actor, services.get_cycle(actor, cycle_id), layout, fail_form=form, status=status)
-    db.session.commit()
-    flash(_("Load %(number)s failed. Its packs must not be used; the devices go back to be reprocessed.",
-            number=cycle.cycle_number), "success")
-    return _after_decision(cycle, form.view.data)
+
+    def failed(decided: Cycle):
+        flash(_("Load %(number)s failed. Its packs must not be used; the devices go back to be reprocessed.",
+                number=decided.cycle_number), "success")
+        return _after_decision(decided, form.view.data)
+
+    outcome = submit(form, lambda: services.fail_cycle(actor, cycle.id, form.note.data or "", utcnow()), failed,
+                     on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
+    return _load_page(actor, services.get_cycle(actor, cycle_id), layout, fail_form=form, status=outcome)
 
 
 # --- reprocessing devices ------------------------------------------------------------------------
@@ -588,17 +555,12 @@ def _reprocess_step(step: str, run):
     actor = current_actor()
     site = _site_in_context(actor)
     form = STEP_FORMS[step]()
-    status = 422
-    if form.validate_on_submit():
-        data = {k: v for k, v in form.data.items() if k != "csrf_token"}
-        try:
-            result = run(actor, data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            return result
-    return _reprocess_page(actor, site, step, form, status)
+    # run makes the service call, flashes and returns the redirect; submit commits after it.
+    outcome = submit(form, lambda: run(actor, {k: v for k, v in form.data.items() if k != "csrf_token"}, utcnow()),
+                     lambda response: response, on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
+    return _reprocess_page(actor, site, step, form, outcome)
 
 
 @bp.post("/decontamination/reprocess/clean")
@@ -751,20 +713,16 @@ def compromise_pack(code: str):
     actor = current_actor()
     pack = services.find_pack(actor, code)
     form = CompromiseForm()
-    status = 422
-    if form.validate_on_submit():
-        try:
-            pack = services.compromise_pack(actor, pack.label_code, {"reason": form.reason.data,
-                                                                     "note": form.note.data or ""}, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-            pack = services.find_pack(actor, code)
-        else:
-            db.session.commit()
-            flash(_("Pack %(code)s marked compromised. Its devices go back to be reprocessed.",
-                    code=pack.label_code), "success")
-            return redirect(url_for("sterilisation.show_pack", code=pack.label_code))
-    return _pack_page(actor, pack, form, status)
+    outcome = submit(form, lambda: services.compromise_pack(actor, pack.label_code, {"reason": form.reason.data,
+                                                                                    "note": form.note.data or ""},
+                                                             utcnow()),
+                     lambda done: flash_redirect(
+                         _("Pack %(code)s marked compromised. Its devices go back to be reprocessed.",
+                           code=done.label_code),
+                         url_for("sterilisation.show_pack", code=done.label_code)), on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
+    return _pack_page(actor, services.find_pack(actor, code), form, outcome)
 
 
 # --- the logbook ---------------------------------------------------------------------------------
@@ -979,17 +937,13 @@ def mark_clients_contacted(recall_id: int):
     actor = current_actor()
     recall = services.get_recall(actor, recall_id)
     form = ContactedForm()
-    status = 422
-    if form.validate_on_submit():
-        try:
-            services.mark_clients_contacted(actor, recall.id, form.note.data or "", utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Recorded that the clients were contacted."), "success")
-            return redirect(url_for("sterilisation.show_recall", recall_id=recall.id))
-    return _recall_page(actor, services.get_recall(actor, recall_id), contacted_form=form, status=status)
+    outcome = submit(form, lambda: services.mark_clients_contacted(actor, recall.id, form.note.data or "", utcnow()),
+                     lambda _done: flash_redirect(_("Recorded that the clients were contacted."),
+                                                  url_for("sterilisation.show_recall", recall_id=recall.id)),
+                     on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
+    return _recall_page(actor, services.get_recall(actor, recall_id), contacted_form=form, status=outcome)
 
 
 @bp.post("/recalls/<int:recall_id>/close")
@@ -998,14 +952,10 @@ def close_recall(recall_id: int):
     actor = current_actor()
     recall = services.get_recall(actor, recall_id)
     form = CloseRecallForm()
-    status = 422
-    if form.validate_on_submit():
-        try:
-            services.close_recall(actor, recall.id, form.note.data or "", utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Recall closed."), "success")
-            return redirect(url_for("sterilisation.show_recall", recall_id=recall.id))
-    return _recall_page(actor, services.get_recall(actor, recall_id), close_form=form, status=status)
+    outcome = submit(form, lambda: services.close_recall(actor, recall.id, form.note.data or "", utcnow()),
+                     lambda _done: flash_redirect(_("Recall closed."),
+                                                  url_for("sterilisation.show_recall", recall_id=recall.id)),
+                     on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
+    return _recall_page(actor, services.get_recall(actor, recall_id), close_form=form, status=outcome)

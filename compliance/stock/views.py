@@ -7,21 +7,20 @@ from datetime import date, datetime, timedelta
 from typing import Iterable
 
 import segno
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..auth.actor import Actor
-from ..errors import ServiceError
 from ..extensions import db
 from ..i18n import local_date
 from ..sites.models import Room, Site, User
 from ..timeutil import local_today, utcnow
 from ..treatments import services as treatment_services
 from ..treatments.models import SharpsContainer, TreatmentUnit
-from ..web import current_actor, paginate, requires, sort_clause
+from ..web import current_actor, flash_redirect, paginate, requires, sort_clause, submit
 from . import services
 from .forms import (
     ITEM_KIND_LABELS,
@@ -61,16 +60,6 @@ def expiry_standing(expires_on: date, today: date, warn_days: int = EXPIRY_WARNI
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-def _refused(form, exc: ServiceError) -> int:
-    """Undo the service's work, show its message at the field it names (else as a flash), give its status."""
-    db.session.rollback()
-    if exc.field and exc.field in form:
-        form[exc.field].errors = [*form[exc.field].errors, exc.message]
-    else:
-        flash(exc.message, "error")
-    return exc.status
-
 
 def _reach_sites(actor: Actor, active_only: bool = False) -> list[Site]:
     """Sites in the actor's reach (staff have no sites.read, so not sites_query)."""
@@ -175,20 +164,15 @@ def receive_lot():
     form = ReceiveLotForm(sites=sites, item_types=item_types)
     if request.method == "GET":
         form.site_id.data = request.args.get("site", type=int) or (sites[0].id if len(sites) == 1 else None)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            lot = services.receive_lot(actor, form.values(), utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Lot %(lot)s of %(item)s received: %(quantity)s units, use by %(date)s.", lot=lot.lot_number,
-                    item=lot.item_type.name, quantity=lot.quantity, date=local_date(lot.expires_on)), "success")
-            return redirect(url_for("stock.show_lot", lot_id=lot.id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("stock/receive.html", form=form, has_types=bool(item_types)), status
+    outcome = submit(form, lambda: services.receive_lot(actor, form.values(), utcnow()),
+                     lambda lot: flash_redirect(
+                         _("Lot %(lot)s of %(item)s received: %(quantity)s units, use by %(date)s.",
+                           lot=lot.lot_number, item=lot.item_type.name, quantity=lot.quantity,
+                           date=local_date(lot.expires_on)),
+                         url_for("stock.show_lot", lot_id=lot.id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("stock/receive.html", form=form, has_types=bool(item_types)), outcome
 
 
 @dataclass(frozen=True)
@@ -235,26 +219,22 @@ def set_lot_status(lot_id: int):
     actor = current_actor()
     lot = services.get_lot(actor, lot_id)
     form = LotStatusForm(current=lot.status)
-    status = 422
-    if form.validate_on_submit():
-        try:
-            lot = services.set_lot_status(actor, lot.id, {"status": form.status.data, "reason": form.reason.data},
-                                          utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-            lot = services.get_lot(actor, lot_id)
-        else:
-            db.session.commit()
-            messages = {
-                "available": _("Lot %(lot)s is released from quarantine and may be used again.", lot=lot.lot_number),
-                "quarantined": _("Lot %(lot)s is quarantined: the tablet refuses its units until it is released.",
-                                 lot=lot.lot_number),
-                "recalled": _("Lot %(lot)s is recalled: the tablet refuses its units from now on.",
-                              lot=lot.lot_number),
-            }
-            flash(messages[lot.status], "success")
-            return redirect(url_for("stock.show_lot", lot_id=lot.id))
-    return _lot_page(actor, lot, status_form=form, status=status)
+
+    def changed(row: Lot):
+        messages = {
+            "available": _("Lot %(lot)s is released from quarantine and may be used again.", lot=row.lot_number),
+            "quarantined": _("Lot %(lot)s is quarantined: the tablet refuses its units until it is released.",
+                             lot=row.lot_number),
+            "recalled": _("Lot %(lot)s is recalled: the tablet refuses its units from now on.", lot=row.lot_number),
+        }
+        return flash_redirect(messages[row.status], url_for("stock.show_lot", lot_id=row.id))
+
+    outcome = submit(form, lambda: services.set_lot_status(actor, lot.id, {"status": form.status.data,
+                                                                            "reason": form.reason.data}, utcnow()),
+                     changed)
+    if not isinstance(outcome, int):
+        return outcome
+    return _lot_page(actor, services.get_lot(actor, lot_id), status_form=form, status=outcome)
 
 
 @bp.post("/lots/<int:lot_id>/labels")
@@ -263,18 +243,12 @@ def generate_unit_labels(lot_id: int):
     actor = current_actor()
     lot = services.get_lot(actor, lot_id)
     form = UnitLabelsForm()
-    status = 422
-    if form.validate_on_submit():
-        try:
-            units = services.generate_unit_labels(actor, lot.id, form.count.data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-            lot = services.get_lot(actor, lot_id)
-        else:
-            db.session.commit()
-            ids = [u.id for u in units]
-            return redirect(url_for("stock.print_unit_labels", lot_id=lot.id, first=min(ids), last=max(ids)))
-    return _lot_page(actor, lot, labels_form=form, status=status)
+    outcome = submit(form, lambda: services.generate_unit_labels(actor, lot.id, form.count.data, utcnow()),
+                     lambda units: redirect(url_for("stock.print_unit_labels", lot_id=lot.id,
+                                                    first=min(u.id for u in units), last=max(u.id for u in units))))
+    if not isinstance(outcome, int):
+        return outcome
+    return _lot_page(actor, services.get_lot(actor, lot_id), labels_form=form, status=outcome)
 
 
 @dataclass(frozen=True)
@@ -335,19 +309,12 @@ def list_item_types():
 def new_item_type():
     actor = current_actor()
     form = ItemTypeForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            row = services.create_item_type(actor, form.data, utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Item type “%(name)s” added.", name=row.name), "success")
-            return redirect(url_for("stock.list_item_types"))
-    elif form.is_submitted():
-        status = 422
-    return render_template("stock/item_type_form.html", form=form), status
+    outcome = submit(form, lambda: services.create_item_type(actor, form.data, utcnow()),
+                     lambda row: flash_redirect(_("Item type “%(name)s” added.", name=row.name),
+                                                url_for("stock.list_item_types")))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("stock/item_type_form.html", form=form), outcome
 
 
 # --- sharps containers ---------------------------------------------------------------------------
@@ -415,19 +382,12 @@ def open_sharps_container():
     form = OpenContainerForm(sites=sites, rooms=rooms)
     if request.method == "GET":
         form.site_id.data = request.args.get("site", type=int) or (sites[0].id if len(sites) == 1 else None)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            row = treatment_services.open_sharps_container(actor, form.values(), utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Sharps container “%(label)s” opened.", label=row.label), "success")
-            return redirect(url_for("stock.list_sharps_containers", site=row.site_id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("stock/container_form.html", form=form), status
+    outcome = submit(form, lambda: treatment_services.open_sharps_container(actor, form.values(), utcnow()),
+                     lambda row: flash_redirect(_("Sharps container “%(label)s” opened.", label=row.label),
+                                                url_for("stock.list_sharps_containers", site=row.site_id)))
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("stock/container_form.html", form=form), outcome
 
 
 @bp.route("/sharps-containers/<int:container_id>/close", methods=["GET", "POST"])
@@ -436,20 +396,12 @@ def close_sharps_container(container_id: int):
     actor = current_actor()
     container = _container(actor, container_id)
     form = CloseContainerForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            row = treatment_services.close_sharps_container(actor, container.id, form.disposal_ref.data or "",
-                                                            utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-            container = _container(actor, container_id)
-        else:
-            db.session.commit()
-            flash(_("Sharps container “%(label)s” closed.", label=row.label), "success")
-            return redirect(url_for("stock.list_sharps_containers", site=row.site_id))
-    elif form.is_submitted():
-        status = 422
-    row = _container_rows([container])[0]
-    return render_template("stock/container_close.html", form=form, row=row), status
+    outcome = submit(form, lambda: treatment_services.close_sharps_container(actor, container.id,
+                                                                            form.disposal_ref.data or "", utcnow()),
+                     lambda row: flash_redirect(_("Sharps container “%(label)s” closed.", label=row.label),
+                                                url_for("stock.list_sharps_containers", site=row.site_id)))
+    if not isinstance(outcome, int):
+        return outcome
+    row = _container_rows([_container(actor, container_id)])[0]
+    return render_template("stock/container_close.html", form=form, row=row), outcome
 

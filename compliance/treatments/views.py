@@ -30,7 +30,8 @@ from ..sterilisation.views import csv_cell, local_day_start
 from ..stock import services as stock_services
 from ..stock.models import Lot, Unit
 from ..timeutil import to_local, utcnow
-from ..web import current_actor, paginate, requires, sort_clause, wants_partial
+from ..web import (current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit,
+                   wants_partial)
 from . import services
 from .forms import (ADVERSE_KIND_LABELS, PROCEDURE_LABELS, SCREENING_LABELS, SEVERITY_LABELS, STATUS_CLASS,
                     STATUS_LABELS, SUBJECT_LABELS, AdverseEventForm, FinishForm, OverrideForm, ScanForm,
@@ -98,22 +99,6 @@ def _treatment(actor: Actor, treatment_id: int) -> Treatment:
     treatment = services.get_treatment(actor, treatment_id)  # another site's: 404
     g.site = treatment.site
     return treatment
-
-
-def _refused(form, exc: ServiceError, fallback: str | None = None, aliases: dict | None = None) -> int:
-    """Undo the service's work (or keep it, when it must count: a wrong manager PIN) and show its message at
-    the field it names (else on the form itself)."""
-    if exc.keep_changes:
-        db.session.commit()
-    else:
-        db.session.rollback()
-    name = (aliases or {}).get(exc.field, exc.field)
-    name = name if name in form else fallback
-    if name:
-        form[name].errors = [*form[name].errors, exc.message]
-    else:
-        form.form_errors.append(exc.message)
-    return exc.status
 
 
 def _sites_in_reach(actor: Actor) -> list[Site]:
@@ -319,7 +304,8 @@ def start_treatment():
                 data["client_code"] = code
             treatment = services.start_treatment(actor, data, now)
         except ServiceError as exc:
-            status = _refused(form, exc, aliases={"client_id": "client_code", "site_id": "room_id"})
+            status = refuse_at_field(form, exc, aliases={"client_id": "client_code", "site_id": "room_id"},
+                                     on_form=True)
         else:
             db.session.commit()
             if form.client_choice.data == "new":
@@ -338,26 +324,22 @@ def record_screening(treatment_id: int):
     if treatment.status != "open":
         return redirect(url_for("treatments.continue_treatment", treatment_id=treatment.id))
     form = ScreeningForm()
-    status = 200
     if request.method == "GET" and treatment.screening:
         for name in SCREENING_LABELS:
             answer = treatment.screening.get(name)
             getattr(form, name).data = answer if name == "skin_type" else ("yes" if answer else "no")
         form.notes.data = treatment.screening.get("notes", "")
-    if form.validate_on_submit():
-        try:
-            treatment = services.record_screening(actor, treatment.id, form.values(), utcnow())
-        except ServiceError as exc:
-            status = _refused(form, exc)
-        else:
-            db.session.commit()
-            if treatment.screening.get("active_skin_infection"):
-                flash(_("Active skin infection: do not treat today. The gate refuses every pack and unit."),
-                      "error")
-            return redirect(url_for("treatments.continue_treatment", treatment_id=treatment.id))
-    elif form.is_submitted():
-        status = 422
-    return render_template("treatments/screening.html", form=form, treatment=treatment, site=treatment.site), status
+
+    def screened(done: Treatment):
+        if done.screening.get("active_skin_infection"):
+            flash(_("Active skin infection: do not treat today. The gate refuses every pack and unit."), "error")
+        return redirect(url_for("treatments.continue_treatment", treatment_id=done.id))
+
+    outcome = submit(form, lambda: services.record_screening(actor, treatment.id, form.values(), utcnow()), screened,
+                     on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
+    return render_template("treatments/screening.html", form=form, treatment=treatment, site=treatment.site), outcome
 
 
 def _gate_context(actor: Actor, treatment: Treatment, scan_form: ScanForm, answer: GateAnswer | None = None,
@@ -410,7 +392,7 @@ def scan_item(treatment_id: int):
         try:
             result = add(actor, treatment.id, code, utcnow())
         except ServiceError as exc:
-            status = _refused(form, exc, fallback="code")
+            status = refuse_at_field(form, exc, fallback="code", on_form=True)
         else:
             db.session.commit()  # accepted: the usage; refused: the attempt (who, what, which rule) and no usage
             answer = _answer(result, "pack" if add is services.add_pack else "unit")
@@ -435,7 +417,7 @@ def override_refusal(treatment_id: int, attempt_id: int):
             policy = PinPolicy(current_app.config["PIN_MAX_ATTEMPTS"], current_app.config["PIN_LOCK_MINUTES"])
             result = services.override_attempt(actor, attempt.id, form.values(), utcnow(), policy)
         except ServiceError as exc:
-            status = _refused(form, exc, aliases={"attempt_id": None})
+            status = refuse_at_field(form, exc, aliases={"attempt_id": None}, on_form=True)
         else:
             db.session.commit()
             answer = _answer(result, attempt.subject)
@@ -461,25 +443,24 @@ def finish_treatment(treatment_id: int):
         form.ended_at.data = local_input(utcnow(), site.timezone)
         if len(containers) == 1:
             form.sharps_container_id.data = str(containers[0].id)
-    status = 200
-    if form.validate_on_submit():
+
+    def finish():
         now = utcnow()
-        try:
-            treatment = services.finish_treatment(actor, treatment.id,
-                                                  form.values(site.timezone, now, treatment.started_at), now)
-        except ServiceError as exc:
-            status = _refused(form, exc, aliases={"products": None})
-        else:
-            db.session.commit()
-            flash(_("Treatment finished. The devices go back to the decontamination room."), "success")
-            return redirect(url_for("treatments.continue_treatment", treatment_id=treatment.id))
-    elif form.is_submitted():
-        status = 422
+        return services.finish_treatment(actor, treatment.id, form.values(site.timezone, now, treatment.started_at),
+                                         now)
+
+    outcome = submit(form, finish,
+                     lambda done: flash_redirect(
+                         _("Treatment finished. The devices go back to the decontamination room."),
+                         url_for("treatments.continue_treatment", treatment_id=done.id)),
+                     aliases={"products": None}, on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
     guideline = pack_for_site(site.id)
     return render_template(
         "treatments/finish.html", form=form, treatment=treatment, site=site, containers=containers,
         min_passes=int(guideline.number("passes-within-range", "min_passes")),
-        max_passes=int(guideline.number("passes-within-range", "max_passes"))), status
+        max_passes=int(guideline.number("passes-within-range", "max_passes"))), outcome
 
 
 # --- adverse events ------------------------------------------------------------------------------
@@ -495,27 +476,26 @@ def record_adverse_event(treatment_id: int):
     form = AdverseEventForm()
     if request.method == "GET":
         form.onset_at.data = local_input(utcnow(), site.timezone)
-    status = 200
-    if form.validate_on_submit():
+
+    def record():
         now = utcnow()
-        try:
-            event = services.record_adverse_event(actor, treatment.id,
-                                                  form.values(site.timezone, now, treatment.started_at), now)
-        except ServiceError as exc:
-            status = _refused(form, exc)
+        return services.record_adverse_event(actor, treatment.id,
+                                             form.values(site.timezone, now, treatment.started_at), now)
+
+    def recorded(event: AdverseEvent):
+        if event.kind == "infection":
+            flash(_("Infection recorded. A look-back was opened: every client who shared a device, a load or a "
+                    "lot with this treatment is listed for the manager."), "error")
         else:
-            db.session.commit()
-            if event.kind == "infection":
-                flash(_("Infection recorded. A look-back was opened: every client who shared a device, a load or a "
-                        "lot with this treatment is listed for the manager."), "error")
-            else:
-                flash(_("Adverse event recorded."), "success")
-            endpoint = "treatments.continue_treatment" if tablet else "treatments.show_treatment"
-            return redirect(url_for(endpoint, treatment_id=treatment.id, _anchor="adverse-events"))
-    elif form.is_submitted():
-        status = 422
+            flash(_("Adverse event recorded."), "success")
+        endpoint = "treatments.continue_treatment" if tablet else "treatments.show_treatment"
+        return redirect(url_for(endpoint, treatment_id=treatment.id, _anchor="adverse-events"))
+
+    outcome = submit(form, record, recorded, on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
     return render_template("treatments/adverse_form.html", form=form, treatment=treatment, site=site,
-                           layout=TABLET if tablet else DESK), status
+                           layout=TABLET if tablet else DESK), outcome
 
 
 # --- the manager's treatments --------------------------------------------------------------------

@@ -16,7 +16,9 @@ DOMAIN_TABLES = ("organisations", "sites", "rooms", "users", "user_sites", "trai
                  "device_types", "devices", "device_events", "sterilisers", "programmes", "steriliser_status_changes",
                  "steriliser_tests", "cycles", "packs", "pack_items", "recalls", "recall_loads",
                  "item_types", "lots", "units", "clients", "sharps_containers", "treatments", "treatment_packs",
-                 "treatment_units", "gate_attempts", "gate_overrides", "adverse_events", "look_backs")
+                 "treatment_units", "gate_attempts", "gate_overrides", "adverse_events", "look_backs",
+                 "checklist_templates", "template_versions", "template_items", "checklist_runs", "answers",
+                 "corrective_actions")
 
 
 @pytest.fixture

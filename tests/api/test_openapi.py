@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from .test_checklists_api import ENDPOINTS as CHECKLIST_ENDPOINTS
 from .test_sterilisation_api import ENDPOINTS as STERILISATION_ENDPOINTS
 from .test_treatments_api import ENDPOINTS as TREATMENT_ENDPOINTS
 
@@ -24,6 +25,7 @@ ENDPOINTS = {
     "/api/v1/training/{record_id}/withdraw": {"post"},
     **STERILISATION_ENDPOINTS,
     **TREATMENT_ENDPOINTS,
+    **CHECKLIST_ENDPOINTS,
 }
 HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
 
@@ -74,7 +76,7 @@ def test_openapi_declares_cookie_csrf_and_bearer_security_schemes(spec):
 
 def test_every_write_operation_requires_the_csrf_header_with_a_session(spec):
     writes = [(path, method, op) for path, method, op in _operations(spec) if method != "get"]
-    assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13 + 18 + 14
+    assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13 + 18 + 14 + 4
     for path, method, operation in writes:
         assert operation["security"] == [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []}], path
 

@@ -24,6 +24,7 @@
     var k = key.getAttribute("data-key");
     if (k === "clear") input.value = input.value.slice(0, -1);
     else if (input.value.length < (input.maxLength > 0 ? input.maxLength : 6)) input.value += k;
+    input.dispatchEvent(new Event("input", { bubbles: true }));
     input.focus();
   });
 
@@ -90,4 +91,64 @@
       e.detail.isError = false;
     }
   });
+})();
+
+// Checklist screens: a Start form sends once; a number outside its limits shows the note it will need;
+// a signature drawn with the finger fills its hidden input as a PNG data URL after every stroke (htmx reads
+// the form before a document-level submit listener would run). signature_pad is loaded only where needed.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-once")) return;
+    // Disabled after the browser has read the form, so the tapped button's room is still sent.
+    setTimeout(function () {
+      Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = true; });
+    }, 0);
+  });
+
+  document.addEventListener("input", function (e) {
+    var input = e.target;
+    var form = input.closest && input.closest("form[data-note-out-of-limits]");
+    if (!form || input.name !== "value") return;
+    var note = form.querySelector(".note-field");
+    var n = parseFloat(input.value.replace(",", "."));
+    var min = parseFloat(input.getAttribute("data-min"));
+    var max = parseFloat(input.getAttribute("data-max"));
+    var out = !isNaN(n) && ((!isNaN(min) && n < min) || (!isNaN(max) && n > max));
+    if (note) note.hidden = !out && !note.querySelector("textarea").value;
+  });
+
+  function setUpPad(box) {
+    if (box.signaturePad || typeof window.SignaturePad !== "function") return;
+    var canvas = box.querySelector("canvas");
+    var field = box.querySelector("input[name=signature]");
+    var pad = new window.SignaturePad(canvas, { penColor: "#102a43", minWidth: 1, maxWidth: 3.5 });
+    box.signaturePad = pad;
+    var size = box.resizePad = function () {
+      var ratio = Math.max(window.devicePixelRatio || 1, 1);
+      var data = pad.toData();
+      canvas.width = canvas.offsetWidth * ratio;
+      canvas.height = canvas.offsetHeight * ratio;
+      canvas.getContext("2d").scale(ratio, ratio);
+      pad.clear();
+      pad.fromData(data);
+    };
+    size();
+    window.addEventListener("resize", size);
+    pad.addEventListener("endStroke", function () { field.value = pad.isEmpty() ? "" : pad.toDataURL("image/png"); });
+    box.querySelector("[data-signature-clear]").addEventListener("click", function () { pad.clear(); field.value = ""; });
+  }
+  function setUpPads(root) {
+    Array.prototype.forEach.call((root || document).querySelectorAll("[data-signature]"), setUpPad);
+  }
+  document.addEventListener("DOMContentLoaded", function () { setUpPads(document); });
+  // A pad inside a closed correction form has no size until the form opens.
+  document.addEventListener("toggle", function (e) {
+    if (!e.target.open) return;
+    Array.prototype.forEach.call(e.target.querySelectorAll("[data-signature]"), function (box) {
+      if (box.resizePad) box.resizePad(); else setUpPad(box);
+    });
+  }, true);
+  document.addEventListener("htmx:load", function (e) { setUpPads(e.target.parentNode || document); });
 })();
