@@ -1,0 +1,74 @@
+"""Schedule rules at their boundaries, across clock changes, with closed days; no app."""
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from compliance.schedule.rules import Schedule, alert_after, next_due_at, state_at
+
+DAILY_9 = Schedule(cron={"hour": 9, "minute": 0}, grace=timedelta(hours=1))
+
+
+def local(tz, *args):
+    return datetime(*args, tzinfo=ZoneInfo(tz))
+
+
+@pytest.mark.parametrize("tz,before,after", [
+    ("Europe/London", (2026, 3, 28), (2026, 3, 30)),       # clocks go forward on 29 March 2026
+    ("Europe/London", (2026, 10, 24), (2026, 10, 26)),     # and back on 25 October 2026
+    ("America/New_York", (2026, 3, 7), (2026, 3, 9)),      # forward on 8 March 2026
+    ("America/New_York", (2026, 10, 31), (2026, 11, 2)),   # back on 1 November 2026
+    ("Asia/Jakarta", (2026, 3, 28), (2026, 3, 30)),        # no clock change
+])
+def test_daily_nine_oclock_stays_nine_local_across_clock_changes(tz, before, after):
+    moment = local(tz, *before, 10, 0) - timedelta(days=1)  # dues: the day before, the change day, the day after
+    seen = []
+    for _ in range(3):
+        moment = next_due_at(DAILY_9, tz, moment)
+        seen.append(moment.astimezone(ZoneInfo(tz)))
+        assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+    assert [(d.hour, d.minute) for d in seen] == [(9, 0)] * 3
+    assert seen[0].date() == date(*before) and seen[-1].date() == date(*after)
+    # The same 09:00 local is a different hour in UTC once the clocks have changed (none in Jakarta).
+    assert len({d.utcoffset() for d in seen}) == (1 if tz == "Asia/Jakarta" else 2)
+
+
+def test_due_boundaries_one_second_either_side_and_after_grace():
+    due = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
+    second = timedelta(seconds=1)
+    assert state_at(due, DAILY_9, due - second) == "ok"
+    assert state_at(due, DAILY_9, due) == "due"
+    assert state_at(due, DAILY_9, alert_after(due, DAILY_9)) == "due"
+    assert state_at(due, DAILY_9, alert_after(due, DAILY_9) + second) == "overdue"
+
+
+def test_paused_and_snoozed():
+    due = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
+    late = due + timedelta(hours=5)
+    assert state_at(due, DAILY_9, late, paused=True) == "paused"
+    assert state_at(due, DAILY_9, late, snoozed_until=late + timedelta(minutes=1)) == "snoozed"
+    assert state_at(due, DAILY_9, late, snoozed_until=late) == "overdue"  # a snooze ends by itself
+
+
+def test_closed_weekdays_and_holidays_are_skipped():
+    schedule = Schedule(cron={"hour": 9, "minute": 0}, closed_weekdays=frozenset({"sun"}),
+                        holidays=frozenset({date(2026, 11, 30)}))
+    saturday = local("Asia/Jakarta", 2026, 11, 28, 10, 0)
+    nxt = next_due_at(schedule, "Asia/Jakarta", saturday).astimezone(ZoneInfo("Asia/Jakarta"))
+    assert nxt.date() == date(2026, 12, 1)  # Sunday closed, Monday 30 November a holiday
+
+
+def test_weekly_interval_lands_on_the_next_open_day():
+    schedule = Schedule(every=timedelta(days=7), closed_weekdays=frozenset({"sun"}))
+    done = local("Europe/London", 2026, 11, 22, 8, 30).astimezone(timezone.utc)  # a Sunday (worked anyway)
+    nxt = next_due_at(schedule, "Europe/London", done).astimezone(ZoneInfo("Europe/London"))
+    assert nxt.date() == date(2026, 11, 30) and (nxt.hour, nxt.minute) == (8, 30)
+
+
+def test_a_schedule_is_either_cron_or_interval():
+    with pytest.raises(ValueError):
+        Schedule()
+    with pytest.raises(ValueError):
+        Schedule(cron={"hour": 9}, every=timedelta(days=1))
+    with pytest.raises(ValueError):
+        Schedule(every=timedelta(days=1), closed_weekdays=frozenset({"mon", "tue", "wed", "thu", "fri", "sat", "sun"}))
