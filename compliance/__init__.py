@@ -73,6 +73,7 @@ def _register_models() -> None:
     from .checklists import models as _checklists  # noqa: F401
     from .devices import models as _devices  # noqa: F401
     from .guidelines import models as _guidelines  # noqa: F401
+    from .schedule import models as _schedule  # noqa: F401
     from .sites import models as _sites  # noqa: F401
     from .sterilisation import models as _sterilisation  # noqa: F401
     from .stock import models as _stock  # noqa: F401

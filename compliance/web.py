@@ -7,7 +7,7 @@ from functools import wraps
 from math import ceil
 from typing import Any, Callable
 
-from flask import Flask, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, abort, flash, g, has_request_context, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
@@ -240,9 +240,10 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _globals():
         actor = None
-        if current_user.is_authenticated:
+        if has_request_context() and current_user and current_user.is_authenticated:
             actor = current_actor()
-        return {"actor": actor, "tablet_device": getattr(g, "tablet", None), "ROLE_LABELS": ROLE_LABELS,
+        tablet = getattr(g, "tablet", None) if has_request_context() else None
+        return {"actor": actor, "tablet_device": tablet, "ROLE_LABELS": ROLE_LABELS,
                 "ROOM_KIND_LABELS": ROOM_KIND_LABELS}
 
 
