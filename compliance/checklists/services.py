@@ -237,7 +237,7 @@ def start_run(actor: Actor, data: dict, now: datetime) -> ChecklistRun:
     if treatment_id not in (None, ""):
         from ..treatments.services import get_treatment
 
-        treatment = get_treatment(actor, int(treatment_id))
+        treatment = get_treatment(actor, v.ident(data, "treatment_id"))
         if treatment.site_id != site_id:
             raise NotFound(_l("no such treatment"), field="treatment_id")
         treatment_id = treatment.id

@@ -131,3 +131,10 @@ def test_uploads_are_checked_by_content(tmp_path):
         services.store_upload(tmp_path, b"GIF89a not allowed")
     with pytest.raises(Invalid):
         services.store_upload(tmp_path, png, max_bytes=10)
+
+
+def test_a_malformed_treatment_id_is_refused_naming_the_field(db, site, staff, templates):
+    with pytest.raises(Invalid) as exc:
+        services.start_run(staff, {"site_id": site.id, "template_id": templates["before_client"].id,
+                                   "treatment_id": "abc"}, NOW)
+    assert exc.value.field == "treatment_id"
