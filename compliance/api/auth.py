@@ -1,6 +1,8 @@
 """API authentication: a person's session cookie (with CSRF on writes) or a site's API key."""
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from flask import g, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
@@ -10,6 +12,7 @@ from wtforms import ValidationError
 
 from ..auth.actor import Actor, actor_for_user
 from ..auth.services import actor_for_api_key
+from ..extensions import db
 from ..timeutil import utcnow
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -47,3 +50,33 @@ def api_actor() -> Actor:
         _unauthorised("sign in, or send a site API key as 'Authorization: Bearer <key>'")
     g.api_actor = actor
     return actor
+
+
+WRITE_SECURITY = [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []}]
+
+
+def authenticate_request():
+    """A blueprint's before_request: know the caller (401) and check a session's CSRF header (400) before
+    any input is read; commit the API key's last_used_at, which api_actor() noted."""
+    if request.method == "OPTIONS":
+        return
+    actor = api_actor()
+    if actor.api_key_id is not None:
+        db.session.commit()
+
+
+def error_docs(blp):
+    """A decorator factory for `blp`: document an operation's error answers (401 always) and, for writes,
+    the CSRF header."""
+
+    def errors(*codes: int, write: bool = False):
+        def decorate(func):
+            for code in (401, *codes):
+                func = blp.alt_response(code, response=HTTPStatus(code).name)(func)
+            if write:
+                func = blp.doc(security=WRITE_SECURITY)(func)
+            return func
+
+        return decorate
+
+    return errors

@@ -7,9 +7,7 @@ answers nothing: people fill checklists in.
 """
 from __future__ import annotations
 
-from http import HTTPStatus
 
-from flask import request
 from flask.views import MethodView
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
@@ -22,7 +20,7 @@ from ..checklists.models import Answer, ChecklistRun, ChecklistTemplate, Correct
 from ..errors import Invalid
 from ..extensions import db
 from ..timeutil import utcnow
-from .auth import api_actor
+from .auth import api_actor, authenticate_request, error_docs
 from .checklists_schemas import (
     ActionQuerySchema,
     AmendInputSchema,
@@ -37,7 +35,7 @@ from .checklists_schemas import (
     RunInputSchema,
     RunQuerySchema,
 )
-from .sites import PAGE, WRITE_SECURITY, _created, _page
+from .sites import PAGE, _created, _page
 from .sterilisation import _With
 
 blp = Blueprint("api_checklists", __name__, url_prefix="/api/v1", description=(
@@ -55,27 +53,8 @@ FILE_KINDS = ("photo", "signature")
 REPLAY = "A retry with an idempotency key already used for this answer: nothing new is stored"
 
 
-@blp.before_request
-def _authenticate():
-    """Know the caller (401) and check a session's CSRF header (400) before any input is read."""
-    if request.method == "OPTIONS":
-        return
-    actor = api_actor()
-    if actor.api_key_id is not None:
-        db.session.commit()  # api_actor() noted the key's last_used_at; reads commit nothing else
-
-
-def _errors(*codes: int, write: bool = False):
-    """Document the error answers of an operation (401 always) and, for writes, the CSRF header."""
-
-    def decorate(func):
-        for code in (401, *codes):
-            func = blp.alt_response(code, response=HTTPStatus(code).name)(func)
-        if write:
-            func = blp.doc(security=WRITE_SECURITY)(func)
-        return func
-
-    return decorate
+blp.before_request(authenticate_request)
+_errors = error_docs(blp)
 
 
 def _replay(func):

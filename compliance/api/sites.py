@@ -5,9 +5,8 @@ body is a JSON array and the X-Pagination header holds {total, total_pages, page
 """
 from __future__ import annotations
 
-from http import HTTPStatus
 
-from flask import request, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import Select
@@ -19,7 +18,7 @@ from ..extensions import db
 from ..sites import services
 from ..sites.models import User, count
 from ..timeutil import utcnow
-from .auth import api_actor
+from .auth import api_actor, authenticate_request, error_docs
 from .schemas import (
     MeSchema,
     PinResetSchema,
@@ -42,31 +41,11 @@ from .schemas import (
 blp = Blueprint("api_sites", __name__, url_prefix="/api/v1", description="Sites, rooms, people and training")
 
 # Reads take a session cookie or a site API key; a session's writes also need the X-CSRFToken header.
-WRITE_SECURITY = [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []}]
 PAGE = {"page_size": 25, "max_page_size": 100}
 
 
-@blp.before_request
-def _authenticate():
-    """Know the caller (401) and check a session's CSRF header (400) before any input is read."""
-    if request.method == "OPTIONS":
-        return
-    actor = api_actor()
-    if actor.api_key_id is not None:
-        db.session.commit()  # api_actor() noted the key's last_used_at; reads commit nothing else
-
-
-def _errors(*codes: int, write: bool = False):
-    """Document the error answers of an operation (401 always) and, for writes, the CSRF header."""
-
-    def decorate(func):
-        for code in (401, *codes):
-            func = blp.alt_response(code, response=HTTPStatus(code).name)(func)
-        if write:
-            func = blp.doc(security=WRITE_SECURITY)(func)
-        return func
-
-    return decorate
+blp.before_request(authenticate_request)
+_errors = error_docs(blp)
 
 
 def _page(stmt: Select, pagination_parameters) -> list:

@@ -5,9 +5,8 @@ A site's API key is the steriliser's data logger: it reads its own site and may 
 """
 from __future__ import annotations
 
-from http import HTTPStatus
 
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.orm import selectinload
@@ -19,8 +18,8 @@ from ..sterilisation import rules
 from ..sterilisation import services
 from ..sterilisation.models import Cycle, Pack, PackItem, Recall, RecallLoad
 from ..timeutil import utcnow
-from .auth import api_actor
-from .sites import PAGE, WRITE_SECURITY, _created, _page
+from .auth import api_actor, authenticate_request, error_docs
+from .sites import PAGE, _created, _page
 from .sterilisation_schemas import (
     CleaningInputSchema,
     CompromiseInputSchema,
@@ -76,27 +75,8 @@ TAGS = [
 ]
 
 
-@blp.before_request
-def _authenticate():
-    """Know the caller (401) and check a session's CSRF header (400) before any input is read."""
-    if request.method == "OPTIONS":
-        return
-    actor = api_actor()
-    if actor.api_key_id is not None:
-        db.session.commit()  # api_actor() noted the key's last_used_at; reads commit nothing else
-
-
-def _errors(*codes: int, write: bool = False):
-    """Document the error answers of an operation (401 always) and, for writes, the CSRF header."""
-
-    def decorate(func):
-        for code in (401, *codes):
-            func = blp.alt_response(code, response=HTTPStatus(code).name)(func)
-        if write:
-            func = blp.doc(security=WRITE_SECURITY)(func)
-        return func
-
-    return decorate
+blp.before_request(authenticate_request)
+_errors = error_docs(blp)
 
 
 class _With:

@@ -7,9 +7,8 @@ nothing here: people receive stock and treat clients.
 """
 from __future__ import annotations
 
-from http import HTTPStatus
 
-from flask import jsonify, request
+from flask import jsonify
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
@@ -34,8 +33,8 @@ from ..treatments.models import (
     TreatmentUnit,
 )
 from ..treatments.services import GateResult
-from .auth import api_actor
-from .sites import PAGE, WRITE_SECURITY, _created, _page
+from .auth import api_actor, authenticate_request, error_docs
+from .sites import PAGE, _created, _page
 from .sterilisation import _With
 from .treatments_schemas import (
     AdverseEventInputSchema,
@@ -90,27 +89,8 @@ TAGS = [
 ]
 
 
-@blp.before_request
-def _authenticate():
-    """Know the caller (401) and check a session's CSRF header (400) before any input is read."""
-    if request.method == "OPTIONS":
-        return
-    actor = api_actor()
-    if actor.api_key_id is not None:
-        db.session.commit()  # api_actor() noted the key's last_used_at; reads commit nothing else
-
-
-def _errors(*codes: int, write: bool = False):
-    """Document the error answers of an operation (401 always) and, for writes, the CSRF header."""
-
-    def decorate(func_):
-        for code in (401, *codes):
-            func_ = blp.alt_response(code, response=HTTPStatus(code).name)(func_)
-        if write:
-            func_ = blp.doc(security=WRITE_SECURITY)(func_)
-        return func_
-
-    return decorate
+blp.before_request(authenticate_request)
+_errors = error_docs(blp)
 
 
 def _gate(func_):
