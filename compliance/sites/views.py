@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Iterable
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -36,11 +36,11 @@ from .forms import (
     choices,
 )
 from .models import Room, Site, TrainingRecord, User, count
+from ..guidelines import load_pack
+from .rules import current_expiries, record_status, training_status
 from .training import COURSES
 
 bp = Blueprint("sites", __name__)
-
-EXPIRY_WARNING_DAYS = 30
 
 TRAINING_STATUS = {  # status -> (label, pill class)
     "valid": (_l("Valid"), "pill-ok"),
@@ -56,45 +56,6 @@ TRAINING_STATUS = {  # status -> (label, pill class)
 def _labels() -> dict:
     return {"ROLE_LABELS": ROLE_LABELS, "ROOM_KIND_LABELS": ROOM_KIND_LABELS, "LANGUAGE_LABELS": LANGUAGE_LABELS,
             "COURSES": COURSES, "TRAINING_STATUS": TRAINING_STATUS}
-
-
-# --- training standing: pure ---------------------------------------------------------------------
-
-def training_status(expires_on: date | None, today: date, warn_days: int = EXPIRY_WARNING_DAYS) -> str:
-    """valid, expiring (expires within warn_days of today) or expired (today is after the expiry date)."""
-    if expires_on is None:
-        return "valid"
-    if expires_on < today:
-        return "expired"
-    if expires_on <= today + timedelta(days=warn_days):
-        return "expiring"
-    return "valid"
-
-
-def _covers_longer(a: date | None, b: date | None) -> bool:
-    """True when expiry a lasts beyond expiry b (None never expires)."""
-    return (date.max if a is None else a) > (date.max if b is None else b)
-
-
-def current_expiries(rows: Iterable[tuple[int, str, date | None]]) -> dict[tuple[int, str], date | None]:
-    """For each (person, course), the expiry of the record that covers longest: a renewal supersedes."""
-    best: dict[tuple[int, str], date | None] = {}
-    for user_id, course, expires_on in rows:
-        key = (user_id, course)
-        if key not in best or _covers_longer(expires_on, best[key]):
-            best[key] = expires_on
-    return best
-
-
-def record_status(record: TrainingRecord, today: date, best: dict[tuple[int, str], date | None]) -> str:
-    """A record's pill: replaced/withdrawn when inactive, renewed when a later record covers longer."""
-    if not record.is_active:
-        return "replaced" if record.replaced_by_id else "withdrawn"
-    status = training_status(record.expires_on, today)
-    if status != "valid" and _covers_longer(best.get((record.user_id, record.course), record.expires_on),
-                                            record.expires_on):
-        return "renewed"
-    return status
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -140,6 +101,11 @@ def _user_tz(actor: Actor, user: User) -> str:
     return user.sites[0].timezone if user.sites else current_app.config["DEFAULT_TIMEZONE"]
 
 
+def _warn_days() -> int:
+    """How long before expiry training shows as expiring: a number of the guideline pack."""
+    return int(load_pack().number("trained-practitioner", "expiring_warning_days"))
+
+
 @dataclass(frozen=True)
 class TrainingRow:
     record: TrainingRecord
@@ -156,7 +122,7 @@ def _training_rows(actor: Actor, records: list[TrainingRecord], now: datetime) -
     rows = []
     for record in records:
         tz = _user_tz(actor, record.user)
-        rows.append(TrainingRow(record, tz, record_status(record, local_today(tz, now), best)))
+        rows.append(TrainingRow(record, tz, record_status(record, local_today(tz, now), best, _warn_days())))
     return rows
 
 
@@ -170,7 +136,8 @@ def _training_summary(actor: Actor, now: datetime) -> dict[str, int]:
     summary = {"valid": 0, "expiring": 0, "expired": 0}
     for (user_id, _course), expires_on in current_expiries(rows).items():
         if user_id in people:
-            summary[training_status(expires_on, local_today(_user_tz(actor, people[user_id]), now))] += 1
+            summary[training_status(expires_on, local_today(_user_tz(actor, people[user_id]), now),
+                                    _warn_days())] += 1
     return summary
 
 

@@ -1,0 +1,43 @@
+"""Pure training rules: whether a course is valid, expiring or expired on a local date (trained-practitioner).
+The warning period is a number of the guideline pack, passed in."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Iterable
+
+
+def training_status(expires_on: date | None, today: date, warn_days: int) -> str:
+    """valid, expiring (expires within warn_days of today) or expired (today is after the expiry date)."""
+    if expires_on is None:
+        return "valid"
+    if expires_on < today:
+        return "expired"
+    if expires_on <= today + timedelta(days=warn_days):
+        return "expiring"
+    return "valid"
+
+
+def _covers_longer(a: date | None, b: date | None) -> bool:
+    """True when expiry a lasts beyond expiry b (None never expires)."""
+    return (date.max if a is None else a) > (date.max if b is None else b)
+
+
+def current_expiries(rows: Iterable[tuple[int, str, date | None]]) -> dict[tuple[int, str], date | None]:
+    """For each (person, course), the expiry of the record that covers longest: a renewal supersedes."""
+    best: dict[tuple[int, str], date | None] = {}
+    for user_id, course, expires_on in rows:
+        key = (user_id, course)
+        if key not in best or _covers_longer(expires_on, best[key]):
+            best[key] = expires_on
+    return best
+
+
+def record_status(record, today: date, best: dict[tuple[int, str], date | None], warn_days: int) -> str:
+    """A record's pill: replaced/withdrawn when inactive, renewed when a later record covers longer."""
+    if not record.is_active:
+        return "replaced" if record.replaced_by_id else "withdrawn"
+    status = training_status(record.expires_on, today, warn_days)
+    if status != "valid" and _covers_longer(best.get((record.user_id, record.course), record.expires_on),
+                                            record.expires_on):
+        return "renewed"
+    return status
