@@ -1,7 +1,9 @@
-"""Flask commands: demo data, tablet set-up links."""
+"""Flask commands: demo data, tablet set-up links, the scheduler."""
 from __future__ import annotations
 
-
+import logging
+import signal
+from datetime import datetime, timezone
 
 import click
 from flask import Flask, current_app, url_for
@@ -14,6 +16,7 @@ from .timeutil import utcnow
 def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(tablet_link_command)
+    app.cli.add_command(scheduler_group)
 
 
 @click.command("demo")
@@ -52,3 +55,72 @@ def tablet_link_command(site_name: str, name: str) -> None:
 def enrolment_url(token: str) -> str:
     with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
         return url_for("auth.enrol_from_link", token=token, _external=True)
+
+
+def _instant(raw: str | None) -> datetime:
+    if not raw:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {raw!r} (e.g. 2026-11-26T03:00:00Z)") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter("give the offset too (e.g. 2026-11-26T10:00+07:00 or …Z)")
+    return moment.astimezone(timezone.utc)
+
+
+@click.group("scheduler", invoke_without_command=True)
+@click.pass_context
+def scheduler_group(ctx: click.Context) -> None:
+    """Run the scheduler (scan, send, sync jobs) in this process until stopped; or a sub-command."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .schedule.runner import Runner
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = Runner(current_app._get_current_object())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: runner.stop.set())
+    click.echo("scheduler: waiting for the leader lock (one scheduler runs per database)")
+    runner.serve()
+
+
+@scheduler_group.command("scan")
+@click.option("--dry-run", is_flag=True, help="List what would be done; change nothing.")
+@click.option("--at", "at", default=None, help="The moment to scan at, ISO 8601 with offset (default: now).")
+def scan_command(dry_run: bool, at: str | None) -> None:
+    """Scan once: reminders, overdue alerts, escalations, repeats (and digests when not a dry run)."""
+    from .schedule import services
+
+    moment = _instant(at)
+    if dry_run:
+        rows = services.dry_run(moment)
+        click.echo(f"At {moment.isoformat()}: {len(rows)} obligation(s) would be acted on (dry run, nothing changed).")
+        for r in rows:
+            click.echo(f"  #{r['obligation_id']} {r['site']} · {r['kind']} · {r['subject']} → {r['action']}; "
+                       f"due {r['due_at'].isoformat()} UTC = {r['due_local'].isoformat()} local; "
+                       f"to {', '.join(r['recipients']) or 'nobody'}")
+        return
+    result = services.scan(moment)
+    digests = services.queue_digests(moment)
+    db.session.commit()
+    click.echo(f"{len(result.findings)} finding(s), notices {result.notices or {}}, {digests} digest(s), "
+               f"{len(result.skipped)} skipped")
+
+
+@scheduler_group.command("send")
+def send_command() -> None:
+    """Send the queued emails whose time has come, once."""
+    from .schedule import services
+
+    click.echo(f"{services.send_due(utcnow()) or 'nothing to send'}")
+
+
+@scheduler_group.command("sync")
+def sync_command() -> None:
+    """Make every site's obligations match its subjects and the guideline pack, once."""
+    from .schedule import services
+
+    result = services.sync(utcnow())
+    db.session.commit()
+    click.echo(f"{result}")

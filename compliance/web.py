@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from .schedule.labels import ACTION_LABELS, kind_label, state_label
 from .auth.actor import Actor, actor_for_user
 from .errors import ServiceError
 from .extensions import db, login_manager
@@ -244,7 +245,8 @@ def init_app(app: Flask) -> None:
             actor = current_actor()
         tablet = getattr(g, "tablet", None) if has_request_context() else None
         return {"actor": actor, "tablet_device": tablet, "ROLE_LABELS": ROLE_LABELS,
-                "ROOM_KIND_LABELS": ROOM_KIND_LABELS}
+                "ROOM_KIND_LABELS": ROOM_KIND_LABELS, "kind_label": kind_label, "state_label": state_label,
+                "ACTION_LABELS": ACTION_LABELS}
 
 
 def register_error_handlers(app: Flask) -> None:

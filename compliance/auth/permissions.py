@@ -44,6 +44,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "checklists.read": MACHINE_READ | {"staff"},
     "checklists.answer": frozenset({"staff", "manager", "admin"}),
     "checklists.manage": WRITE_ROLES,
+    # Obligations (what is due when) and the emails they caused. Staff see what is due on the tablet.
+    "obligations.read": MACHINE_READ | {"staff"},
+    "obligations.manage": WRITE_ROLES,
+    "outbox.read": READ_ROLES,
+    "sites.closing_days": WRITE_ROLES,
 }
 
 # Roles a manager may give; an admin may give any.

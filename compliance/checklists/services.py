@@ -21,6 +21,7 @@ from ..guidelines import load_pack
 from ..sites.models import Room, Site
 from ..timeutil import local_today
 from . import rules
+from ..schedule import services as schedule
 from .models import (
     ITEM_KINDS,
     NOTE_WHEN,
@@ -388,6 +389,8 @@ def _after_answer(run: ChecklistRun, item: TemplateItem, row: Answer, attention:
     required = [i.id for i in run.version.items if i.is_required]
     if run.completed_at is None and rules.is_complete(required, current_answers(run)):
         run.completed_at = now
+        if run.treatment_id is None:  # the day's opening or closing checklist does its obligation
+            schedule.checklist_completed(run.site_id, run.version.template.kind, now)
     db.session.flush()
 
 
@@ -435,6 +438,7 @@ def close_action(actor: Actor, action_id: int, note: str, now: datetime) -> Corr
     row.close_note = v.text({"note": note}, "note", 2000)
     row.closed_at, row.closed_by_id = now, actor.user_id
     db.session.flush()
+    schedule.subject_closed("corrective_action", row.id, now)
     return row
 
 

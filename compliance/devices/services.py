@@ -12,6 +12,7 @@ from .. import validation as v
 from ..auth.actor import Actor
 from ..errors import Conflict, NotFound
 from ..extensions import db
+from ..schedule import services as schedule
 from .models import (
     SPAULDING_CLASSES,
     STERILISER_TYPES,
@@ -193,6 +194,7 @@ def create_steriliser(actor: Actor, data: dict, now: datetime) -> Steriliser:
     row = Steriliser(created_at=now, is_in_service=True, **values)
     db.session.add(row)
     db.session.flush()
+    schedule.refresh_site(row.site_id, now)  # its daily and weekly tests become obligations
     return row
 
 
@@ -218,6 +220,8 @@ def set_steriliser_service(steriliser: Steriliser, in_service: bool, reason: str
     steriliser.out_of_service_reason = "" if in_service else reason
     db.session.add(SteriliserStatusChange(steriliser_id=steriliser.id, is_in_service=in_service, reason=reason,
                                           test_id=test_id, by_id=by_id, at=now))
+    db.session.flush()
+    schedule.refresh_site(steriliser.site_id, now)  # its obligations pause while it is out of service
 
 
 def take_out_of_service(actor: Actor, steriliser_id: int, reason: str, now: datetime) -> Steriliser:

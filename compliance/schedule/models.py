@@ -4,54 +4,80 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from ..sites.models import Site, User
 from ..timeutil import UTCDateTime, utcnow
 
-OBLIGATION_STATUSES = ("ok", "due", "overdue", "paused")
+OBLIGATION_STATUSES = ("ok", "overdue", "paused", "ended")
+ACTIONS = ("reminder", "overdue", "escalation", "repeat")
 OUTBOX_STATES = ("queued", "sent", "failed")
+MESSAGE_KINDS = ("reminder", "overdue", "escalation", "repeat", "digest")
 
 
 class Obligation(db.Model):
-    """A periodic duty of a subject (a steriliser's daily test, a site's opening checklist, a person's training).
+    """A duty of a subject (a steriliser's daily test, a site's opening checklist, a person's training renewal).
 
-    `alert_after` is the earliest moment it can become overdue, kept in the same transaction as every change,
-    with an index, so that the scan finds candidates without looking at the rest (as Healthchecks does).
+    `alert_after` is the next moment the scan has something to do for it (a reminder, the overdue alert, an
+    escalation, a repeat: `next_action`), NULL when there is nothing (paused, ended, or told everything). It is
+    kept in the same transaction as every change, with an index, so that the scan reads only the rows whose
+    time has come (as Healthchecks does). The moment it becomes overdue is `next_due_at` + the grace.
     """
 
     __tablename__ = "obligations"
     __table_args__ = (
-        UniqueConstraint("site_id", "rule_id", "subject_type", "subject_id"),
+        UniqueConstraint("kind", "subject_type", "subject_id"),
         CheckConstraint(f"status IN {OBLIGATION_STATUSES!r}", name="status"),
+        CheckConstraint(f"next_action IS NULL OR next_action IN {ACTIONS!r}", name="next_action"),
         Index("ix_obligations_alert_after", "alert_after"),
+        Index("ix_obligations_site_id_status", "site_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
-    rule_id: Mapped[str] = mapped_column(String(64))
-    subject_type: Mapped[str] = mapped_column(String(24))  # steriliser, site, user, pack
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    kind: Mapped[str] = mapped_column(String(40))      # the pack's obligation key, e.g. air-removal-test
+    rule_id: Mapped[str] = mapped_column(String(64))   # the guideline rule it serves
+    subject_type: Mapped[str] = mapped_column(String(24))  # steriliser, site, pack, training_record …
     subject_id: Mapped[int] = mapped_column()
-    schedule: Mapped[dict] = mapped_column(JSON)  # {"cron": {...}} or {"every_days": n}, grace_minutes
+    responsible: Mapped[str] = mapped_column(String(8))  # staff, manager, person
+    responsible_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # {"cron": {...}} or {"every_days": n} or {"once": true}; "grace_minutes"; "closed_days"
+    schedule: Mapped[dict] = mapped_column(JSON)
     next_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    alert_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    alert_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_action: Mapped[str | None] = mapped_column(String(12))
     status: Mapped[str] = mapped_column(String(8), default="ok")
+    # What has been told for the current due time; cleared when it is done.
+    reminded: Mapped[bool] = mapped_column(default=False)
+    overdue_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated: Mapped[bool] = mapped_column(default=False)
+    repeats_sent: Mapped[int] = mapped_column(default=0)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    site: Mapped["Site"] = relationship()
+    responsible_user: Mapped["User | None"] = relationship()
 
 
 class ObligationChange(db.Model):
-    """One change of an obligation's status, appended by whoever claimed it."""
+    """One change of an obligation (status, pause, snooze, done), appended; who and why when a person did it."""
 
     __tablename__ = "obligation_changes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"), index=True)
     from_status: Mapped[str] = mapped_column(String(8))
-    to_status: Mapped[str] = mapped_column(String(8))
+    to_status: Mapped[str] = mapped_column(String(8))  # ok, overdue, paused, ended, snoozed
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a snooze's end
+
+    by: Mapped["User | None"] = relationship()
 
 
 class Finding(db.Model):
@@ -63,6 +89,7 @@ class Finding(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"))
+    kind: Mapped[str] = mapped_column(String(40))
     rule_id: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(8))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -70,6 +97,8 @@ class Finding(db.Model):
     overrides: Mapped[dict] = mapped_column(JSON, default=dict)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    obligation: Mapped[Obligation] = relationship()
 
 
 class OutboxMessage(db.Model):
@@ -79,12 +108,17 @@ class OutboxMessage(db.Model):
     __table_args__ = (
         UniqueConstraint("dedupe_key"),
         CheckConstraint(f"state IN {OUTBOX_STATES!r}", name="state"),
+        CheckConstraint(f"kind IN {MESSAGE_KINDS!r}", name="kind"),
+        Index("ix_outbox_messages_site_id_created_at", "site_id", "created_at"),
         Index("ix_outbox_messages_state_next_attempt_at", "state", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    obligation_id: Mapped[int | None] = mapped_column(ForeignKey("obligations.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     recipient: Mapped[str] = mapped_column(String(254))
     language: Mapped[str] = mapped_column(String(8))
     subject: Mapped[str] = mapped_column(String(300))

@@ -77,3 +77,68 @@ def state_at(due_at: datetime, schedule: Schedule, now: datetime, paused: bool =
     if now <= alert_after(due_at, schedule):
         return "due"
     return "overdue"
+
+
+def next_due_after_done(schedule: Schedule, tz_name: str, done_at: datetime) -> datetime:
+    """The next due time once the duty was done at `done_at`.
+
+    A cron duty done at any time of a local day counts for that day's due time (a test at 07:00 covers the
+    08:30 due time; a late one at 11:00 covers it too), so the next one is the first after that local day.
+    An interval runs from the moment it was done."""
+    if schedule.every is not None:
+        return next_due_at(schedule, tz_name, done_at)
+    tz = ZoneInfo(tz_name)
+    local = done_at.astimezone(tz)
+    end_of_day = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tz) - timedelta(microseconds=1)
+    return next_due_at(schedule, tz_name, end_of_day)
+
+
+@dataclass(frozen=True)
+class Notices:
+    """When people are told; a zero timedelta means never."""
+    reminder_lead: timedelta = timedelta(0)
+    escalate_after: timedelta = timedelta(0)
+    repeat_every: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What has happened for the current due time."""
+    status: str = "ok"                       # ok, overdue, paused, ended
+    reminded: bool = False
+    overdue_since: datetime | None = None
+    escalated: bool = False
+    repeats_sent: int = 0
+    snoozed_until: datetime | None = None
+
+
+def plan(due_at: datetime, grace: timedelta, notices: Notices, progress: Progress,
+         now: datetime) -> tuple[str | None, datetime | None]:
+    """The next thing to do for an obligation and when: (action, at), or (None, None) when nothing is left.
+
+    Before the due time: a reminder `reminder_lead` ahead (skipped once the grace is over: too late to remind),
+    then the overdue alert when the grace ends. Once overdue: the escalation `escalate_after` later, then a
+    repeat every `repeat_every`; repeats missed while nothing ran are not sent one by one, the next one is
+    the first after `now`. A snooze moves whatever comes next to its end."""
+    if progress.status in ("paused", "ended"):
+        return None, None
+    overdue_at = due_at + grace
+    action: str | None
+    if progress.status != "overdue":
+        if notices.reminder_lead and not progress.reminded and now <= overdue_at:
+            action, at = "reminder", due_at - notices.reminder_lead
+        else:
+            action, at = "overdue", overdue_at
+    else:
+        since = progress.overdue_since or overdue_at
+        if notices.escalate_after and not progress.escalated:
+            action, at = "escalation", since + notices.escalate_after
+        elif notices.repeat_every:
+            step = notices.repeat_every
+            k = max(progress.repeats_sent + 1, int((now - since) / step) + 1)
+            action, at = "repeat", since + k * step
+        else:
+            return None, None
+    if progress.snoozed_until is not None and at < progress.snoozed_until:
+        at = progress.snoozed_until
+    return action, at

@@ -1,163 +1,656 @@
-"""Obligations, the overdue scan and the email outbox. Every step is safe if two processes run it at once:
-rows are claimed with a conditional UPDATE and acted on only when exactly one row changed."""
+"""Obligations, the scan that finds what is due and overdue, and the email outbox.
+
+Every step is safe if two processes run it at once: rows are claimed with a conditional UPDATE (only if still
+in the state they were read in) and acted on only when exactly one row changed; emails carry a unique key.
+Services never touch the request: they take an Actor and `now`."""
 from __future__ import annotations
 
 import logging
 import smtplib
 import ssl
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from .. import validation as v
+from ..auth.actor import Actor
+from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
+from ..guidelines import Pack, PackError
 from ..guidelines.services import pack_for_site
-from ..sites.models import Site, User, user_sites
-from . import rules
+from ..sites.models import Site, SiteHoliday, User, user_sites
+from . import rules, subjects
+from .labels import kind_label
 from .models import Finding, Obligation, ObligationChange, OutboxMessage
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+MAX_SNOOZE = timedelta(days=7)  # a product limit, not a guideline: a longer break is a pause with a reason
+NOTICE_NAMES = ("reminder_lead_minutes", "escalate_after_minutes", "repeat_every_minutes")
 
 
-def schedule_from_json(data: dict) -> rules.Schedule:
-    """The stored form of a schedule: {"cron": {...}} or {"every_days": n}, with "grace_minutes"."""
+# --- schedules -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Calendar:
+    """A site's zone, weekly days off and holidays."""
+    timezone: str
+    closed_weekdays: frozenset[str] = frozenset()
+    holidays: frozenset[date] = frozenset()
+
+
+def site_calendar(site: Site) -> Calendar:
+    days = frozenset(d for d in (site.closed_weekdays or "").split(",") if d)
+    holidays = frozenset(db.session.scalars(select(SiteHoliday.day).where(SiteHoliday.site_id == site.id)))
+    return Calendar(site.timezone, days, holidays)
+
+
+def schedule_json(pack: Pack, kind: str) -> dict:
+    """The stored form of an obligation's schedule, with the pack's (and the site's) numbers resolved."""
+    spec = pack.obligations[kind]
+    data: dict = {"grace_minutes": int(pack.obligation_value(kind, "grace_minutes", 60)),
+                  "closed_days": bool(spec.get("closed_days", False))}
+    if spec.get("once"):
+        data["once"] = True
+    else:
+        data.update(pack.obligation_value(kind, "schedule"))
+    return data
+
+
+def schedule_from_json(data: dict, calendar: Calendar | None = None) -> rules.Schedule | None:
+    """The rule form of a stored schedule; None for a `once` obligation (its due time is fixed)."""
+    if data.get("once"):
+        return None
     grace = timedelta(minutes=int(data.get("grace_minutes", 60)))
+    closed = {}
+    if calendar is not None and data.get("closed_days"):
+        closed = {"closed_weekdays": calendar.closed_weekdays, "holidays": calendar.holidays}
     if data.get("cron"):
-        return rules.Schedule(cron=dict(data["cron"]), grace=grace)
-    return rules.Schedule(every=timedelta(days=int(data["every_days"])), grace=grace)
+        return rules.Schedule(cron=dict(data["cron"]), grace=grace, **closed)
+    return rules.Schedule(every=timedelta(days=int(data["every_days"])), grace=grace, **closed)
 
 
-def ensure_obligation(site_id: int, rule_id: str, subject_type: str, subject_id: int, schedule: dict,
-                      now: datetime) -> Obligation:
-    """Create the obligation if it does not exist yet, first due at the schedule's next time after now."""
-    row = db.session.scalar(select(Obligation).where(
-        Obligation.site_id == site_id, Obligation.rule_id == rule_id, Obligation.subject_type == subject_type,
-        Obligation.subject_id == subject_id))
-    if row is not None:
-        return row
-    site = db.session.get(Site, site_id)
-    spec = schedule_from_json(schedule)
-    due = rules.next_due_at(spec, site.timezone, now)
-    row = Obligation(site_id=site_id, rule_id=rule_id, subject_type=subject_type, subject_id=subject_id,
-                     schedule=schedule, next_due_at=due, alert_after=rules.alert_after(due, spec), status="ok",
-                     created_at=now)
-    db.session.add(row)
-    db.session.flush()
-    return row
+def grace_of(obligation: Obligation) -> timedelta:
+    return timedelta(minutes=int(obligation.schedule.get("grace_minutes", 60)))
 
 
-def mark_done(obligation: Obligation, done_at: datetime) -> None:
-    """Doing the thing advances the obligation in the same transaction as the record that did it."""
-    site = db.session.get(Site, obligation.site_id)
-    spec = schedule_from_json(obligation.schedule)
-    # Done before its due time counts for that due time: the next one is the one after it.
-    due = rules.next_due_at(spec, site.timezone, max(done_at, obligation.next_due_at) if spec.cron else done_at)
-    old = obligation.status
-    obligation.next_due_at, obligation.alert_after = due, rules.alert_after(due, spec)
-    obligation.last_done_at, obligation.status = done_at, "ok"
-    if old != "ok":
-        db.session.add(ObligationChange(obligation_id=obligation.id, from_status=old, to_status="ok",
-                                        due_at=due, at=done_at))
-    for finding in db.session.scalars(select(Finding).where(Finding.obligation_id == obligation.id,
-                                                            Finding.resolved_at.is_(None))):
-        finding.resolved_at = done_at
-    db.session.flush()
+def notices_for(pack: Pack, kind: str) -> rules.Notices:
+    lead, escalate, repeat = (timedelta(minutes=pack.notice_minutes(kind, n)) for n in NOTICE_NAMES)
+    return rules.Notices(reminder_lead=lead, escalate_after=escalate, repeat_every=repeat)
 
+
+def _progress(o: Obligation) -> rules.Progress:
+    return rules.Progress(status=o.status, reminded=o.reminded, overdue_since=o.overdue_since,
+                          escalated=o.escalated, repeats_sent=o.repeats_sent, snoozed_until=o.snoozed_until)
+
+
+def _replan(o: Obligation, pack: Pack, now: datetime) -> None:
+    """Set alert_after / next_action from the obligation's state (same transaction as the change)."""
+    o.next_action, o.alert_after = rules.plan(o.next_due_at, grace_of(o), notices_for(pack, o.kind),
+                                              _progress(o), now)
+
+
+def _reset_progress(o: Obligation) -> None:
+    o.reminded, o.overdue_since, o.escalated, o.repeats_sent, o.snoozed_until = False, None, False, 0, None
+
+
+def state_of(o: Obligation, now: datetime) -> str:
+    """ok, due, overdue, paused, snoozed or ended, as a person would read it at `now`."""
+    if o.status in ("ended", "paused"):
+        return o.status
+    if o.status == "overdue":
+        return "snoozed" if o.snoozed_until and now < o.snoozed_until else "overdue"
+    if o.snoozed_until and now < o.snoozed_until:
+        return "snoozed"
+    if now < o.next_due_at:
+        return "ok"
+    return "due" if now <= o.next_due_at + grace_of(o) else "overdue"
+
+
+# --- making obligations from the pack ------------------------------------------------------------
 
 @dataclass
-class ScanResult:
-    findings: list[int]
-    skipped: list[int]
+class SyncResult:
+    created: int = 0
+    ended: int = 0
+    paused: int = 0
+    resumed: int = 0
+    rescheduled: int = 0
 
 
-def candidates(now: datetime, limit: int = 500) -> list[Obligation]:
-    """Obligations that may have become overdue, through the alert_after index, most overdue first."""
-    return list(db.session.scalars(select(Obligation).where(
-        Obligation.alert_after <= now, Obligation.status.in_(("ok", "due"))).order_by(
-        Obligation.alert_after).limit(limit)))
+def _first_due(o: Obligation, wanted: subjects.Wanted | None, calendar: Calendar, now: datetime) -> datetime:
+    if o.schedule.get("once"):
+        return wanted.due_at
+    spec = schedule_from_json(o.schedule, calendar)
+    if o.last_done_at is not None:
+        return rules.next_due_after_done(spec, calendar.timezone, o.last_done_at)
+    return rules.next_due_at(spec, calendar.timezone, now)
 
 
-def scan(now: datetime, limit: int = 500) -> ScanResult:
-    """Flag every obligation overdue at `now` once: a status change, a finding and its emails.
+def _change(o: Obligation, to_status: str, at: datetime, by_id: int | None = None, reason: str = "",
+            until: datetime | None = None, from_status: str | None = None) -> None:
+    db.session.add(ObligationChange(obligation_id=o.id, from_status=from_status or o.status, to_status=to_status,
+                                    due_at=o.next_due_at, at=at, by_id=by_id, reason=reason, until=until))
 
-    After downtime each missed obligation is flagged once (its due time does not move until it is done).
-    One bad row is logged and skipped; it never stops the loop."""
-    result = ScanResult([], [])
-    for obligation in candidates(now, limit):
-        try:
-            with db.session.begin_nested():
-                finding = _flag(obligation, now)
-        except (SQLAlchemyError, ValueError, KeyError) as exc:  # one bad row must not stop the others
-            log.exception("scan: obligation %s skipped: %s", obligation.id, exc)
-            result.skipped.append(obligation.id)
+
+def _create(site: Site, pack: Pack, calendar: Calendar, wanted: subjects.Wanted, now: datetime) -> Obligation | None:
+    spec = pack.obligations[wanted.kind]
+    o = Obligation(site_id=site.id, kind=wanted.kind, rule_id=spec["rule"], subject_type=wanted.subject_type,
+                   subject_id=wanted.subject_id, responsible=spec["responsible"],
+                   responsible_user_id=wanted.responsible_user_id, schedule=schedule_json(pack, wanted.kind),
+                   status="ok", created_at=now)
+    o.next_due_at = _first_due(o, wanted, calendar, now)
+    _replan(o, pack, now)
+    try:
+        with db.session.begin_nested():
+            db.session.add(o)
+    except IntegrityError:
+        return None  # made a moment ago by another process
+    if wanted.paused:
+        _set_paused(o, now, None, "subject out of service")
+    return o
+
+
+def _set_paused(o: Obligation, now: datetime, by_id: int | None, reason: str) -> None:
+    _change(o, "paused", now, by_id, reason)
+    o.status, o.alert_after, o.next_action = "paused", None, None
+
+
+def _end(o: Obligation, now: datetime, reason: str, done: bool = False) -> None:
+    """The subject is gone or its one-off duty is done: nothing more falls due; open findings are resolved."""
+    _change(o, "ended", now, reason=reason)
+    o.status, o.alert_after, o.next_action, o.ended_at = "ended", None, None, now
+    if done:
+        o.last_done_at = now
+    _resolve_findings(o, now)
+
+
+def _resolve_findings(o: Obligation, at: datetime) -> None:
+    db.session.execute(update(Finding).where(Finding.obligation_id == o.id, Finding.resolved_at.is_(None))
+                       .values(resolved_at=at))
+
+
+def _paused_by_system(o: Obligation) -> bool:
+    last = db.session.scalar(select(ObligationChange).where(
+        ObligationChange.obligation_id == o.id, ObligationChange.to_status == "paused")
+        .order_by(ObligationChange.id.desc()).limit(1))
+    return last is not None and last.by_id is None
+
+
+def sync_site(site: Site, now: datetime) -> SyncResult:
+    """Make the site's obligations match its subjects and the pack in force: create the missing ones, end
+    those whose subject has gone, pause and resume with the steriliser's service, and reschedule when a
+    site's number changed (e.g. a monthly spore test)."""
+    result = SyncResult()
+    pack, calendar = pack_for_site(site.id), site_calendar(site)
+    wanted = {(w.kind, w.subject_type, w.subject_id): w for w in subjects.wanted_for_site(site, pack)}
+    existing = {(o.kind, o.subject_type, o.subject_id): o for o in db.session.scalars(
+        select(Obligation).where(Obligation.site_id == site.id))}
+    for key, w in wanted.items():
+        o = existing.get(key)
+        if o is None:
+            result.created += _create(site, pack, calendar, w, now) is not None
             continue
-        if finding is not None:
-            result.findings.append(finding.id)
+        if o.status == "ended":  # a steriliser back from retirement: its duties start again
+            _change(o, "ok", now, reason="subject back")
+            o.status, o.ended_at = "ok", None
+            _reset_progress(o)
+            o.next_due_at = _first_due(o, w, calendar, now)
+            _replan(o, pack, now)
+            result.created += 1
+            continue
+        new_schedule = schedule_json(pack, o.kind)
+        if new_schedule != o.schedule or (w.due_at is not None and w.due_at != o.next_due_at):
+            o.schedule = new_schedule
+            if o.status == "ok":
+                o.next_due_at = _first_due(o, w, calendar, now)
+            _replan(o, pack, now) if o.status != "paused" else None
+            result.rescheduled += 1
+        if w.paused and o.status != "paused":
+            _set_paused(o, now, None, "subject out of service")
+            result.paused += 1
+        elif not w.paused and o.status == "paused" and _paused_by_system(o):
+            _resume(o, pack, calendar, now, None, "subject back in service")
+            result.resumed += 1
+    for key, o in existing.items():
+        if key not in wanted and o.status != "ended":
+            _end(o, now, "subject closed, used or gone", done=o.schedule.get("once", False))
+            result.ended += 1
+    db.session.flush()
     return result
 
 
-def _flag(obligation: Obligation, now: datetime) -> Finding | None:
-    spec = schedule_from_json(obligation.schedule)
-    state = rules.state_at(obligation.next_due_at, spec, now, snoozed_until=obligation.snoozed_until)
-    if state != "overdue":
-        return None
-    old, due = obligation.status, obligation.next_due_at
-    claimed = db.session.execute(update(Obligation).where(
-        Obligation.id == obligation.id, Obligation.status == old, Obligation.next_due_at == due).values(
-        status="overdue"))
-    if claimed.rowcount != 1:
-        return None  # another scan got it first
-    db.session.add(ObligationChange(obligation_id=obligation.id, from_status=old, to_status="overdue",
-                                    due_at=due, at=now))
-    pack = pack_for_site(obligation.site_id)
-    rule = pack.rule(obligation.rule_id)
-    finding = Finding(site_id=obligation.site_id, obligation_id=obligation.id, rule_id=rule.id,
-                      severity=rule.severity, due_at=due, guideline_version=pack.version,
-                      overrides={f"{r}.{k}": v for (r, k), v in pack.overrides.items()}, opened_at=now)
-    db.session.add(finding)
+def sync(now: datetime, site_id: int | None = None) -> SyncResult:
+    """sync_site for every active site (or one)."""
+    total = SyncResult()
+    stmt = select(Site).where(Site.is_active.is_(True)).order_by(Site.id)
+    if site_id is not None:
+        stmt = stmt.where(Site.id == site_id)
+    for site in db.session.scalars(stmt).all():
+        r = sync_site(site, now)
+        for name in ("created", "ended", "paused", "resumed", "rescheduled"):
+            setattr(total, name, getattr(total, name) + getattr(r, name))
+    return total
+
+
+# --- doing the thing -----------------------------------------------------------------------------
+
+def mark_done(o: Obligation, done_at: datetime) -> None:
+    """Doing the thing advances the obligation in the same transaction as the record that did it; open
+    findings are resolved. A one-off obligation (an expiry, a corrective action) ends."""
+    if o.schedule.get("once"):
+        _end(o, done_at, "done", done=True)
+        db.session.flush()
+        return
+    site = db.session.get(Site, o.site_id)
+    calendar = site_calendar(site)
+    spec = schedule_from_json(o.schedule, calendar)
+    old = o.status
+    due = rules.next_due_after_done(spec, calendar.timezone, done_at)
+    if o.status == "paused":  # done while paused: remembered, the pause stays
+        o.last_done_at, o.next_due_at = done_at, due
+        db.session.flush()
+        return
+    _change(o, "ok", done_at, reason="done", from_status=old)
+    o.next_due_at, o.last_done_at, o.status = due, done_at, "ok"
+    _reset_progress(o)
+    _replan(o, pack_for_site(o.site_id), done_at)
+    _resolve_findings(o, done_at)
     db.session.flush()
-    for manager in site_managers(obligation.site_id):
-        queue_overdue_email(obligation, finding, manager, now)
-    db.session.expire(obligation)
-    return finding
+
+
+def record_done(site_id: int, kind: str, subject_type: str, subject_id: int, done_at: datetime) -> Obligation | None:
+    """The hook the other domains call when a record does a duty (a test, a completed checklist): the
+    obligation is made first if the scheduler has not made it yet. Kinds the pack does not have are ignored."""
+    pack = pack_for_site(site_id)
+    if kind not in pack.obligations:
+        return None
+    o = db.session.scalar(select(Obligation).where(Obligation.kind == kind, Obligation.subject_type == subject_type,
+                                                   Obligation.subject_id == subject_id))
+    if o is None:
+        site = db.session.get(Site, site_id)
+        o = _create(site, pack, site_calendar(site), subjects.Wanted(kind, subject_type, subject_id), done_at)
+        if o is None:
+            return None
+    if o.status != "ended":
+        mark_done(o, done_at)
+    return o
+
+
+def subject_closed(subject_type: str, subject_id: int, at: datetime) -> None:
+    """The hook for a subject whose duties are over (a sharps container closed, a corrective action closed,
+    a training record replaced): its obligations end, counted as done."""
+    for o in db.session.scalars(select(Obligation).where(
+            Obligation.subject_type == subject_type, Obligation.subject_id == subject_id,
+            Obligation.status != "ended")):
+        _end(o, at, "done", done=True)
+    db.session.flush()
+
+
+# --- a manager's pause, resume and snooze ---------------------------------------------------------
+
+def obligations_query(actor: Actor, site_id: int | None = None, status: str | None = None,
+                      kind: str | None = None, include_ended: bool = False) -> Select:
+    actor.require("obligations.read")
+    stmt = select(Obligation).where(Obligation.site_id.in_(actor.site_ids))
+    if site_id is not None:
+        stmt = stmt.where(Obligation.site_id == site_id)
+    if status:
+        stmt = stmt.where(Obligation.status == status)
+    elif not include_ended:
+        stmt = stmt.where(Obligation.status != "ended")
+    if kind:
+        stmt = stmt.where(Obligation.kind == kind)
+    return stmt
+
+
+def get_obligation(actor: Actor, obligation_id: int) -> Obligation:
+    actor.require("obligations.read")
+    o = db.session.get(Obligation, obligation_id)
+    if o is None or o.site_id not in actor.site_ids:
+        raise NotFound(_l("no such obligation"), field="obligation_id")
+    return o
+
+
+def history(o: Obligation, limit: int = 200) -> list[ObligationChange]:
+    return list(db.session.scalars(select(ObligationChange).where(ObligationChange.obligation_id == o.id)
+                                   .order_by(ObligationChange.id.desc()).limit(limit)))
+
+
+def findings_of(o: Obligation, limit: int = 50) -> list[Finding]:
+    return list(db.session.scalars(select(Finding).where(Finding.obligation_id == o.id)
+                                   .order_by(Finding.due_at.desc()).limit(limit)))
+
+
+def _managed(actor: Actor, obligation_id: int, data: dict) -> tuple[Obligation, str]:
+    actor.require("obligations.manage")
+    o = get_obligation(actor, obligation_id)
+    reason = v.text(data, "reason", 500)
+    if o.status == "ended":
+        raise Conflict(_l("this obligation has ended; nothing falls due"), field="obligation_id")
+    return o, reason
+
+
+def pause(actor: Actor, obligation_id: int, data: dict, now: datetime) -> Obligation:
+    """Nothing falls due and nobody is told until it is resumed (e.g. a steriliser away for repair)."""
+    o, reason = _managed(actor, obligation_id, data)
+    if o.status == "paused":
+        raise Conflict(_l("this obligation is already paused"), field="obligation_id")
+    _set_paused(o, now, actor.user_id, reason)
+    db.session.flush()
+    return o
+
+
+def _resume(o: Obligation, pack: Pack, calendar: Calendar, now: datetime, by_id: int | None, reason: str) -> None:
+    _change(o, "ok", now, by_id, reason)
+    spec = schedule_from_json(o.schedule, calendar)
+    if spec is not None and spec.cron is not None and o.next_due_at < now:
+        o.next_due_at = rules.next_due_at(spec, calendar.timezone, now)  # daily duties missed while paused are not owed
+    o.status = "ok"
+    _reset_progress(o)
+    _replan(o, pack, now)
+
+
+def resume(actor: Actor, obligation_id: int, data: dict, now: datetime) -> Obligation:
+    o, reason = _managed(actor, obligation_id, data)
+    if o.status != "paused":
+        raise Conflict(_l("this obligation is not paused"), field="obligation_id")
+    site = db.session.get(Site, o.site_id)
+    _resume(o, pack_for_site(o.site_id), site_calendar(site), now, actor.user_id, reason)
+    db.session.flush()
+    return o
+
+
+def snooze(actor: Actor, obligation_id: int, data: dict, now: datetime) -> Obligation:
+    """Nobody is told until `until` (at most a week); the snooze ends by itself and the alerts resume."""
+    o, reason = _managed(actor, obligation_id, data)
+    if o.status == "paused":
+        raise Conflict(_l("a paused obligation cannot be snoozed; resume it first"), field="obligation_id")
+    hours = v.integer(data, "hours", 1, int(MAX_SNOOZE.total_seconds() // 3600))
+    until = now + timedelta(hours=hours)
+    _change(o, "snoozed", now, actor.user_id, reason, until=until)
+    o.snoozed_until = until
+    _replan(o, pack_for_site(o.site_id), now)
+    db.session.flush()
+    return o
+
+
+# --- the scan ------------------------------------------------------------------------------------
+
+@dataclass
+class ScanResult:
+    findings: list[int] = field(default_factory=list)
+    notices: dict[str, int] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)
+    ended: list[int] = field(default_factory=list)
+
+
+def candidates(now: datetime, limit: int | None = 500) -> list[Obligation]:
+    """Obligations with something to do at `now`, through the alert_after index, the most overdue first."""
+    stmt = select(Obligation).where(Obligation.alert_after <= now, Obligation.status.in_(("ok", "overdue"))) \
+        .order_by(Obligation.alert_after, Obligation.id)
+    return list(db.session.scalars(stmt.limit(limit) if limit else stmt))
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the scan does for one obligation at `now`: the action and the obligation's state after it."""
+    action: str
+    progress: rules.Progress
+
+
+def next_step(o: Obligation, now: datetime) -> Step | None:
+    """Pure given the row: the action due at `now`, or None (e.g. exactly at the end of the grace)."""
+    action = o.next_action
+    if action is None or o.alert_after is None or o.alert_after > now:
+        return None
+    p = _progress(o)
+    if action == "overdue":
+        if now <= o.next_due_at + grace_of(o):
+            return None
+        return Step(action, rules.Progress("overdue", p.reminded, now, False, 0, p.snoozed_until))
+    if action == "reminder":
+        return Step(action, rules.Progress(p.status, True, p.overdue_since, p.escalated, p.repeats_sent,
+                                           p.snoozed_until))
+    if action == "escalation":
+        return Step(action, rules.Progress(p.status, p.reminded, p.overdue_since, True, p.repeats_sent,
+                                           p.snoozed_until))
+    return Step(action, rules.Progress(p.status, p.reminded, p.overdue_since, p.escalated, p.repeats_sent + 1,
+                                       p.snoozed_until))
+
+
+def scan(now: datetime, limit: int = 500) -> ScanResult:
+    """Do what is due at `now` for every obligation whose alert_after has come: reminders, overdue alerts
+    (with a finding), escalations and repeats, each once.
+
+    After downtime each missed obligation is flagged once (its due time does not move until it is done) and
+    missed repeats are not sent one by one. One bad row is logged and skipped; it never stops the loop."""
+    result = ScanResult()
+    for o in candidates(now, limit):
+        try:
+            with db.session.begin_nested():
+                _act(o, now, result)
+        except (SQLAlchemyError, ValueError, KeyError, PackError) as exc:  # one bad row must not stop the others
+            log.exception("scan: obligation %s skipped: %s", o.id, exc)
+            result.skipped.append(o.id)
+    return result
+
+
+def _act(o: Obligation, now: datetime, result: ScanResult) -> None:
+    step = next_step(o, now)
+    if step is None:
+        return
+    if not subjects.is_live(o.subject_type, o.subject_id):  # e.g. a pack used since the last sync
+        _end(o, now, "subject closed, used or gone", done=True)
+        result.ended.append(o.id)
+        return
+    pack = pack_for_site(o.site_id)
+    rule = pack.rule(o.rule_id)
+    new_action, new_at = rules.plan(o.next_due_at, grace_of(o), notices_for(pack, o.kind), step.progress, now)
+    p = step.progress
+    claimed = db.session.execute(update(Obligation).where(
+        Obligation.id == o.id, Obligation.status == o.status, Obligation.next_action == o.next_action,
+        Obligation.alert_after == o.alert_after).values(
+        status=p.status, reminded=p.reminded, overdue_since=p.overdue_since, escalated=p.escalated,
+        repeats_sent=p.repeats_sent, next_action=new_action, alert_after=new_at))
+    if claimed.rowcount != 1:
+        return  # another scan got it first
+    due = o.next_due_at
+    finding = None
+    if step.action == "overdue":
+        db.session.add(ObligationChange(obligation_id=o.id, from_status=o.status, to_status="overdue",
+                                        due_at=due, at=now))
+        finding = Finding(site_id=o.site_id, obligation_id=o.id, kind=o.kind, rule_id=rule.id,
+                          severity=rule.severity, due_at=due, guideline_version=pack.version,
+                          overrides={f"{r}.{k}": val for (r, k), val in pack.overrides.items()}, opened_at=now)
+        db.session.add(finding)
+        db.session.flush()
+        result.findings.append(finding.id)
+    people = site_managers(o.site_id) if step.action == "escalation" else responsible_people(o)
+    n = p.repeats_sent if step.action == "repeat" else 0
+    for person in people:
+        if queue_notice(o, step.action, due, person, now, n=n) is not None:
+            result.notices[step.action] = result.notices.get(step.action, 0) + 1
+    db.session.expire(o)
+
+
+def dry_run(at: datetime) -> list[dict]:
+    """What the scan would do at `at`, changing nothing: one row per obligation with an action due."""
+    rows = []
+    obligations = candidates(at, limit=None)
+    names = subjects.labels(obligations)
+    for o in obligations:
+        step = next_step(o, at)
+        if step is None:
+            continue
+        site = db.session.get(Site, o.site_id)
+        people = site_managers(o.site_id) if step.action == "escalation" else responsible_people(o)
+        rows.append({"obligation_id": o.id, "site": site.name, "kind": o.kind,
+                     "subject": names.get((o.subject_type, o.subject_id), f"{o.subject_type} {o.subject_id}"),
+                     "action": step.action, "due_at": o.next_due_at,
+                     "due_local": o.next_due_at.astimezone(ZoneInfo(site.timezone)),
+                     "recipients": [p.email for p in people]})
+    db.session.rollback()
+    return rows
+
+
+# --- who is told -----------------------------------------------------------------------------------
+
+def _site_people(site_id: int, roles: tuple[str, ...]) -> list[User]:
+    return list(db.session.scalars(select(User).join(user_sites, user_sites.c.user_id == User.id).where(
+        user_sites.c.site_id == site_id, User.role.in_(roles), User.is_active_user.is_(True)).order_by(User.id)))
 
 
 def site_managers(site_id: int) -> list[User]:
-    return list(db.session.scalars(select(User).join(user_sites, user_sites.c.user_id == User.id).where(
-        user_sites.c.site_id == site_id, User.role.in_(("manager", "admin")), User.is_active_user.is_(True))
-        .order_by(User.id)))
+    """The site's managers, and the organisation's admins who work at it."""
+    return _site_people(site_id, ("manager", "admin"))
 
 
-def queue_overdue_email(obligation: Obligation, finding: Finding, person: User, now: datetime) -> OutboxMessage | None:
-    """One overdue alert per (obligation, due time, person), in the person's language, with a link."""
-    site = db.session.get(Site, obligation.site_id)
-    language = person.language or site.language
-    key = f"overdue:{obligation.id}:{finding.due_at.isoformat()}:{person.id}"
+def responsible_people(o: Obligation) -> list[User]:
+    """The person named (a practitioner's training, an assigned action), else the role responsible; the
+    managers when nobody of that role works at the site."""
+    if o.responsible_user_id is not None:
+        person = db.session.get(User, o.responsible_user_id)
+        if person is not None and person.is_active_user:
+            return [person]
+    if o.responsible == "staff":
+        return _site_people(o.site_id, ("staff",)) or site_managers(o.site_id)
+    return site_managers(o.site_id)
+
+
+SUBJECT_LINES = {
+    "reminder": _l("Due soon at %(site)s: %(what)s"),
+    "overdue": _l("Overdue at %(site)s: %(what)s"),
+    "escalation": _l("Still overdue at %(site)s: %(what)s"),
+    "repeat": _l("Reminder, still overdue at %(site)s: %(what)s"),
+}
+
+
+def _link(o: Obligation | None, person: User) -> str:
+    base = current_app.config["BASE_URL"]
+    if person.role in ("manager", "admin", "auditor"):
+        return f"{base}/obligations/{o.id}" if o is not None else f"{base}/obligations?status=overdue"
+    return f"{base}/tablet/checklists"
+
+
+def queue_notice(o: Obligation, kind: str, due_at: datetime, person: User, now: datetime,
+                 n: int = 0) -> OutboxMessage | None:
+    """One email per (kind, obligation, due time, repeat number, person), in the person's language."""
+    key = f"{kind}:{o.id}:{due_at.isoformat()}:{n}:{person.id}"
     if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
         return None
-    rule = pack_for_site(site.id).rule(obligation.rule_id)
-    link = f"{current_app.config['BASE_URL']}/overview"
+    site = db.session.get(Site, o.site_id)
+    language = person.language or site.language
+    rule = pack_for_site(site.id).rule(o.rule_id)
+    subject_name = subjects.labels([o]).get((o.subject_type, o.subject_id), "")
     with force_locale(language):
-        subject = _("Overdue at %(site)s: %(rule)s", site=site.name, rule=rule.title_in(language))
-        context = {"site": site, "rule_title": rule.title_in(language), "due_at": finding.due_at,
-                   "severity": rule.severity, "link": link, "person": person}
-        text = render_template("email/overdue.txt", **context)
-        html = render_template("email/overdue.html", **context)
-    row = OutboxMessage(dedupe_key=key, site_id=site.id, recipient=person.email, language=language,
-                        subject=subject, text_body=text, html_body=html, state="queued", next_attempt_at=now,
-                        created_at=now)
+        what = f"{kind_label(o.kind)} — {subject_name}" if subject_name else str(kind_label(o.kind))
+        context = {"kind": kind, "site": site, "what": what, "rule_title": rule.title_in(language),
+                   "rule_id": rule.id, "due_at": due_at, "severity": rule.severity, "link": _link(o, person),
+                   "person": person, "overdue_since": o.overdue_since}
+        return _queue(key, kind, site, person, language, str(SUBJECT_LINES[kind]) % {"site": site.name, "what": what},
+                      "email/notice", context, now, o.id)
+
+
+def _queue(key: str, kind: str, site: Site, person: User, language: str, subject: str, template: str,
+           context: dict, now: datetime, obligation_id: int | None) -> OutboxMessage | None:
+    row = OutboxMessage(dedupe_key=key, kind=kind, site_id=site.id, obligation_id=obligation_id, user_id=person.id,
+                        recipient=person.email, language=language, subject=subject[:300],
+                        text_body=render_template(f"{template}.txt", **context),
+                        html_body=render_template(f"{template}.html", **context),
+                        state="queued", next_attempt_at=now, created_at=now)
     try:
         with db.session.begin_nested():
             db.session.add(row)
     except IntegrityError:
         return None  # queued by another process a moment ago
     return row
+
+
+def queue_digests(now: datetime) -> int:
+    """A daily digest for each site's managers at the pack's local hour: what is overdue and what falls due
+    today. Sent only when there is something to tell; once per site, local day and person."""
+    queued = 0
+    for site in db.session.scalars(select(Site).where(Site.is_active.is_(True)).order_by(Site.id)).all():
+        tz = ZoneInfo(site.timezone)
+        local = now.astimezone(tz)
+        if local.hour < int(pack_for_site(site.id).number("notices", "digest_local_hour")):
+            continue
+        managers = site_managers(site.id)
+        keys = {m.id: f"digest:{site.id}:{local.date().isoformat()}:{m.id}" for m in managers}
+        done = set(db.session.scalars(select(OutboxMessage.dedupe_key).where(
+            OutboxMessage.dedupe_key.in_(list(keys.values())))))
+        if not managers or len(done) == len(keys):
+            continue
+        end_of_day = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tz)
+        rows = list(db.session.scalars(select(Obligation).where(
+            Obligation.site_id == site.id, or_(Obligation.status == "overdue", (Obligation.status == "ok") & (
+                Obligation.next_due_at < end_of_day))).order_by(Obligation.next_due_at)))
+        if not rows:
+            continue
+        names = subjects.labels(rows)
+        for m in managers:
+            if keys[m.id] in done:
+                continue
+            language = m.language or site.language
+            with force_locale(language):
+                items = [{"what": f"{kind_label(o.kind)} — {names.get((o.subject_type, o.subject_id), '')}",
+                          "state": state_of(o, now), "due_at": o.next_due_at} for o in rows]
+                overdue = sum(1 for i in items if i["state"] == "overdue")
+                subject = _("Daily digest for %(site)s: %(overdue)s overdue, %(total)s to do",
+                            site=site.name, overdue=overdue, total=len(items))
+                context = {"site": site, "items": items, "person": m, "link": _link(None, m), "kind": "digest",
+                           "day": local.date()}
+                queued += _queue(keys[m.id], "digest", site, m, language, subject, "email/digest", context, now,
+                                 None) is not None
+    return queued
+
+
+def outbox_query(actor: Actor, site_id: int | None = None, state: str | None = None,
+                 kind: str | None = None, search: str = "") -> Select:
+    actor.require("outbox.read")
+    stmt = select(OutboxMessage).where(OutboxMessage.site_id.in_(actor.site_ids))
+    if site_id is not None:
+        stmt = stmt.where(OutboxMessage.site_id == site_id)
+    if state:
+        stmt = stmt.where(OutboxMessage.state == state)
+    if kind:
+        stmt = stmt.where(OutboxMessage.kind == kind)
+    if search.strip():
+        like = f"%{search.strip()}%"
+        stmt = stmt.where(or_(OutboxMessage.recipient.ilike(like), OutboxMessage.subject.ilike(like)))
+    return stmt
+
+
+def due_for_tablet(site_id: int, now: datetime, user_id: int | None = None, limit: int = 20) -> list[Obligation]:
+    """What the tablet's Now screen shows: the site's staff duties (and the person's own) overdue or falling
+    due before the end of the local day, most urgent first."""
+    site = db.session.get(Site, site_id)
+    tz = ZoneInfo(site.timezone)
+    end_of_day = datetime.combine(now.astimezone(tz).date() + timedelta(days=1), datetime.min.time(), tz)
+    mine = (Obligation.responsible == "staff") | (Obligation.responsible_user_id == user_id) if user_id \
+        else Obligation.responsible == "staff"
+    return list(db.session.scalars(select(Obligation).where(
+        Obligation.site_id == site_id, Obligation.status.in_(("ok", "overdue")), mine,
+        or_(Obligation.status == "overdue", Obligation.next_due_at < end_of_day))
+        .order_by(Obligation.next_due_at).limit(limit)))
+
+
+def counts_by_state(actor: Actor, site_id: int | None, now: datetime) -> dict[str, int]:
+    """For the overview: how many obligations are overdue, paused and in order."""
+    stmt = select(Obligation.status, func.count()).where(Obligation.site_id.in_(actor.site_ids),
+                                                         Obligation.status != "ended")
+    if site_id is not None:
+        stmt = stmt.where(Obligation.site_id == site_id)
+    return dict(db.session.execute(stmt.group_by(Obligation.status)).all())
 
 
 # --- sending -----------------------------------------------------------------------------------
@@ -225,3 +718,84 @@ def send_due(now: datetime, limit: int = 100) -> dict[str, int]:
         outcome = send_one(message_id, now)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+# --- hooks for the other domains ---------------------------------------------------------------
+
+def steriliser_test_recorded(site_id: int, steriliser_id: int, test_kind: str, result: str, at: datetime) -> None:
+    """A steriliser test was recorded: the obligations it does advance (a failed test does not do the duty;
+    it takes the steriliser out of service, which pauses them)."""
+    if result == "fail":
+        return
+    for kind, spec in pack_for_site(site_id).obligations.items():
+        if spec.get("test_kind") == test_kind:
+            record_done(site_id, kind, "steriliser", steriliser_id, at)
+
+
+def checklist_completed(site_id: int, checklist_kind: str, at: datetime) -> None:
+    """A site's day checklist (opening, closing) was completed."""
+    for kind, spec in pack_for_site(site_id).obligations.items():
+        if spec.get("checklist_kind") == checklist_kind and spec["subject"] == "site":
+            record_done(site_id, kind, "site", site_id, at)
+
+
+def refresh_site(site_id: int, now: datetime) -> None:
+    """A subject was added or changed service (a steriliser, a container opened, training recorded)."""
+    site = db.session.get(Site, site_id)
+    if site is not None and site.is_active:
+        sync_site(site, now)
+
+
+def reschedule_site(site_id: int, now: datetime) -> int:
+    """The site's closed days changed: duties that skip closed days get their next due time again."""
+    site = db.session.get(Site, site_id)
+    calendar, count = site_calendar(site), 0
+    pack = pack_for_site(site_id)
+    for o in db.session.scalars(select(Obligation).where(Obligation.site_id == site_id, Obligation.status == "ok")):
+        if not o.schedule.get("closed_days") or o.schedule.get("once"):
+            continue
+        due = _first_due(o, None, calendar, now)
+        if due != o.next_due_at:
+            o.next_due_at = due
+            _replan(o, pack, now)
+            count += 1
+    db.session.flush()
+    return count
+
+
+def set_closing_days(actor: Actor, site_id: int, data: dict, now: datetime) -> Site:
+    """A manager sets the site's weekly days off and holidays; the daily duties move accordingly."""
+    actor.require("sites.closing_days")
+    actor.require_site(site_id)
+    site = db.session.get(Site, site_id)
+    raw_days = data.get("closed_weekdays") or []
+    if isinstance(raw_days, str):
+        raw_days = [d.strip() for d in raw_days.split(",") if d.strip()]
+    days = [d for d in rules.WEEKDAYS if d in set(raw_days)]
+    if set(raw_days) - set(rules.WEEKDAYS):
+        raise Invalid(_l("unknown weekday; use mon, tue, wed, thu, fri, sat, sun"), field="closed_weekdays")
+    if len(days) == 7:
+        raise Invalid(_l("a site cannot be closed every day"), field="closed_weekdays")
+    holidays: dict[date, str] = {}
+    for line in str(data.get("holidays") or "").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        day_text, _sep, name = line.partition(" ")
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            raise Invalid(_l("each holiday line starts with a date such as 2026-12-25, then its name: %(line)s",
+                             line=line[:60]), field="holidays") from None
+        holidays[day] = name.strip()[:120]
+    site.closed_weekdays = ",".join(days)
+    db.session.execute(SiteHoliday.__table__.delete().where(SiteHoliday.site_id == site_id))
+    for day, name in sorted(holidays.items()):
+        db.session.add(SiteHoliday(site_id=site_id, day=day, name=name, created_at=now))
+    db.session.flush()
+    reschedule_site(site_id, now)
+    return site
+
+
+def holidays_of(site_id: int) -> list[SiteHoliday]:
+    return list(db.session.scalars(select(SiteHoliday).where(SiteHoliday.site_id == site_id).order_by(SiteHoliday.day)))

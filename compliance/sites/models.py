@@ -52,6 +52,8 @@ class Site(db.Model):
     timezone: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))
     address: Mapped[str] = mapped_column(String(500), default="")
+    # Weekly days off, e.g. "sun" or "sat,sun": nothing falls due on them (nor on the site's holidays).
+    closed_weekdays: Mapped[str] = mapped_column(String(32), default="")
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -60,6 +62,19 @@ class Site(db.Model):
 
     def __repr__(self) -> str:
         return f"<Site {self.id} {self.name}>"
+
+
+class SiteHoliday(db.Model):
+    """A day the site is closed (a public holiday, a closure): daily duties do not fall due."""
+
+    __tablename__ = "site_holidays"
+    __table_args__ = (UniqueConstraint("site_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Room(db.Model):

@@ -387,7 +387,15 @@ def record_training(actor: Actor, data: dict, now: datetime) -> TrainingRecord:
     record = TrainingRecord(recorded_by_id=actor.user_id, created_at=now, **_training_values(actor, data))
     db.session.add(record)
     db.session.flush()
+    _training_changed(record.user_id, now)
     return record
+
+
+def _training_changed(user_id: int, now: datetime) -> None:
+    """The person's renewal obligations follow their in-force records (a lazy import: schedule reads sites)."""
+    from ..schedule import services as schedule
+    for site_id in db.session.get(User, user_id).site_ids:
+        schedule.refresh_site(site_id, now)
 
 
 def correct_training(actor: Actor, record_id: int, data: dict, now: datetime) -> TrainingRecord:
@@ -402,6 +410,7 @@ def correct_training(actor: Actor, record_id: int, data: dict, now: datetime) ->
     old.replaced_by_id = new.id
     old.void_reason = reason
     db.session.flush()
+    _training_changed(old.user_id, now)
     return new
 
 

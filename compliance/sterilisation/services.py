@@ -19,6 +19,7 @@ from ..guidelines.services import pack_for_site
 from ..sites.models import Site, TrainingRecord, User
 from ..timeutil import local_today
 from . import rules
+from ..schedule import services as schedule
 from .models import (
     COMPROMISE_REASONS,
     PACKAGINGS,
@@ -132,6 +133,7 @@ def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:
     db.session.add(test)
     db.session.flush()
     _after_result(actor, steriliser, test, now)
+    schedule.steriliser_test_recorded(steriliser.site_id, steriliser.id, kind, result, test.performed_at)
     return test
 
 

@@ -32,6 +32,7 @@ from ..stock.models import Lot, Unit
 from ..stock.services import resolve_unit
 from ..timeutil import local_today
 from . import rules
+from ..schedule import services as schedule
 from .models import (
     ADVERSE_KINDS,
     PROCEDURES,
@@ -387,6 +388,7 @@ def open_sharps_container(actor: Actor, data: dict, now: datetime) -> SharpsCont
                           opened_by_id=actor.user_id)
     db.session.add(row)
     db.session.flush()
+    schedule.refresh_site(site_id, now)  # its change falls due after the pack's days in use
     return row
 
 
@@ -400,6 +402,7 @@ def close_sharps_container(actor: Actor, container_id: int, disposal_ref: str, n
     row.closed_at, row.closed_by_id = now, actor.user_id
     row.disposal_ref = v.text({"disposal_ref": disposal_ref}, "disposal_ref", 120, required=False)
     db.session.flush()
+    schedule.subject_closed("sharps_container", row.id, now)  # changing the container does the duty
     return row
 
 

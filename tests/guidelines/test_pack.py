@@ -9,7 +9,7 @@ EXPECTED_RULES = {
     "air-removal-test-daily", "automatic-control-test-daily", "spore-test", "weekly-leak-test",
     "periodic-validation", "failed-test-recall", "sterile-storage", "client-screening", "hand-hygiene-gloves",
     "skin-prep", "passes-within-range", "surfaces-between-clients", "sharps-container", "trained-practitioner",
-    "adverse-event", "look-back", "record-retention",
+    "adverse-event", "look-back", "record-retention", "daily-checks", "corrective-action-due",
 }
 
 
