@@ -87,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
     from .checklists.manage_views import bp as checklists_admin_bp
     from .checklists.views import bp as checklists_bp
     from .devices.views import bp as devices_bp
+    from .schedule.views import bp as schedule_bp
     from .sterilisation.views import bp as sterilisation_bp
     from .stock.views import bp as stock_bp
     from .treatments.views import bp as treatments_bp
@@ -102,5 +103,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(treatments_bp)
     app.register_blueprint(checklists_admin_bp)
     app.register_blueprint(checklists_bp)
+    app.register_blueprint(schedule_bp)
     init_api(app)
     web.register_error_handlers(app)

@@ -100,6 +100,8 @@ def _demo_sterilisation(site: Site, manager: User, now: datetime, counts: dict[s
         day = start_day + timedelta(days=offset)
         steri.record_test(actor, {"steriliser_id": steriliser.id, "kind": "air_removal", "result": "pass",
                                   "performed_at": _at(site, day, 8).isoformat()}, _at(site, day, 8, 20))
+        steri.record_test(actor, {"steriliser_id": steriliser.id, "kind": "automatic_control", "result": "pass",
+                                  "performed_at": _at(site, day, 8, 10).isoformat()}, _at(site, day, 8, 20))
         if offset % 7 == 0:
             spore = steri.record_test(actor, {"steriliser_id": steriliser.id, "kind": "spore", "result": "pending",
                                               "indicator_lot": f"BI-{day:%y%m}",
@@ -307,6 +309,13 @@ def load_demo(now: datetime) -> dict[str, Any]:
                             recall=site_name == "London Shoreditch")
     _demo_treatments(sites["Jakarta Kemang"], users["manager@demo.clinic"], users["sari@demo.clinic"], now, counts)
     _demo_checklists(org, sites["Jakarta Kemang"], users["sari@demo.clinic"], now, counts)
+    # Obligations for every subject, and what is overdue now flagged with its findings and emails (queued;
+    # the scheduler sends them). Both steps are idempotent.
+    from .schedule import services as schedule
+    schedule.sync(now)
+    scan = schedule.scan(now)
+    schedule.queue_digests(now)
+    counts["findings"] = len(scan.findings)
 
     return {
         **counts,

@@ -37,6 +37,7 @@ def _ids(site):
     """A real record of the site for each URL parameter name (999999 where the demo has none)."""
     from compliance.checklists.models import ChecklistRun, ChecklistTemplate, CorrectiveAction
     from compliance.devices.models import Device, DeviceType, Steriliser
+    from compliance.schedule.models import Obligation, OutboxMessage
     from compliance.sterilisation.models import Cycle, Pack, Recall, SteriliserTest
     from compliance.stock.models import ItemType, Lot
     from compliance.treatments.models import AdverseEvent, Client, GateAttempt, LookBack, SharpsContainer, Treatment
@@ -62,6 +63,8 @@ def _ids(site):
         "event_id": row_id(AdverseEvent), "container_id": row_id(SharpsContainer),
         "template_id": row_id(ChecklistTemplate), "run_id": row_id(ChecklistRun, ChecklistRun.site_id == site.id),
         "action_id": row_id(CorrectiveAction, CorrectiveAction.site_id == site.id),
+        "obligation_id": row_id(Obligation, Obligation.site_id == site.id),
+        "message_id": row_id(OutboxMessage, OutboxMessage.site_id == site.id),
     }
 
 

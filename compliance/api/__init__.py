@@ -9,7 +9,8 @@ DESCRIPTION = """\
 Sites, rooms, people and training records; reusable devices, sterilisers, steriliser tests,
 sterilisation cycles (loads), packs and recalls; single-use item types, lots and unit labels, sharps
 containers, clients, treatments with the point-of-use gate, adverse events and look-back; checklists (versioned
-templates, runs, answers with idempotency keys, corrections, corrective actions) of one organisation.
+templates, runs, answers with idempotency keys, corrections, corrective actions); obligations (what falls
+due when, paused, resumed and snoozed by a manager) and the email outbox of one organisation.
 
 **Authentication.** Either the session cookie of a signed-in person (writes also need the
 `X-CSRFToken` header, the token of the page's `csrf-token` meta tag), or a site's API key as
@@ -65,6 +66,8 @@ def init_api(app: Flask) -> None:
 
     from .checklists import TAGS as CHECKLIST_TAGS
     from .checklists import blp as checklists_blp
+    from .schedule import TAGS as SCHEDULE_TAGS
+    from .schedule import blp as schedule_blp
     from .sites import blp as sites_blp
     from .sterilisation import TAGS as STERILISATION_TAGS
     from .sterilisation import blp as sterilisation_blp
@@ -80,5 +83,7 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(treatments_blp)
     csrf.exempt(checklists_blp)
     api.register_blueprint(checklists_blp)
-    for tag in STERILISATION_TAGS + TREATMENT_TAGS + CHECKLIST_TAGS:
+    csrf.exempt(schedule_blp)
+    api.register_blueprint(schedule_blp)
+    for tag in STERILISATION_TAGS + TREATMENT_TAGS + CHECKLIST_TAGS + SCHEDULE_TAGS:
         api.spec.tag(tag)

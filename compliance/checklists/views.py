@@ -21,6 +21,10 @@ from werkzeug.wrappers import Response
 from ..auth.actor import Actor
 from ..errors import ServiceError
 from ..extensions import db
+from ..i18n import local_datetime, local_time
+from ..schedule import services as schedule
+from ..schedule import subjects as schedule_subjects
+from ..schedule.labels import kind_label
 from ..sites.models import Room, Site, User
 from ..timeutil import local_today, utcnow
 from ..web import current_actor, requires, wants_partial
@@ -184,11 +188,36 @@ def _open_actions(actor: Actor, site: Site) -> list[ActionLine]:
     return lines
 
 
+@dataclass(frozen=True)
+class DueLine:
+    what: str                 # the kind of duty, in the reader's language
+    subject: str              # which steriliser, container, pack … ("" for the site itself)
+    when: str                 # the local due time (with the date when it is not today)
+    state: str                # ok (later today), due, overdue, snoozed
+
+
+def _due(actor: Actor, site: Site, now: datetime) -> list[DueLine]:
+    """The site's staff duties (and the person's own) overdue or falling due before the end of the local day."""
+    if not actor.can("obligations.read"):
+        return []
+    rows = schedule.due_for_tablet(site.id, now, actor.user_id)
+    names = schedule_subjects.labels(rows)
+    today = local_today(site.timezone, now)
+    lines = []
+    for o in rows:
+        subject = "" if o.subject_type == "site" else names.get((o.subject_type, o.subject_id), "")
+        when = (local_time(o.next_due_at, site.timezone) if local_today(site.timezone, o.next_due_at) == today
+                else local_datetime(o.next_due_at, site.timezone, "short"))
+        lines.append(DueLine(kind_label(o.kind), subject, when, schedule.state_of(o, now)))
+    return lines
+
+
 def _today_page(actor: Actor, site: Site, status: int = 200):
     now = utcnow()
     treatment_id = request.values.get("treatment_id") or request.args.get("treatment") or ""
     return render_template("checklists/today.html", site=site, templates=_today(actor, site, now),
                            actions=_open_actions(actor, site), today=local_today(site.timezone, now),
+                           due=_due(actor, site, now),
                            treatment_id=treatment_id if treatment_id.isdigit() else "",
                            can_answer=actor.can("checklists.answer")), status
 
@@ -207,8 +236,9 @@ def now_summary():
     """The Now screen's checklist part (loaded by htmx): today's checklists, done or not."""
     actor = current_actor()
     site = _site_in_context(actor)
-    return render_template("checklists/_now_summary.html", site=site, templates=_today(actor, site, utcnow()),
-                           action_count=services.open_action_count(actor, site.id))
+    now = utcnow()
+    return render_template("checklists/_now_summary.html", site=site, templates=_today(actor, site, now),
+                           action_count=services.open_action_count(actor, site.id), due=_due(actor, site, now))
 
 
 @bp.post("/tablet/checklists/start")

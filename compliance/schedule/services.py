@@ -130,6 +130,8 @@ def _first_due(o: Obligation, wanted: subjects.Wanted | None, calendar: Calendar
     if o.schedule.get("once"):
         return wanted.due_at
     spec = schedule_from_json(o.schedule, calendar)
+    if o.last_done_at is None and wanted is not None and wanted.due_at is not None:
+        return wanted.due_at  # e.g. a steriliser's validation: the date on its record
     if o.last_done_at is not None:
         return rules.next_due_after_done(spec, calendar.timezone, o.last_done_at)
     return rules.next_due_at(spec, calendar.timezone, now)
@@ -208,7 +210,7 @@ def sync_site(site: Site, now: datetime) -> SyncResult:
             result.created += 1
             continue
         new_schedule = schedule_json(pack, o.kind)
-        if new_schedule != o.schedule or (w.due_at is not None and w.due_at != o.next_due_at):
+        if new_schedule != o.schedule or (o.schedule.get("once") and w.due_at != o.next_due_at):
             o.schedule = new_schedule
             if o.status == "ok":
                 o.next_due_at = _first_due(o, w, calendar, now)
@@ -413,6 +415,8 @@ def next_step(o: Obligation, now: datetime) -> Step | None:
     if action is None or o.alert_after is None or o.alert_after > now:
         return None
     p = _progress(o)
+    if action == "reminder" and now > o.next_due_at + grace_of(o):
+        action = "overdue"  # too late to remind (the scheduler was down): say it is overdue
     if action == "overdue":
         if now <= o.next_due_at + grace_of(o):
             return None
@@ -456,17 +460,19 @@ def _act(o: Obligation, now: datetime, result: ScanResult) -> None:
     rule = pack.rule(o.rule_id)
     new_action, new_at = rules.plan(o.next_due_at, grace_of(o), notices_for(pack, o.kind), step.progress, now)
     p = step.progress
+    old_status = o.status
     claimed = db.session.execute(update(Obligation).where(
         Obligation.id == o.id, Obligation.status == o.status, Obligation.next_action == o.next_action,
         Obligation.alert_after == o.alert_after).values(
         status=p.status, reminded=p.reminded, overdue_since=p.overdue_since, escalated=p.escalated,
-        repeats_sent=p.repeats_sent, next_action=new_action, alert_after=new_at))
+        repeats_sent=p.repeats_sent, next_action=new_action, alert_after=new_at)
+        .execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
         return  # another scan got it first
     due = o.next_due_at
     finding = None
     if step.action == "overdue":
-        db.session.add(ObligationChange(obligation_id=o.id, from_status=o.status, to_status="overdue",
+        db.session.add(ObligationChange(obligation_id=o.id, from_status=old_status, to_status="overdue",
                                         due_at=due, at=now))
         finding = Finding(site_id=o.site_id, obligation_id=o.id, kind=o.kind, rule_id=rule.id,
                           severity=rule.severity, due_at=due, guideline_version=pack.version,

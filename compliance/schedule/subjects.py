@@ -14,6 +14,7 @@ from ..checklists.models import CorrectiveAction
 from ..devices.models import Steriliser
 from ..extensions import db
 from ..guidelines import Pack
+from ..sites.training import COURSES
 from ..sites.models import Site, TrainingRecord, User, user_sites
 from ..sterilisation.models import Pack as SterilePack
 from ..treatments.models import SharpsContainer
@@ -47,7 +48,10 @@ def wanted_for_site(site: Site, pack: Pack) -> list[Wanted]:
             Steriliser.site_id == site.id, Steriliser.is_active.is_(True))).all()
         for key in by_subject["steriliser"]:
             types = pack.obligation_value(key, "steriliser_types", ["B", "S", "N"])
-            wanted += [Wanted(key, "steriliser", s.id, paused=not s.is_in_service)
+            validation = pack.obligations[key].get("test_kind") == "validation"
+            wanted += [Wanted(key, "steriliser", s.id, paused=not s.is_in_service,
+                              due_at=start_of_day_after(s.validation_due_on - timedelta(days=1), site.timezone)
+                              if validation and s.validation_due_on else None)
                        for s in sterilisers if s.type in types]
     for key in by_subject.get("site", []):
         wanted.append(Wanted(key, "site", site.id))
@@ -100,8 +104,10 @@ def labels(rows: Iterable) -> dict[tuple[str, int], str]:
     fill("sharps_container", select(SharpsContainer.id, SharpsContainer.label).where(
         SharpsContainer.id.in_(ids.get("sharps_container", ()))))
     fill("pack", select(SterilePack.id, SterilePack.label_code).where(SterilePack.id.in_(ids.get("pack", ()))))
-    fill("training_record", select(TrainingRecord.id, User.name + " — " + TrainingRecord.course).join(
-        User, User.id == TrainingRecord.user_id).where(TrainingRecord.id.in_(ids.get("training_record", ()))))
+    if ids.get("training_record"):  # the course in the reader's language
+        for rid, name, course in db.session.execute(select(TrainingRecord.id, User.name, TrainingRecord.course).join(
+                User, User.id == TrainingRecord.user_id).where(TrainingRecord.id.in_(ids["training_record"]))):
+            out[("training_record", rid)] = f"{name} — {COURSES.get(course, course)}"
     fill("corrective_action", select(CorrectiveAction.id, CorrectiveAction.what).where(
         CorrectiveAction.id.in_(ids.get("corrective_action", ()))))
     return {k: (v if len(v) <= 80 else v[:79] + "…") for k, v in out.items()}

@@ -18,7 +18,7 @@ DOMAIN_TABLES = ("organisations", "sites", "rooms", "users", "user_sites", "trai
                  "item_types", "lots", "units", "clients", "sharps_containers", "treatments", "treatment_packs",
                  "treatment_units", "gate_attempts", "gate_overrides", "adverse_events", "look_backs",
                  "checklist_templates", "template_versions", "template_items", "checklist_runs", "answers",
-                 "corrective_actions")
+                 "corrective_actions", "obligations", "obligation_changes", "findings", "outbox_messages")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import re
 import pytest
 
 from .test_checklists_api import ENDPOINTS as CHECKLIST_ENDPOINTS
+from .test_schedule_api import ENDPOINTS as SCHEDULE_ENDPOINTS
 from .test_sterilisation_api import ENDPOINTS as STERILISATION_ENDPOINTS
 from .test_treatments_api import ENDPOINTS as TREATMENT_ENDPOINTS
 
@@ -26,6 +27,7 @@ ENDPOINTS = {
     **STERILISATION_ENDPOINTS,
     **TREATMENT_ENDPOINTS,
     **CHECKLIST_ENDPOINTS,
+    **SCHEDULE_ENDPOINTS,
 }
 HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
 
@@ -76,7 +78,7 @@ def test_openapi_declares_cookie_csrf_and_bearer_security_schemes(spec):
 
 def test_every_write_operation_requires_the_csrf_header_with_a_session(spec):
     writes = [(path, method, op) for path, method, op in _operations(spec) if method != "get"]
-    assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13 + 18 + 14 + 4
+    assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13 + 18 + 14 + 4 + 3
     for path, method, operation in writes:
         assert operation["security"] == [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []}], path
 

@@ -72,3 +72,49 @@ def test_a_schedule_is_either_cron_or_interval():
         Schedule(cron={"hour": 9}, every=timedelta(days=1))
     with pytest.raises(ValueError):
         Schedule(every=timedelta(days=1), closed_weekdays=frozenset({"mon", "tue", "wed", "thu", "fri", "sat", "sun"}))
+
+
+# --- what to do next: reminder, overdue, escalation, repeat ------------------------------------------
+
+from compliance.schedule.rules import Notices, Progress, next_due_after_done, plan  # noqa: E402
+
+DUE = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
+HOUR = timedelta(hours=1)
+TELL = Notices(reminder_lead=HOUR, escalate_after=4 * HOUR, repeat_every=24 * HOUR)
+
+
+def test_plan_reminds_before_the_due_time_then_alerts_when_the_grace_ends():
+    assert plan(DUE, HOUR, TELL, Progress(), DUE - 3 * HOUR) == ("reminder", DUE - HOUR)
+    assert plan(DUE, HOUR, TELL, Progress(reminded=True), DUE - HOUR) == ("overdue", DUE + HOUR)
+    # Too late to remind (the scheduler was down past the grace): straight to the overdue alert.
+    assert plan(DUE, HOUR, TELL, Progress(), DUE + HOUR + timedelta(seconds=1)) == ("overdue", DUE + HOUR)
+    assert plan(DUE, HOUR, Notices(), Progress(), DUE - 3 * HOUR) == ("overdue", DUE + HOUR)  # no reminder set
+
+
+def test_plan_escalates_then_repeats_and_skips_repeats_missed_while_down():
+    since = DUE + HOUR
+    overdue = Progress(status="overdue", overdue_since=since)
+    assert plan(DUE, HOUR, TELL, overdue, since) == ("escalation", since + 4 * HOUR)
+    escalated = Progress(status="overdue", overdue_since=since, escalated=True)
+    assert plan(DUE, HOUR, TELL, escalated, since + 4 * HOUR) == ("repeat", since + 24 * HOUR)
+    # After three days down the next repeat is the first one after now, not the three missed ones.
+    assert plan(DUE, HOUR, TELL, escalated, since + 72 * HOUR + HOUR) == ("repeat", since + 96 * HOUR)
+    assert plan(DUE, HOUR, Notices(), overdue, since) == (None, None)  # nothing more to tell
+
+
+def test_plan_waits_for_a_snooze_and_nothing_while_paused_or_ended():
+    snoozed = Progress(reminded=True, snoozed_until=DUE + 5 * HOUR)
+    assert plan(DUE, HOUR, TELL, snoozed, DUE) == ("overdue", DUE + 5 * HOUR)
+    assert plan(DUE, HOUR, TELL, Progress(status="paused"), DUE) == (None, None)
+    assert plan(DUE, HOUR, TELL, Progress(status="ended"), DUE) == (None, None)
+
+
+def test_done_any_time_of_a_local_day_counts_for_that_days_due_time():
+    jakarta = "Asia/Jakarta"
+    early = local(jakarta, 2026, 11, 25, 7, 0)   # before 09:00
+    late = local(jakarta, 2026, 11, 25, 23, 30)  # after it
+    for done in (early, late):
+        nxt = next_due_after_done(DAILY_9, jakarta, done).astimezone(ZoneInfo(jakarta))
+        assert (nxt.date(), nxt.hour) == (date(2026, 11, 26), 9)
+    weekly = Schedule(every=timedelta(days=7))
+    assert next_due_after_done(weekly, jakarta, early) == early + timedelta(days=7)

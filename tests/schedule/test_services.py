@@ -98,6 +98,8 @@ def test_two_scans_give_one_finding_and_one_email_each(db, opening, nurse):
     second = _scan(db, late + timedelta(minutes=1))
     assert len(first.findings) == 1 and second.findings == []
     assert _count(db, Finding) == 1
+    change = db.session.scalar(select(ObligationChange).where(ObligationChange.to_status == "overdue"))
+    assert (change.from_status, change.at, change.by_id) == ("ok", late, None)
     assert [m.recipient for m in db.session.scalars(select(OutboxMessage))] == [nurse.email]
 
 
