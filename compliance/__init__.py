@@ -69,6 +69,8 @@ def _defaults(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def _register_models() -> None:
     # Import every domain's models so that metadata (and Alembic) sees all tables.
+    from .audit import models as _audit  # noqa: F401
+    from .audit import services as _audit_services  # noqa: F401  (its flush listener records every change)
     from .auth import models as _auth  # noqa: F401
     from .checklists import models as _checklists  # noqa: F401
     from .devices import models as _devices  # noqa: F401
@@ -83,18 +85,22 @@ def _register_models() -> None:
 def _register_blueprints(app: Flask) -> None:
     from . import web
     from .api import init_api
+    from .audit.views import bp as audit_bp
     from .auth.views import bp as auth_bp
     from .checklists.manage_views import bp as checklists_admin_bp
     from .checklists.views import bp as checklists_bp
     from .devices.views import bp as devices_bp
     from .schedule.views import bp as schedule_bp
+    from .reports.dashboard import bp as dashboard_bp
     from .sterilisation.views import bp as sterilisation_bp
     from .stock.views import bp as stock_bp
     from .treatments.views import bp as treatments_bp
     from .health import bp as health_bp
+    from .reports.views import bp as reports_bp
     from .sites.views import bp as sites_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(audit_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(sites_bp)
     app.register_blueprint(devices_bp)
@@ -104,5 +110,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(checklists_admin_bp)
     app.register_blueprint(checklists_bp)
     app.register_blueprint(schedule_bp)
+    app.register_blueprint(reports_bp)
+    app.register_blueprint(dashboard_bp)
     init_api(app)
     web.register_error_handlers(app)

@@ -17,13 +17,16 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(tablet_link_command)
     app.cli.add_command(scheduler_group)
+    app.cli.add_command(audit_group)
 
 
 @click.command("demo")
 def demo_command() -> None:
     """Create the demo organisation (idempotent) and print how to sign in."""
+    from .audit.services import system_actor
     from .demo import DEMO_PASSWORD, load_demo
 
+    system_actor.set("demo data")
     summary = load_demo(utcnow())
     db.session.commit()
     base = current_app.config["BASE_URL"]
@@ -75,8 +78,10 @@ def scheduler_group(ctx: click.Context) -> None:
     """Run the scheduler (scan, send, sync jobs) in this process until stopped; or a sub-command."""
     if ctx.invoked_subcommand is not None:
         return
+    from .audit.services import system_actor
     from .schedule.runner import Runner
 
+    system_actor.set("scheduler")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runner = Runner(current_app._get_current_object())
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -90,8 +95,10 @@ def scheduler_group(ctx: click.Context) -> None:
 @click.option("--at", "at", default=None, help="The moment to scan at, ISO 8601 with offset (default: now).")
 def scan_command(dry_run: bool, at: str | None) -> None:
     """Scan once: reminders, overdue alerts, escalations, repeats (and digests when not a dry run)."""
+    from .audit.services import system_actor
     from .schedule import services
 
+    system_actor.set("scheduler (command line)")
     moment = _instant(at)
     if dry_run:
         rows = services.dry_run(moment)
@@ -124,3 +131,25 @@ def sync_command() -> None:
     result = services.sync(utcnow())
     db.session.commit()
     click.echo(f"{result}")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+def audit_verify_command() -> None:
+    """Walk every organisation's hash chain; name the first entry that does not hold (exit status 1)."""
+    from .audit.models import AuditEntry
+    from .audit.services import verify
+
+    breaks = verify()
+    total = db.session.scalar(select(db.func.count()).select_from(AuditEntry))
+    if not breaks:
+        click.echo(f"audit trail intact: {total} entries verified")
+        return
+    for b in breaks:
+        where = f"entry {b.seq}" + (f" (id {b.entry_id})" if b.entry_id else "")
+        click.echo(f"organisation {b.organisation_id}: {where}: {b.problem}")
+    raise SystemExit(1)

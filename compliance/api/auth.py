@@ -10,7 +10,11 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
+from flask_babel import lazy_gettext as _l
+
 from ..auth.actor import Actor, actor_for_user
+from ..auth.permissions import role_writes
+from ..errors import Forbidden
 from ..auth.services import actor_for_api_key
 from ..extensions import db
 from ..timeutil import utcnow
@@ -61,6 +65,9 @@ def authenticate_request():
     if request.method == "OPTIONS":
         return
     actor = api_actor()
+    if request.method not in SAFE_METHODS and not role_writes(actor.role):
+        # A read-only role is refused before its input is read, whatever the route (auditors change nothing).
+        raise Forbidden(_l("your role (%(role)s) only reads; it may not change anything", role=actor.role))
     if actor.api_key_id is not None:
         db.session.commit()
 

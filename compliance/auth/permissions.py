@@ -49,6 +49,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "obligations.manage": WRITE_ROLES,
     "outbox.read": READ_ROLES,
     "sites.closing_days": WRITE_ROLES,
+    # Reports and the audit trail: read by managers, admins and auditors (auditors see no client names).
+    "reports.read": READ_ROLES,
+    "audit.read": READ_ROLES,
 }
 
 # Roles a manager may give; an admin may give any.
@@ -61,6 +64,11 @@ ASSIGNABLE_ROLES = {
 def role_can(role: str | None, action: str) -> bool:
     """True when the role is allowed the action (unknown actions are refused)."""
     return role is not None and role in PERMISSIONS.get(action, frozenset())
+
+
+def role_writes(role: str | None) -> bool:
+    """False for a read-only role (the auditor): it holds no action that changes anything."""
+    return any(role in roles for action, roles in PERMISSIONS.items() if not action.endswith(".read"))
 
 
 def scoped_site_ids(role: str, own_site_ids: Iterable[int], organisation_site_ids: Iterable[int]) -> set[int]:

@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import text
 
+from ..audit.services import system_actor
 from ..extensions import db
 from ..timeutil import utcnow
 from . import services
@@ -34,6 +35,7 @@ SCAN_SECONDS, SEND_SECONDS, SYNC_MINUTES = 60, 60, 10
 
 def scan_job(app: Flask) -> None:
     """Every minute: reminders, overdue alerts, escalations, repeats; the daily digests."""
+    system_actor.set("scheduler")
     with app.app_context():
         try:
             now = utcnow()
@@ -51,6 +53,7 @@ def scan_job(app: Flask) -> None:
 
 def send_job(app: Flask) -> None:
     """Every minute: send the queued emails whose time has come."""
+    system_actor.set("scheduler")
     with app.app_context():
         try:
             counts = services.send_due(utcnow())
@@ -65,6 +68,7 @@ def send_job(app: Flask) -> None:
 
 def sync_job(app: Flask) -> None:
     """Every ten minutes (and at start): obligations follow their subjects (new packs, retired sterilisers)."""
+    system_actor.set("scheduler")
     with app.app_context():
         try:
             result = services.sync(utcnow())

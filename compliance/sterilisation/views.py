@@ -19,6 +19,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ..audit.services import record_export
 from ..auth.actor import Actor
 from ..auth.models import ApiKey
 from ..devices import services as device_services
@@ -878,6 +879,7 @@ def logbook():
         rows = db.session.scalars(stmt.execution_options(yield_per=500))
         make = _test_csv_rows if f.tab == "tests" else _cycle_csv_rows
         machines = dict(db.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.site_id == f.site.id)).all())
+        record_export(actor, f"logbook-{f.tab}", "csv", f.site.id, request.args.to_dict())
         return _csv_response(make(rows, f.site.timezone, machines),
                              f"{f.tab}-{f.site.id}-{to_local(utcnow(), f.site.timezone):%Y%m%d-%H%M}.csv")
     page = paginate(stmt)

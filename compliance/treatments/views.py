@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -15,6 +16,8 @@ from flask_login import current_user
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
+from ..audit.services import record_export
+from ..audit.services import record_event
 from ..auth.actor import Actor
 from ..auth.services import PinPolicy, tablet_people
 from ..devices import services as device_services
@@ -22,6 +25,7 @@ from ..devices.models import Device, Steriliser
 from ..errors import NotFound, ServiceError
 from ..extensions import db
 from ..guidelines.services import pack_for_site
+from ..reports.pdf import render_pdf
 from ..sites.models import Room, Site, User
 from ..sterilisation import services as steri
 from ..sterilisation.forms import CYCLE_STATUS_LABELS, TEST_RESULT_LABELS
@@ -127,13 +131,17 @@ def _in_local_window(stmt, sites: Iterable[Site], date_from: date | None, date_t
     return stmt.where(or_(*clauses)) if clauses else stmt.where(False)
 
 
-def _csv_response(header: list[str], rows: Iterable[list], filename: str) -> Response:
+def _csv_text(header: list[str], rows: Iterable[list]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
     for row in rows:
         writer.writerow([csv_cell(cell) for cell in row])
-    return Response(buffer.getvalue(), mimetype="text/csv",
+    return buffer.getvalue()
+
+
+def _csv_response(header: list[str], rows: Iterable[list], filename: str, text: str | None = None) -> Response:
+    return Response(_csv_text(header, rows) if text is None else text, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
                              "Cache-Control": "no-store"})
 
@@ -804,7 +812,8 @@ def _people_in_reach(actor: Actor) -> list[User]:
 @requires("trace.read")
 def trace():
     """Trace from a client to packs, loads, tests and lots; or look back from a load, device, lot, steriliser or
-    practitioner to every treatment and client exposed. ?format=csv for the same table as CSV."""
+    practitioner to every treatment and client exposed. ?format=csv for the same table as CSV, ?format=pdf
+    as a PDF."""
     actor = current_actor()
     sites = _sites_in_reach(actor)
     if len(sites) == 1:
@@ -830,12 +839,66 @@ def trace():
             table = exposure_table(treatments)
     if request.args.get("format") == "csv" and table is not None:
         stamp = to_local(utcnow(), sites[0].timezone if sites else "UTC").strftime("%Y%m%d-%H%M")
-        return _csv_response(table.header, table.rows, f"trace-{q.mode}-{stamp}.csv")
+        text = _csv_text(table.header, table.rows)
+        record_export(actor, "trace", "csv", sites[0].id if len(sites) == 1 else None, request.args.to_dict(),
+                      text.encode("utf-8"))
+        return _csv_response(table.header, [], f"trace-{q.mode}-{stamp}.csv", text=text)
+    if request.args.get("format") == "pdf" and table is not None:
+        return _trace_pdf(actor, q, table, sites)
     sterilisers = list(db.session.scalars(device_services.sterilisers_query(actor, include_inactive=True)
                                           .options(selectinload(Steriliser.site))))
     return render_template("treatments/trace.html", q=q, table=table, client=client, sites=sites,
                            sterilisers=sterilisers, people=_people_in_reach(actor),
                            many_sites=len(sites) > 1), status
+
+
+def _criteria(q: TraceQuery) -> list[tuple[str, str]]:
+    """What the trace was looked up by, in words (the inputs were checked to be in reach before)."""
+    out = []
+    if q.mode == "client":
+        return [(_("Client code"), q.client_code)]
+    if q.steriliser_id:
+        steriliser = db.session.get(Steriliser, q.steriliser_id)
+        out.append((_("Steriliser"), steriliser.name if steriliser else str(q.steriliser_id)))
+    if q.load:
+        out.append((_("Load (cycle number)"), q.load))
+    if q.cycle_id:
+        cycle = db.session.get(Cycle, q.cycle_id)
+        out.append((_("Load"), f"{cycle.steriliser.name} #{cycle.cycle_number}" if cycle else str(q.cycle_id)))
+    if q.device:
+        out.append((_("Device serial"), q.device))
+    if q.lot:
+        out.append((_("Single-use lot"), q.lot))
+    if q.practitioner_id:
+        person = db.session.get(User, q.practitioner_id)
+        out.append((_("Practitioner"), person.name if person else str(q.practitioner_id)))
+    if q.date_from:
+        out.append((_("From"), q.date_from.isoformat()))
+    if q.date_to:
+        out.append((_("To"), q.date_to.isoformat()))
+    return out
+
+
+def _trace_pdf(actor: Actor, q: TraceQuery, table: TraceTable, sites: list[Site]) -> Response:
+    """The trace table on A4 paper, with who exported it, when, and the SHA-256 of its CSV (the same rows);
+    the export is written to the audit log. Clients appear by code only, as on the page."""
+    now = utcnow()
+    tz = sites[0].timezone if sites else "UTC"
+    content_sha256 = hashlib.sha256(_csv_text(table.header, table.rows).encode("utf-8")).hexdigest()
+    query = {k: v for k, v in request.args.items() if k != "format" and v}
+    html = render_template("treatments/trace_print.html", q=q, table=table, criteria=_criteria(q), now=now, tz=tz,
+                           exporter=current_user.name, content_sha256=content_sha256)
+    body = render_pdf(html, base_url=request.url_root)
+    sha256 = hashlib.sha256(body).hexdigest()
+    record_event("export", "report", "trace", organisation_id=actor.organisation_id,
+                 site_id=sites[0].id if len(sites) == 1 else None,
+                 after={"format": "pdf", "mode": q.mode, "query": query, "rows": len(table.rows), "sha256": sha256,
+                        "content_sha256": content_sha256}, actor=actor)
+    db.session.commit()
+    stamp = to_local(now, tz).strftime("%Y%m%d-%H%M")
+    return Response(body, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="trace-{q.mode}-{stamp}.pdf"', "Cache-Control": "no-store",
+        "X-Content-SHA256": sha256, "X-Report-Content-SHA256": content_sha256})
 
 
 def _shared_with(index: Treatment, others: list[Treatment]) -> dict[int, str]:
@@ -874,7 +937,9 @@ def show_look_back(look_back_id: int):
                                         .options(*_TREATMENT_LOADS)), key=lambda t: (t.started_at, t.id))
     table = exposure_table(exposed, _shared_with(index, exposed))
     if request.args.get("format") == "csv":
-        return _csv_response(table.header, table.rows, f"look-back-{look.id}.csv")
+        text = _csv_text(table.header, table.rows)
+        record_export(actor, "look-back", "csv", look.site_id, {"look_back_id": look.id}, text.encode("utf-8"))
+        return _csv_response(table.header, [], f"look-back-{look.id}.csv", text=text)
     return render_template("treatments/look_back.html", look=look, event=event, index=index, table=table,
                            site=index.site, can_contact=actor.can("clients.contact"),
                            index_table=exposure_table([index]))

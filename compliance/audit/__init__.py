@@ -1,0 +1,1 @@
+"""The tamper-evident audit trail: every change and every export, hash-chained per organisation."""

@@ -1,0 +1,336 @@
+"""The audit trail: every row created, changed or deleted through the product (sign-ins and failed sign-ins
+are rows of auth_events, overrides of gate_overrides, releases and fails are changes of cycles …) and every
+explicit event (an export) is appended, in the same transaction, with who, when, the entity and its values
+before and after, and a SHA-256 chained to the organisation's previous entry.
+
+Appends are serialised per organisation through the chain's head row (SELECT … FOR UPDATE on PostgreSQL;
+SQLite's BEGIN IMMEDIATE already serialises writers). Audit rows can't be changed through the ORM.
+`verify()` walks each chain and names the first entry that does not hold."""
+from __future__ import annotations
+
+import hashlib
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import g, has_request_context
+from sqlalchemy import event, inspect, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from ..extensions import db
+from ..timeutil import utcnow
+from .models import AuditEntry, AuditHead
+
+GENESIS = "0" * 64
+# Bookkeeping that is not a record of what people did: the scheduler's working state (its changes are
+# obligation_changes and findings, which are audited) and the email queue's delivery attempts.
+SKIPPED_TABLES = frozenset({"audit_entries", "audit_heads", "obligations", "outbox_messages", "alembic_version"})
+# Columns whose values never go into the log (a change shows as "[changed]").
+SECRET_MARKERS = ("hash", "token", "secret", "password")
+# An update that only touches these is not an event of its own.
+NOISE_COLUMNS = frozenset({"last_used_at"})
+
+# Who acts outside a request: "scheduler", "command line", "demo" … set by the runner and commands.
+system_actor: ContextVar[str] = ContextVar("audit_system_actor", default="system")
+
+
+class AuditTampering(RuntimeError):
+    """Raised when code tries to change or delete an audit entry through the ORM."""
+
+
+# --- values --------------------------------------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _is_secret(column: str) -> bool:
+    return any(marker in column for marker in SECRET_MARKERS)
+
+
+def _values(obj, changed_only: bool = False) -> tuple[dict, dict]:
+    """(before, after) column values of an ORM object; for an update only the changed columns."""
+    state = inspect(obj)
+    before, after = {}, {}
+    for attr in state.mapper.column_attrs:
+        key = attr.key
+        column = attr.columns[0].name
+        hist = state.attrs[key].history
+        if changed_only and not hist.has_changes():
+            continue
+        new = hist.added[0] if hist.added else getattr(obj, key, None)
+        old = hist.deleted[0] if hist.deleted else (None if not changed_only else new)
+        if _is_secret(column):
+            new, old = ("[set]" if new else None), ("[set]" if old else None)
+            if changed_only:
+                new, old = "[changed]", "[previous]"
+        after[column] = _plain(new)
+        if changed_only:
+            before[column] = _plain(old)
+    return before, after
+
+
+def entry_hash(fields: dict) -> str:
+    """SHA-256 of an entry's content and its predecessor's hash (canonical JSON: sorted keys, no spaces)."""
+    payload = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _hashed_fields(organisation_id, seq, at, site_id, actor_user_id, actor_api_key_id, actor_label, action,
+                   entity_type, entity_id, before, after, prev_hash) -> dict:
+    return {"organisation_id": organisation_id, "seq": seq, "at": at.isoformat(), "site_id": site_id,
+            "actor_user_id": actor_user_id, "actor_api_key_id": actor_api_key_id, "actor_label": actor_label,
+            "action": action, "entity_type": entity_type, "entity_id": str(entity_id or ""),
+            "before": before, "after": after, "prev_hash": prev_hash}
+
+
+# --- who ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Who:
+    user_id: int | None
+    api_key_id: int | None
+    label: str
+    organisation_id: int | None
+
+
+def _who(connection, actor=None) -> Who:
+    if actor is not None and (actor.user_id or actor.api_key_id):
+        return _who_from_ids(connection, actor.user_id, actor.api_key_id, actor.organisation_id)
+    if has_request_context():
+        api = getattr(g, "api_actor", None)
+        if api is not None:
+            return _who_from_ids(connection, api.user_id, api.api_key_id, api.organisation_id)
+        from flask_login import current_user
+        user = current_user._get_current_object() if current_user else None
+        if user is not None and getattr(user, "is_authenticated", False):
+            return Who(user.id, None, f"{user.name} ({user.role})", user.organisation_id)
+        return Who(None, None, "anonymous", None)
+    return Who(None, None, system_actor.get(), None)
+
+
+def _who_from_ids(connection, user_id, api_key_id, organisation_id) -> Who:
+    from ..auth.models import ApiKey
+    from ..sites.models import User
+    if user_id:
+        name, role = connection.execute(select(User.name, User.role).where(User.id == user_id)).one()
+        return Who(user_id, api_key_id, f"{name} ({role})", organisation_id)
+    name = connection.execute(select(ApiKey.name).where(ApiKey.id == api_key_id)).scalar()
+    return Who(None, api_key_id, f"API key {name}", organisation_id)
+
+
+# --- where: the organisation (and site) an entity belongs to ----------------------------------------------
+
+def _owner(connection, table, row: dict, cache: dict, depth: int = 0) -> tuple[int | None, int | None]:
+    """(organisation_id, site_id) of a row: its own columns, else through its foreign keys."""
+    from ..sites.models import Site
+    if "organisation_id" in row and row["organisation_id"] is not None:
+        return row["organisation_id"], row.get("site_id")
+    if table.name == "sites":
+        return row.get("organisation_id"), row.get("id")
+    if row.get("site_id") is not None:
+        key = ("sites", row["site_id"])
+        if key not in cache:
+            cache[key] = (connection.execute(select(Site.organisation_id).where(Site.id == row["site_id"])).scalar(),
+                          row["site_id"])
+        return cache[key]
+    if depth >= 4:
+        return None, None
+    for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
+        value = row.get(fk.parent.name)
+        if value is None or fk.column.table is table:
+            continue
+        parent = fk.column.table
+        key = (parent.name, value)
+        if key not in cache:
+            parent_row = connection.execute(select(parent).where(fk.column == value)).mappings().first()
+            cache[key] = _owner(connection, parent, dict(parent_row), cache, depth + 1) if parent_row else (None, None)
+        if cache[key][0] is not None:
+            return cache[key]
+    return None, None
+
+
+# --- appending ------------------------------------------------------------------------------------------
+
+def _lock_head(connection, organisation_id: int) -> tuple[int, str]:
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    connection.execute(insert(AuditHead.__table__).values(organisation_id=organisation_id, seq=0, hash=GENESIS)
+                       .on_conflict_do_nothing(index_elements=["organisation_id"]))
+    head = connection.execute(select(AuditHead.seq, AuditHead.hash).where(
+        AuditHead.organisation_id == organisation_id).with_for_update()).one()
+    return head.seq, head.hash
+
+
+def _append(connection, organisation_id: int, at: datetime, who: Who, action: str, entity_type: str,
+            entity_id, site_id: int | None, before: dict | None, after: dict | None) -> str:
+    seq, prev = _lock_head(connection, organisation_id)
+    seq += 1
+    fields = _hashed_fields(organisation_id, seq, at, site_id, who.user_id, who.api_key_id, who.label[:200],
+                            action, entity_type, entity_id, before, after, prev)
+    digest = entry_hash(fields)
+    connection.execute(AuditEntry.__table__.insert().values(
+        organisation_id=organisation_id, seq=seq, at=at, site_id=site_id, actor_user_id=who.user_id,
+        actor_api_key_id=who.api_key_id, actor_label=who.label[:200], action=action, entity_type=entity_type,
+        entity_id=str(entity_id or "")[:64], before=before, after=after, prev_hash=prev, hash=digest))
+    connection.execute(update(AuditHead).where(AuditHead.organisation_id == organisation_id)
+                       .values(seq=seq, hash=digest))
+    return digest
+
+
+def record_event(action: str, entity_type: str, entity_id, *, organisation_id: int, site_id: int | None = None,
+                 before: dict | None = None, after: dict | None = None, actor=None,
+                 at: datetime | None = None) -> str:
+    """Append an event that is not a row change (an export, a verification) in the current transaction;
+    returns its hash."""
+    connection = db.session.connection()
+    who = _who(connection, actor)
+    return _append(connection, organisation_id, at or utcnow(), who, action, entity_type, entity_id, site_id,
+                   _plain(before) if before is not None else None, _plain(after) if after is not None else None)
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_changes(session, _context, _instances):
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, (AuditEntry, AuditHead)) and (obj in session.deleted or session.is_modified(obj)):
+            raise AuditTampering("audit entries are appended only; they can't be changed or deleted")
+
+
+@event.listens_for(Session, "after_flush")
+def _record_changes(session, _context):
+    """Every row the flush created, changed or deleted, as entries of its organisation's chain."""
+    changes = []
+    for kind, objs in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in objs:
+            mapper = inspect(obj).mapper
+            table = mapper.local_table
+            if table.name in SKIPPED_TABLES or not hasattr(table, "foreign_keys"):
+                continue
+            if kind == "update":
+                if not session.is_modified(obj, include_collections=False):
+                    continue
+                before, after = _values(obj, changed_only=True)
+                if not after or set(after) <= NOISE_COLUMNS:
+                    continue
+            elif kind == "create":
+                before, after = None, _values(obj)[1]
+            else:
+                before, after = _values(obj)[1], None
+            changes.append((kind, table, obj, before, after))
+    if not changes:
+        return
+    connection = session.connection()
+    who, cache, at = _who(connection), {}, utcnow()
+    for kind, table, obj, before, after in sorted(changes, key=lambda c: (c[1].name, _pk(c[2]))):
+        row = {**(before or {}), **(after or {})}
+        if kind == "update":  # the owner comes from the full row, not only the changed columns
+            row = {c.name: _plain(getattr(obj, inspect(obj).mapper.get_property_by_column(c).key, None))
+                   for c in table.columns}
+        organisation_id, site_id = _owner(connection, table, row, cache)
+        if organisation_id is None:
+            organisation_id = who.organisation_id
+        if organisation_id is None:
+            continue  # e.g. a row of no organisation (none exist today); nothing to chain it to
+        _append(connection, organisation_id, at, who, kind, table.name, _pk(obj), site_id, before, after)
+
+
+def _pk(obj) -> str:
+    identity = inspect(obj).identity
+    return ",".join(str(v) for v in identity) if identity else ""
+
+
+# --- verifying ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Break:
+    organisation_id: int
+    seq: int | None
+    entry_id: int | None
+    problem: str
+
+
+def verify(organisation_id: int | None = None) -> list[Break]:
+    """Walk each organisation's chain in order; the first entry that does not hold, per organisation.
+
+    Caught: a changed value or timestamp (its hash no longer matches), a deleted entry (a gap in the sequence,
+    or the head no longer matches the last entry), entries swapped (the previous-hash links break)."""
+    heads = {h.organisation_id: h for h in db.session.scalars(select(AuditHead))}
+    org_ids = sorted(set(heads) | set(db.session.scalars(select(AuditEntry.organisation_id).distinct())))
+    if organisation_id is not None:
+        org_ids = [o for o in org_ids if o == organisation_id]
+    breaks = []
+    for org in org_ids:
+        expected_seq, prev, last = 1, GENESIS, None
+        problem = None
+        rows = db.session.execute(select(AuditEntry.__table__).where(AuditEntry.organisation_id == org)
+                                  .order_by(AuditEntry.seq, AuditEntry.id)).mappings()
+        for row in rows:
+            if row["seq"] != expected_seq:
+                problem = Break(org, row["seq"], row["id"],
+                                f"entry {expected_seq} is missing (found {row['seq']} after {expected_seq - 1})")
+                break
+            if row["prev_hash"] != prev:
+                problem = Break(org, row["seq"], row["id"], "does not follow the entry before it (previous hash differs)")
+                break
+            fields = _hashed_fields(org, row["seq"], row["at"], row["site_id"], row["actor_user_id"],
+                                    row["actor_api_key_id"], row["actor_label"], row["action"], row["entity_type"],
+                                    row["entity_id"], row["before"], row["after"], row["prev_hash"])
+            if entry_hash(fields) != row["hash"]:
+                problem = Break(org, row["seq"], row["id"], "its content was changed (hash differs)")
+                break
+            expected_seq, prev, last = expected_seq + 1, row["hash"], row
+        if problem is None:
+            head = heads.get(org)
+            last_seq = last["seq"] if last is not None else 0
+            if head is None or head.seq != last_seq or head.hash != prev:
+                problem = Break(org, last_seq + 1 if head and head.seq > last_seq else last_seq, None,
+                                f"the chain ends at entry {last_seq} but its head says {head.seq if head else 'nothing'}"
+                                " (entries removed from the end?)")
+        if problem is not None:
+            breaks.append(problem)
+    return breaks
+
+
+def entries_query(actor, site_id: int | None = None, entity_type: str | None = None, action: str | None = None,
+                  search: str = ""):
+    """The audit log an actor may read: its organisation's entries for its sites (and those of no site)."""
+    actor.require("audit.read")
+    stmt = select(AuditEntry).where(AuditEntry.organisation_id == actor.organisation_id,
+                                    (AuditEntry.site_id.in_(actor.site_ids)) | AuditEntry.site_id.is_(None))
+    if site_id is not None:
+        stmt = stmt.where(AuditEntry.site_id == site_id)
+    if entity_type:
+        stmt = stmt.where(AuditEntry.entity_type == entity_type)
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
+    if search.strip():
+        like = f"%{search.strip()}%"
+        stmt = stmt.where(AuditEntry.actor_label.ilike(like) | AuditEntry.entity_id.ilike(like))
+    return stmt
+
+
+def record_export(actor, name: str, fmt: str, site_id: int | None, params: dict, content: bytes | None = None) -> None:
+    """An export (a CSV, a PDF) into the audit log, with what was asked and the SHA-256 of what was sent
+    (absent for a streamed file); committed at once, before the file leaves."""
+    after = {"format": fmt, **{k: v for k, v in params.items() if v not in (None, "")}}
+    if content is not None:
+        after["sha256"] = hashlib.sha256(content).hexdigest()
+    record_event("export", "report", name, organisation_id=actor.organisation_id, site_id=site_id, after=after,
+                 actor=actor)
+    db.session.commit()
