@@ -334,3 +334,24 @@ def record_export(actor, name: str, fmt: str, site_id: int | None, params: dict,
     record_event("export", "report", name, organisation_id=actor.organisation_id, site_id=site_id, after=after,
                  actor=actor)
     db.session.commit()
+
+
+def snapshot(obj, keys) -> dict:
+    """An object's values of `keys`, taken before a conditional UPDATE changes them."""
+    return {k: getattr(obj, k) for k in keys}
+
+
+def record_claim(obj, before: dict, after: dict, actor=None) -> None:
+    """A conditional UPDATE (a claim: a load released, a pack used, a result stored) bypasses the flush
+    listener; the service that made it records it here, once it changed its row."""
+    connection = db.session.connection()
+    table = inspect(obj).mapper.local_table
+    row = {c.name: _plain(getattr(obj, inspect(obj).mapper.get_property_by_column(c).key, None)) for c in table.columns}
+    organisation_id, site_id = _owner(connection, table, row, {})
+    who = _who(connection, actor)
+    if organisation_id is None:
+        organisation_id = who.organisation_id
+    if organisation_id is None:
+        return
+    _append(connection, organisation_id, utcnow(), who, "update", table.name, _pk(obj), site_id,
+            _plain(before), _plain(after))

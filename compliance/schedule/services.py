@@ -176,8 +176,9 @@ def _end(o: Obligation, now: datetime, reason: str, done: bool = False) -> None:
 
 
 def _resolve_findings(o: Obligation, at: datetime) -> None:
-    db.session.execute(update(Finding).where(Finding.obligation_id == o.id, Finding.resolved_at.is_(None))
-                       .values(resolved_at=at))
+    for finding in db.session.scalars(select(Finding).where(Finding.obligation_id == o.id,
+                                                            Finding.resolved_at.is_(None))):
+        finding.resolved_at = at  # through the ORM: the audit trail records it
 
 
 def _paused_by_system(o: Obligation) -> bool:
@@ -795,9 +796,16 @@ def set_closing_days(actor: Actor, site_id: int, data: dict, now: datetime) -> S
                              line=line[:60]), field="holidays") from None
         holidays[day] = name.strip()[:120]
     site.closed_weekdays = ",".join(days)
-    db.session.execute(SiteHoliday.__table__.delete().where(SiteHoliday.site_id == site_id))
+    existing = {h.day: h for h in db.session.scalars(select(SiteHoliday).where(SiteHoliday.site_id == site_id))}
+    for day, row in existing.items():  # through the ORM: the audit trail records what was removed
+        if day not in holidays:
+            db.session.delete(row)
+        elif row.name != holidays[day]:
+            row.name = holidays[day]
+    db.session.flush()
     for day, name in sorted(holidays.items()):
-        db.session.add(SiteHoliday(site_id=site_id, day=day, name=name, created_at=now))
+        if day not in existing:
+            db.session.add(SiteHoliday(site_id=site_id, day=day, name=name, created_at=now))
     db.session.flush()
     reschedule_site(site_id, now)
     return site

@@ -8,6 +8,7 @@ from decimal import Decimal
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select, update
 
+from ..audit.services import record_claim, snapshot
 from .. import validation as v
 from ..auth.actor import Actor
 from ..devices.models import Device, DeviceEvent, Programme, Steriliser, SteriliserStatusChange
@@ -156,11 +157,13 @@ def record_test_result(actor: Actor, test_id: int, data: dict, now: datetime) ->
         raise Invalid(_l("a spore test passes only when its control from the same lot grew"),
                       field="control_result", rule="spore-test")
     # Claim the pending row: two tablets reading the same indicator store one result.
+    values = {"result": result, "control_result": control, "result_at": now, "result_by_id": actor.user_id}
+    before = snapshot(test, values)
     claimed = db.session.execute(update(SteriliserTest).where(
-        SteriliserTest.id == test.id, SteriliserTest.result == "pending").values(
-        result=result, control_result=control, result_at=now, result_by_id=actor.user_id))
+        SteriliserTest.id == test.id, SteriliserTest.result == "pending").values(**values))
     if claimed.rowcount != 1:
         raise Conflict(_l("this test already has its result"), field="result")
+    record_claim(test, before, values, actor=actor)
     db.session.refresh(test)
     _after_result(actor, get_steriliser(actor, test.steriliser_id), test, now)
     return test
@@ -498,11 +501,14 @@ def release_cycle(actor: Actor, cycle_id: int, now: datetime, note: str = "") ->
     if not steriliser.is_in_service:
         raise Conflict(_l("the steriliser went out of service after this load; it cannot be released"),
                        field="cycle_id", rule="failed-test-recall")
+    values = {"status": "released", "decided_by_id": actor.user_id, "decided_at": now,
+              "decision_note": v.text({"note": note}, "note", 2000, required=False)}
+    before = snapshot(cycle, values)
     claimed = db.session.execute(update(Cycle).where(Cycle.id == cycle.id, Cycle.status == "awaiting_release")
-                                 .values(status="released", decided_by_id=actor.user_id, decided_at=now,
-                                         decision_note=v.text({"note": note}, "note", 2000, required=False)))
+                                 .values(**values))
     if claimed.rowcount != 1:
         raise Conflict(_l("someone else decided this load a moment ago"), field="cycle_id")
+    record_claim(cycle, before, values, actor=actor)
     db.session.refresh(cycle)
     shelf_life = int(pack_for_site(site.id).number("sterile-storage", "shelf_life_days"))
     for pack in cycle.packs:
@@ -521,12 +527,14 @@ def fail_cycle(actor: Actor, cycle_id: int, note: str, now: datetime) -> Cycle:
     actor.require("cycles.decide")
     cycle = get_cycle(actor, cycle_id)
     reason = v.text({"note": note}, "note", 2000)
+    values = {"status": "failed", "decided_by_id": actor.user_id, "decided_at": now, "decision_note": reason}
+    before = snapshot(cycle, values)
     claimed = db.session.execute(update(Cycle).where(Cycle.id == cycle.id, Cycle.status == "awaiting_release")
-                                 .values(status="failed", decided_by_id=actor.user_id, decided_at=now,
-                                         decision_note=reason))
+                                 .values(**values))
     if claimed.rowcount != 1:
-        raise Conflict(_l("only a load awaiting release can be failed (this one is %(status)s)", status=cycle.status),
-                       field="cycle_id")
+        raise Conflict(_l("only a load awaiting release can be failed (this one is %(status)s)",
+                          status=before["status"]), field="cycle_id")
+    record_claim(cycle, before, values, actor=actor)
     db.session.refresh(cycle)
     for pack in cycle.packs:
         pack.status = "failed"

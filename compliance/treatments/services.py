@@ -15,6 +15,7 @@ from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
+from ..audit.services import record_claim, snapshot
 from .. import validation as v
 from ..auth.actor import Actor
 from ..auth.models import AuthEvent
@@ -199,6 +200,7 @@ def add_pack(actor: Actor, treatment_id: int, raw_code: str, now: datetime,
         return _refuse(actor, treatment, "pack", raw_code, reasons, now, pack_id=pack.id)
     # Claim the pack with a conditional UPDATE: of two tablets, exactly one changes the row; the unique
     # treatment_packs.pack_id is the backstop.
+    before = snapshot(pack, ("status",))
     claimed = db.session.execute(update(Pack).where(Pack.id == pack.id, Pack.status == pack.status,
                                                     Pack.status != "used").values(status="used"))
     usage = TreatmentPack(treatment_id=treatment.id, pack_id=pack.id, added_by_id=actor.user_id, added_at=now,
@@ -207,6 +209,7 @@ def add_pack(actor: Actor, treatment_id: int, raw_code: str, now: datetime,
     if claimed.rowcount != 1:
         db.session.expire(pack)
         return _refuse(actor, treatment, "pack", raw_code, used_reason, now, pack_id=pack.id)
+    record_claim(pack, before, {"status": "used"}, actor=actor)
     try:
         with db.session.begin_nested():
             db.session.add(usage)
