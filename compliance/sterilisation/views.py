@@ -876,10 +876,11 @@ def logbook():
     f = _logbook_filters(actor)
     stmt = _tests_stmt(actor, f) if f.tab == "tests" else _cycles_stmt(actor, f)
     if request.args.get("format") == "csv":
+        # Recorded (and committed) before the rows stream: a commit would close PostgreSQL's server-side cursor.
+        record_export(actor, f"logbook-{f.tab}", "csv", f.site.id, request.args.to_dict())
         rows = db.session.scalars(stmt.execution_options(yield_per=500))
         make = _test_csv_rows if f.tab == "tests" else _cycle_csv_rows
         machines = dict(db.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.site_id == f.site.id)).all())
-        record_export(actor, f"logbook-{f.tab}", "csv", f.site.id, request.args.to_dict())
         return _csv_response(make(rows, f.site.timezone, machines),
                              f"{f.tab}-{f.site.id}-{to_local(utcnow(), f.site.timezone):%Y%m%d-%H%M}.csv")
     page = paginate(stmt)

@@ -31,3 +31,10 @@ def test_a_fail_is_audited(db, actor, ready_steriliser, packed):
     db.session.commit()
     [entry] = [e for e in _decisions(db, cycle) if (e.after or {}).get("status") == "failed"]
     assert (entry.before["status"], entry.after["decision_note"]) == ("awaiting_release", "wet packs")
+
+
+def test_a_logbook_csv_export_is_audited(db, manager, login_as, ready_steriliser):
+    response = login_as(manager).get("/logbook?tab=tests&format=csv")
+    assert response.status_code == 200 and response.get_data()
+    [entry] = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "export"))
+    assert (entry.entity_id, entry.after["format"], entry.actor_user_id) == ("logbook-tests", "csv", manager.id)
