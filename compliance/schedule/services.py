@@ -6,6 +6,7 @@ Services never touch the request: they take an Actor and `now`."""
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -32,6 +33,17 @@ from .labels import kind_label
 from .models import Finding, Obligation, ObligationChange, OutboxMessage
 
 log = logging.getLogger(__name__)
+# During one scan each site's pack (with its overrides) is read once; None outside a scan (always fresh).
+_scan_packs: ContextVar[dict | None] = ContextVar("scan_packs", default=None)
+
+
+def _pack(site_id: int) -> Pack:
+    cache = _scan_packs.get()
+    if cache is None:
+        return pack_for_site(site_id)
+    if site_id not in cache:
+        cache[site_id] = pack_for_site(site_id)
+    return cache[site_id]
 MAX_ATTEMPTS = 8
 MAX_SNOOZE = timedelta(days=7)  # a product limit, not a guideline: a longer break is a pause with a reason
 NOTICE_NAMES = ("reminder_lead_minutes", "escalate_after_minutes", "repeat_every_minutes")
@@ -439,13 +451,17 @@ def scan(now: datetime, limit: int = 500) -> ScanResult:
     After downtime each missed obligation is flagged once (its due time does not move until it is done) and
     missed repeats are not sent one by one. One bad row is logged and skipped; it never stops the loop."""
     result = ScanResult()
-    for o in candidates(now, limit):
-        try:
-            with db.session.begin_nested():
-                _act(o, now, result)
-        except (SQLAlchemyError, ValueError, KeyError, PackError) as exc:  # one bad row must not stop the others
-            log.exception("scan: obligation %s skipped: %s", o.id, exc)
-            result.skipped.append(o.id)
+    token = _scan_packs.set({})
+    try:
+        for o in candidates(now, limit):
+            try:
+                with db.session.begin_nested():
+                    _act(o, now, result)
+            except (SQLAlchemyError, ValueError, KeyError, PackError) as exc:  # one bad row must not stop the others
+                log.exception("scan: obligation %s skipped: %s", o.id, exc)
+                result.skipped.append(o.id)
+    finally:
+        _scan_packs.reset(token)
     return result
 
 
@@ -457,7 +473,7 @@ def _act(o: Obligation, now: datetime, result: ScanResult) -> None:
         _end(o, now, "subject closed, used or gone", done=True)
         result.ended.append(o.id)
         return
-    pack = pack_for_site(o.site_id)
+    pack = _pack(o.site_id)
     rule = pack.rule(o.rule_id)
     new_action, new_at = rules.plan(o.next_due_at, grace_of(o), notices_for(pack, o.kind), step.progress, now)
     p = step.progress
@@ -556,7 +572,7 @@ def queue_notice(o: Obligation, kind: str, due_at: datetime, person: User, now: 
         return None
     site = db.session.get(Site, o.site_id)
     language = person.language or site.language
-    rule = pack_for_site(site.id).rule(o.rule_id)
+    rule = _pack(site.id).rule(o.rule_id)
     subject_name = subjects.labels([o]).get((o.subject_type, o.subject_id), "")
     with force_locale(language):
         what = f"{kind_label(o.kind)} — {subject_name}" if subject_name else str(kind_label(o.kind))
