@@ -37,6 +37,7 @@ from .auth import api_actor, authenticate_request, error_docs
 from .sites import PAGE, _created, _page
 from .sterilisation import _With
 from .treatments_schemas import (
+    AbandonInputSchema,
     AdverseEventInputSchema,
     AdverseEventSchema,
     ClientInputSchema,
@@ -443,6 +444,19 @@ class TreatmentFinish(MethodView):
         if data.get("ended_at") is not None:
             data = {**data, "ended_at": data["ended_at"].isoformat()}
         treatment = services.finish_treatment(api_actor(), treatment_id, data, utcnow())
+        db.session.commit()
+        return treatment
+
+
+@blp.route("/treatments/<int:treatment_id>/abandon", tags=["treatments"])
+class TreatmentAbandon(MethodView):
+    @blp.arguments(AbandonInputSchema)
+    @blp.response(200, TreatmentSchema)
+    @_errors(400, 403, 404, 409, 422, write=True)
+    def post(self, data, treatment_id):
+        """Abandon an open treatment with the reason (people only); ended_at is now. The packs and units already
+        used stay used, and the devices of its packs become dirty. A treatment no longer open is a 409."""
+        treatment = services.abandon_treatment(api_actor(), treatment_id, data, utcnow())
         db.session.commit()
         return treatment
 

@@ -224,6 +224,8 @@ class TreatmentSchema(Schema):
     aftercare = fields.String()
     notes = fields.String()
     sharps_container_id = fields.Integer(allow_none=True)
+    abandoned_reason = fields.String(metadata={"description": "Why it was abandoned; empty unless abandoned"})
+    abandoned_by_id = fields.Integer(allow_none=True)
     created_by_id = fields.Integer(allow_none=True)
     created_at = UTCDateTimeField()
 
@@ -360,6 +362,11 @@ class FinishInputSchema(InputSchema):
     products = fields.List(fields.Nested(ProductInputSchema), load_default=list,
                            validate=validate.Length(max=20),
                            metadata={"description": "Anaesthetic and topical products with their lots"})
+
+
+class AbandonInputSchema(InputSchema):
+    reason = _text(2000, metadata={"description": "Why the treatment stops: the client left, a contraindication, "
+                                                  "a dropped device…"})
 
 
 class AdverseEventInputSchema(InputSchema):

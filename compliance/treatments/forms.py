@@ -1,4 +1,5 @@
-"""Forms and words for the treatment screens: start, screening, the scan box, overrides, finishing, adverse events.
+"""Forms and words for the treatment screens: start, screening, the scan box, overrides, finishing, abandoning,
+adverse events.
 
 As for the other screens, the forms check only what a browser sends (CSRF, lengths, a time that is a time);
 what is allowed (a room at this site, a plausible number of passes, a manager's password) is the services' job,
@@ -178,6 +179,17 @@ class FinishForm(FlaskForm):
             "sharps_container_id": self.sharps_container_id.data or "",
             "ended_at": minute_to_iso(self.ended_at.data, tz_name, now, started_at),
         }
+
+
+class AbandonForm(FlaskForm):
+    # Its own id: the gate page can show the override form's "reason" at the same time.
+    reason = TextAreaField(_l("Why is the treatment abandoned?"), id="abandon_reason",
+                           validators=[Length(max=2000)], render_kw={"rows": 2},
+                           description=_l("For example: the client left, a contraindication at screening, a "
+                                          "device dropped."))
+
+    def values(self) -> dict:
+        return {"reason": self.reason.data or ""}
 
 
 class AdverseEventForm(FlaskForm):

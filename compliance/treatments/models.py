@@ -88,6 +88,8 @@ class Treatment(db.Model):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sharps_container_id: Mapped[int | None] = mapped_column(ForeignKey("sharps_containers.id"))
+    abandoned_reason: Mapped[str] = mapped_column(Text, default="")  # why it stopped; ended_at is when
+    abandoned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

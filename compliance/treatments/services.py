@@ -329,18 +329,56 @@ def finish_treatment(actor: Actor, treatment_id: int, data: dict, now: datetime)
         container = db.session.get(SharpsContainer, v.ident(data, "sharps_container_id"))
         if container is None or container.site_id != treatment.site_id or container.closed_at is not None:
             raise NotFound(_l("no open sharps container with this id at this site"), field="sharps_container_id")
+    aftercare = v.text(data, "aftercare", 2000, required=False)
+    notes = v.text(data, "notes", 4000, required=False)
+    products = _products(data.get("products"))
+    # Claim the open treatment (a finish and an abandon from two tablets: exactly one wins).
+    before = snapshot(treatment, ("status",))
+    claimed = db.session.execute(update(Treatment).where(Treatment.id == treatment.id, Treatment.status == "open")
+                                 .values(status="finished"))
+    if claimed.rowcount != 1:
+        db.session.expire(treatment)
+        raise Conflict(_l("this treatment was finished or abandoned a moment ago"), field="treatment_id")
+    record_claim(treatment, before, {"status": "finished"}, actor=actor)
     treatment.passes, treatment.needle_depth_mm, treatment.passes_confirmed = passes, depth, confirmed
-    treatment.aftercare = v.text(data, "aftercare", 2000, required=False)
-    treatment.notes = v.text(data, "notes", 4000, required=False)
-    treatment.products = _products(data.get("products"))
+    treatment.aftercare = aftercare
+    treatment.notes, treatment.products = notes, products
     treatment.ended_at, treatment.status = ended_at, "finished"
     treatment.sharps_container_id = container.id if container else None
     for usage in treatment.units:
         usage.sharps_container_id = container.id
+    _devices_back_to_dirty(actor, treatment, now)
+    db.session.flush()
+    return treatment
+
+
+def _devices_back_to_dirty(actor: Actor, treatment: Treatment, now: datetime) -> None:
+    """The devices of every pack opened for the treatment were exposed: they go back to be reprocessed."""
     for usage in treatment.packs:
         for item in usage.pack.items:
             change_device_status(item.device, "dirty", actor.user_id, now, kind="used", pack_id=usage.pack_id,
                                  note=f"treatment {treatment.id}")
+
+
+def abandon_treatment(actor: Actor, treatment_id: int, data: dict, now: datetime) -> Treatment:
+    """Stop an open treatment with a written reason. What was opened for the client stays used (single use);
+    the devices of its packs go back to be reprocessed, as after finishing."""
+    treatment = _open_treatment(actor, treatment_id)
+    reason = v.text(data, "reason", 2000)
+    if now < treatment.started_at:  # a clock set back since the start: the row's check would refuse it
+        raise Invalid(_l("the end is before the start"), field="ended_at")
+    # Claim the treatment with a conditional UPDATE: of a finish and an abandon (or two abandons) from two
+    # tablets, exactly one changes the row; the other is told what it has become.
+    before = snapshot(treatment, ("status", "ended_at", "abandoned_reason", "abandoned_by_id"))
+    after = {"status": "abandoned", "ended_at": now, "abandoned_reason": reason, "abandoned_by_id": actor.user_id}
+    claimed = db.session.execute(update(Treatment).where(Treatment.id == treatment.id, Treatment.status == "open")
+                                 .values(**after).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        db.session.expire(treatment)
+        raise Conflict(_l("this treatment is %(status)s", status=treatment.status), field="treatment_id")
+    record_claim(treatment, before, after, actor=actor)
+    db.session.expire(treatment, ["status", "ended_at", "abandoned_reason", "abandoned_by_id"])
+    _devices_back_to_dirty(actor, treatment, now)
     db.session.flush()
     return treatment
 

@@ -38,7 +38,7 @@ from ..web import (current_actor, flash_redirect, paginate, refuse_at_field, req
                    wants_partial)
 from . import services
 from .forms import (ADVERSE_KIND_LABELS, PROCEDURE_LABELS, SCREENING_LABELS, SEVERITY_LABELS, STATUS_CLASS,
-                    STATUS_LABELS, SUBJECT_LABELS, AdverseEventForm, FinishForm, OverrideForm, ScanForm,
+                    STATUS_LABELS, SUBJECT_LABELS, AbandonForm, AdverseEventForm, FinishForm, OverrideForm, ScanForm,
                     ScreeningForm, StartForm)
 from .messages import is_overridable, reason_text, rule_title
 from .models import (AdverseEvent, GateAttempt, GateOverride, LookBack, SharpsContainer, Treatment,
@@ -351,7 +351,7 @@ def record_screening(treatment_id: int):
 
 
 def _gate_context(actor: Actor, treatment: Treatment, scan_form: ScanForm, answer: GateAnswer | None = None,
-                  override_form: OverrideForm | None = None) -> dict:
+                  override_form: OverrideForm | None = None, abandon_form: AbandonForm | None = None) -> dict:
     site = treatment.site
     if answer is not None and answer.overridable and override_form is None:
         override_form = OverrideForm(formdata=None, managers=_site_managers(site))
@@ -360,14 +360,15 @@ def _gate_context(actor: Actor, treatment: Treatment, scan_form: ScanForm, answe
     return {"treatment": treatment, "site": site, "scan_form": scan_form, "answer": answer,
             "events": events, "look_backs": _look_backs([e.id for e in events]), "can_trace": actor.can("trace.read"),
             "override_form": override_form, "suggestions": _suggestions(actor, site, utcnow()),
+            "abandon_form": abandon_form or AbandonForm(formdata=None),
             "pack_details": {u.id: _pack_detail(u.pack) for u in treatment.packs},
             "unit_details": {u.id: _unit_detail(u.unit) for u in treatment.units}}
 
 
 def _gate_page(actor: Actor, treatment: Treatment, scan_form: ScanForm, answer: GateAnswer | None = None,
-               override_form: OverrideForm | None = None, status: int = 200):
+               override_form: OverrideForm | None = None, status: int = 200, abandon_form: AbandonForm | None = None):
     """The scan screen; to htmx only its gate panel (scan box, answer, what is in use)."""
-    context = _gate_context(actor, treatment, scan_form, answer, override_form)
+    context = _gate_context(actor, treatment, scan_form, answer, override_form, abandon_form)
     template = "treatments/_gate.html" if wants_partial() else "treatments/gate.html"
     return render_template(template, **context), status
 
@@ -469,6 +470,36 @@ def finish_treatment(treatment_id: int):
         "treatments/finish.html", form=form, treatment=treatment, site=site, containers=containers,
         min_passes=int(guideline.number("passes-within-range", "min_passes")),
         max_passes=int(guideline.number("passes-within-range", "max_passes"))), outcome
+
+
+@bp.post("/treatments/<int:treatment_id>/abandon")
+@requires("treatments.record")
+def abandon_treatment(treatment_id: int):
+    """Stop a treatment in progress with a written reason (from the tablet's scan screen or the treatment's page)."""
+    actor = current_actor()
+    treatment = _treatment(actor, treatment_id)
+    tablet = _is_tablet()
+    endpoint = "treatments.continue_treatment" if tablet else "treatments.show_treatment"
+    if treatment.status != "open":
+        flash(_("This treatment is no longer in progress (%(status)s): it cannot be abandoned.",
+                status=STATUS_LABELS.get(treatment.status, treatment.status)), "error")
+        return redirect(url_for(endpoint, treatment_id=treatment.id))
+    form = AbandonForm()
+    outcome = submit(form, lambda: services.abandon_treatment(actor, treatment.id, form.values(), utcnow()),
+                     lambda done: flash_redirect(
+                         _("Treatment abandoned. What was opened stays used; the devices go back to the "
+                           "decontamination room."), url_for(endpoint, treatment_id=done.id)),
+                     aliases={"treatment_id": None}, on_form=True)
+    if not isinstance(outcome, int):
+        return outcome
+    treatment = services.get_treatment(actor, treatment_id)
+    if treatment.status != "open":  # finished or abandoned on another screen in the meantime
+        for message in form.form_errors:
+            flash(message, "error")
+        return redirect(url_for(endpoint, treatment_id=treatment.id))
+    if tablet:
+        return _gate_page(actor, treatment, ScanForm(formdata=None), status=outcome, abandon_form=form)
+    return render_template("treatments/treatment.html", **_detail_context(actor, treatment, form)), outcome
 
 
 # --- adverse events ------------------------------------------------------------------------------
@@ -576,7 +607,7 @@ class AttemptRow:
     override: GateOverride | None
 
 
-def _detail_context(actor: Actor, treatment: Treatment) -> dict:
+def _detail_context(actor: Actor, treatment: Treatment, abandon_form: AbandonForm | None = None) -> dict:
     """Everything a treatment's page shows, loaded here so that the template triggers no queries."""
     site = treatment.site
     attempts = list(db.session.scalars(select(GateAttempt).where(GateAttempt.treatment_id == treatment.id)
@@ -598,6 +629,9 @@ def _detail_context(actor: Actor, treatment: Treatment) -> dict:
         "container": db.session.get(SharpsContainer, treatment.sharps_container_id)
         if treatment.sharps_container_id else None,
         "pack_details": {u.id: _pack_detail(u.pack) for u in treatment.packs},
+        "abandoned_by": db.session.get(User, treatment.abandoned_by_id) if treatment.abandoned_by_id else None,
+        "abandon_form": abandon_form or (AbandonForm(formdata=None)
+                                         if treatment.status == "open" and actor.can("treatments.record") else None),
     }
 
 

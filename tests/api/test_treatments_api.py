@@ -498,6 +498,7 @@ ENDPOINTS = {
     "/api/v1/treatments/{treatment_id}/units": {"post"},
     "/api/v1/gate-attempts/{attempt_id}/override": {"post"},
     "/api/v1/treatments/{treatment_id}/finish": {"post"},
+    "/api/v1/treatments/{treatment_id}/abandon": {"post"},
     "/api/v1/treatments/{treatment_id}/adverse-events": {"post"},
     "/api/v1/look-back": {"get"},
     "/api/v1/treatments/{treatment_id}/look-back": {"get"},
@@ -524,7 +525,8 @@ def test_openapi_lists_every_stock_and_treatment_path_and_the_gates_409(client):
     assert not {"name", "phone"} - set(schemas["Client"]["properties"])
     assert schemas["Lot"]["properties"]["expires_on"]["format"] == "date"
     assert schemas["Treatment"]["properties"]["needle_depth_mm"]["type"] == "string"
-    for name in ("LotInput", "ItemTypeInput", "TreatmentInput", "ScanInput", "OverrideInput", "FinishInput"):
+    for name in ("LotInput", "ItemTypeInput", "TreatmentInput", "ScanInput", "OverrideInput", "FinishInput",
+                 "AbandonInput"):
         assert schemas[name]["additionalProperties"] is False, name
     params = {p["name"] for p in spec["paths"][f"{V1}/look-back"]["get"]["parameters"]}
     assert {"cycle_id", "device_id", "lot_id", "steriliser_id", "practitioner_id", "from", "to"} <= params
