@@ -2,8 +2,9 @@
 
 Answers are appended, never edited: a tablet (or any client) makes an idempotency key per answer, so that a retry
 after a lost connection stores nothing new and gets the first answer back (200 instead of 201). A wrong answer is
-corrected by a new one with a reason (POST /answers/{answer_id}/amend). A site's API key reads its own site and
-answers nothing: people fill checklists in.
+corrected by a new one with a reason (POST /answers/{answer_id}/amend). Starting a run takes an optional
+idempotency key too: a retry gets the run started the first time (201 again, with the same run). A site's API key
+reads its own site and answers nothing: people fill checklists in.
 """
 from __future__ import annotations
 
@@ -125,9 +126,12 @@ class ChecklistRuns(MethodView):
 
     @blp.arguments(RunInputSchema)
     @blp.response(201, ChecklistRunSchema)
-    @_errors(400, 403, 404, 422, write=True)
+    @_errors(400, 403, 404, 409, 422, write=True)
     def post(self, data):
-        """Start a run of a checklist's current version at a site (people only); the version is frozen."""
+        """Start a run of a checklist's current version at a site (people only); the version is frozen.
+
+        With an idempotency_key, a replay (same key, person, site and checklist) starts nothing new and answers
+        201 with the run started the first time; the key of another run answers 409."""
         run = services.start_run(api_actor(), data, utcnow())
         db.session.commit()
         return _created(run, ".ChecklistRunItem", run_id=run.id)

@@ -165,6 +165,12 @@ class RunInputSchema(InputSchema):
     room_id = fields.Integer(load_default=None, allow_none=True, strict=True)
     treatment_id = fields.Integer(load_default=None, allow_none=True, strict=True,
                                   metadata={"description": "For a before- or after-a-client checklist"})
+    idempotency_key = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Regexp(r"^[A-Za-z0-9_-]{16,64}$"), metadata={
+        "description": "Optional, made by the client, one per run started (16 to 64 letters, digits, _ or -): a "
+                       "retry with the same key by the same person, for the same site and checklist, starts "
+                       "nothing new and answers with the run started the first time; the key used for another "
+                       "run answers 409"})
 
 
 class AnswerInputSchema(InputSchema):

@@ -92,6 +92,7 @@ class ChecklistRun(db.Model):
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)  # a replayed start makes one run
 
     version: Mapped[TemplateVersion] = relationship()
     answers: Mapped[list["Answer"]] = relationship(back_populates="run", order_by="Answer.id")

@@ -220,9 +220,33 @@ def edit_template(actor: Actor, template_id: int, data: dict, now: datetime) -> 
 
 # --- runs and answers --------------------------------------------------------------------------
 
+RUN_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _run_key(data: dict) -> str | None:
+    raw = data.get("idempotency_key")
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str) or not RUN_KEY.fullmatch(raw):
+        raise Invalid(_l("idempotency_key must be 16 to 64 letters, digits, _ or -"), field="idempotency_key")
+    return raw
+
+
+def _replayed_run(key: str, actor: Actor, site_id: int, template_id: int) -> ChecklistRun | None:
+    existing = db.session.scalar(select(ChecklistRun).where(ChecklistRun.idempotency_key == key))
+    if existing is None:
+        return None
+    if (existing.site_id != site_id or existing.started_by_id != actor.user_id
+            or existing.version.template_id != template_id):
+        raise Conflict(_l("this idempotency key was used for another checklist run"), field="idempotency_key")
+    return existing
+
+
 def start_run(actor: Actor, data: dict, now: datetime) -> ChecklistRun:
-    """Start today's run of a checklist for a site and room (or for a treatment); its version is frozen."""
+    """Start today's run of a checklist for a site and room (or for a treatment); its version is frozen.
+    With an idempotency key, a replay by the same person for the same site and checklist gets the first run."""
     actor.require("checklists.answer")
+    key = _run_key(data)
     site_id = v.ident(data, "site_id")
     actor.require_site(site_id)
     template = get_template(actor, v.ident(data, "template_id"))
@@ -244,13 +268,25 @@ def start_run(actor: Actor, data: dict, now: datetime) -> ChecklistRun:
         treatment_id = treatment.id
     else:
         treatment_id = None
+    if key is not None and (replay := _replayed_run(key, actor, site_id, template.id)) is not None:
+        return replay
     version = current_version(template)
     version.is_frozen = True
     site = db.session.get(Site, site_id)
     run = ChecklistRun(site_id=site_id, room_id=room_id, version_id=version.id, treatment_id=treatment_id,
-                       day=local_today(site.timezone, now), started_by_id=actor.user_id, started_at=now)
-    db.session.add(run)
-    db.session.flush()
+                       day=local_today(site.timezone, now), started_by_id=actor.user_id, started_at=now,
+                       idempotency_key=key)
+    if key is None:
+        db.session.add(run)
+        db.session.flush()
+        return run
+    try:
+        with db.session.begin_nested():
+            db.session.add(run)
+    except IntegrityError:  # the same key arrived twice at once: the first run stands
+        if (winner := _replayed_run(key, actor, site_id, template.id)) is None:
+            raise
+        return winner
     return run
 
 

@@ -119,6 +119,7 @@ class TemplateLine:
     rooms: list[Room]         # where it is done (the room picker); empty: the whole site
     is_done: bool             # complete today (a weekly one: within the last 7 days)
     per_client: bool          # done once per client: counted, never "not done"
+    start_key: str = field(default_factory=new_key)  # in the start form: a double tap or a replay makes one run
 
     @property
     def completed_today(self) -> int:
@@ -248,7 +249,12 @@ def start_run():
     actor = current_actor()
     site = _site_in_context(actor)
     data = {"site_id": site.id, "template_id": request.form.get("template_id"),
-            "room_id": request.form.get("room_id") or None, "treatment_id": None}
+            "room_id": request.form.get("room_id") or None, "treatment_id": None,
+            "idempotency_key": request.form.get("idempotency_key") or None}
+    room = str(data["room_id"] or "")
+    if data["idempotency_key"] and room.isdigit() and len(data["idempotency_key"]) <= 48:
+        # One start form has a button per room and one key: each room's button starts its own run.
+        data["idempotency_key"] = f"{data['idempotency_key']}-r{room}"
     treatment_id = (request.form.get("treatment_id") or "").strip()
     try:
         if treatment_id and not treatment_id.isdigit():  # the service would take int() of it

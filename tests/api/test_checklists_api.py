@@ -141,6 +141,32 @@ def test_a_retried_answer_answers_200_with_the_same_answer_and_stores_one_row(cl
     assert _count(db, Answer) == 1
 
 
+def test_a_retried_run_start_answers_the_same_run_and_stores_one_row(client, login_as, nurse, manager, site,
+                                                                     templates, db):
+    body = {"site_id": site.id, "template_id": templates["opening"].id, "idempotency_key": "api-run-key-00000001"}
+    c = login_as(nurse)
+    first, again = c.api("POST", f"{V1}/checklist-runs", body), c.api("POST", f"{V1}/checklist-runs", body)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.get_json() == again.get_json() and first.headers["Location"] == again.headers["Location"]
+    assert _count(db, ChecklistRun) == 1
+    # Another person with the same key is a client's mistake, not a retry.
+    r = login_as(manager).api("POST", f"{V1}/checklist-runs", body)
+    assert r.status_code == 409 and list(r.get_json()["errors"]) == ["idempotency_key"]
+    assert _count(db, ChecklistRun) == 1
+
+
+def test_a_malformed_run_key_is_422_naming_it_and_no_key_starts_a_run_each_time(client, login_as, nurse, site,
+                                                                                 templates, db):
+    c = login_as(nurse)
+    body = {"site_id": site.id, "template_id": templates["opening"].id}
+    for key in ("short", "spaces are not allowed", "x" * 65):
+        r = c.api("POST", f"{V1}/checklist-runs", {**body, "idempotency_key": key})
+        assert r.status_code == 422 and list(r.get_json()["errors"]["json"]) == ["idempotency_key"], key
+    assert _count(db, ChecklistRun) == 0
+    ids = {c.api("POST", f"{V1}/checklist-runs", body).get_json()["id"] for _ in range(2)}
+    assert len(ids) == 2 and _count(db, ChecklistRun) == 2
+
+
 def test_a_correction_keeps_the_old_answer_and_a_retry_of_it_stores_nothing(client, login_as, nurse, site, run_at,
                                                                              item, db):
     run = run_at(site)
@@ -305,5 +331,7 @@ def test_openapi_lists_every_checklist_path_with_tags_and_the_replays_200(client
     for name in ("RunInput", "AnswerInput", "AmendInput", "CloseActionInput"):
         assert schemas[name]["additionalProperties"] is False, name
     assert schemas["AnswerInput"]["properties"]["idempotency_key"]["minLength"] == 8
+    assert schemas["RunInput"]["properties"]["idempotency_key"]["pattern"] == "^[A-Za-z0-9_-]{16,64}$"
+    assert "409" in spec["paths"][f"{V1}/checklist-runs"]["post"]["responses"]
     params = {p["name"] for p in spec["paths"][f"{V1}/checklist-runs"]["get"]["parameters"]}
     assert {"site_id", "template_id", "complete", "from", "to", "page"} <= params

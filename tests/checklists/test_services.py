@@ -1,4 +1,5 @@
 """Checklist runs against a real database: versions freeze, answers append, retries store once, actions open."""
+import threading
 from datetime import datetime, timezone
 
 import pytest
@@ -6,8 +7,10 @@ from sqlalchemy import func, select
 
 from compliance.auth.actor import actor_for_user
 from compliance.checklists import services
-from compliance.checklists.models import Answer, ChecklistTemplate, CorrectiveAction
+from compliance.checklists.models import Answer, ChecklistRun, ChecklistTemplate, CorrectiveAction
 from compliance.errors import Conflict, Invalid, NotFound
+from compliance.extensions import db as _db
+from compliance.sites.models import User
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
 
@@ -138,3 +141,99 @@ def test_a_malformed_treatment_id_is_refused_naming_the_field(db, site, staff, t
         services.start_run(staff, {"site_id": site.id, "template_id": templates["before_client"].id,
                                    "treatment_id": "abc"}, NOW)
     assert exc.value.field == "treatment_id"
+
+
+# --- starting a run with an idempotency key ------------------------------------------------------
+
+RUN_KEY = "run-key-0123456789abcdef"
+
+
+def _runs(db) -> int:
+    return db.session.scalar(select(func.count()).select_from(ChecklistRun))
+
+
+def test_a_replayed_start_with_the_same_key_makes_one_run(db, site, staff, templates):
+    data = {"site_id": site.id, "template_id": templates["opening"].id, "idempotency_key": RUN_KEY}
+    first = services.start_run(staff, data, NOW)
+    db.session.commit()
+    again = services.start_run(staff, dict(data), NOW)
+    db.session.commit()
+    assert again.id == first.id and again.idempotency_key == RUN_KEY
+    assert _runs(db) == 1
+
+
+def test_without_a_key_two_starts_make_two_runs(db, site, staff, templates):
+    data = {"site_id": site.id, "template_id": templates["opening"].id}
+    first, second = services.start_run(staff, data, NOW), services.start_run(staff, data, NOW)
+    db.session.commit()
+    assert first.id != second.id and first.idempotency_key is None and _runs(db) == 2
+
+
+def test_a_key_used_by_another_person_or_for_another_checklist_is_a_conflict(db, site, staff, manager, templates):
+    data = {"site_id": site.id, "template_id": templates["opening"].id, "idempotency_key": RUN_KEY}
+    services.start_run(staff, data, NOW)
+    db.session.commit()
+    for actor, changed in ((actor_for_user(manager), {}), (staff, {"template_id": templates["closing"].id})):
+        with pytest.raises(Conflict) as exc:
+            services.start_run(actor, {**data, **changed}, NOW)
+        assert exc.value.field == "idempotency_key"
+        db.session.rollback()
+    assert _runs(db) == 1
+
+
+@pytest.mark.parametrize("key", ["too-short", "x" * 65, "has spaces in it!!", "ключ-ключ-ключ-ключ", 1234567890123456])
+def test_a_malformed_run_key_is_refused_naming_the_field(db, site, staff, templates, key):
+    with pytest.raises(Invalid) as exc:
+        services.start_run(staff, {"site_id": site.id, "template_id": templates["opening"].id,
+                                   "idempotency_key": key}, NOW)
+    assert exc.value.field == "idempotency_key"
+    db.session.rollback()
+    assert _runs(db) == 0
+
+
+def test_a_key_stored_between_the_check_and_the_insert_returns_the_run_stored(db, site, staff, templates,
+                                                                                 monkeypatch):
+    data = {"site_id": site.id, "template_id": templates["opening"].id, "idempotency_key": RUN_KEY}
+    first = services.start_run(staff, data, NOW)
+    db.session.commit()
+    real, calls = services._replayed_run, []
+
+    def misses_once(*args):  # as if the other request committed just after this one looked
+        calls.append(args)
+        return None if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(services, "_replayed_run", misses_once)
+    assert services.start_run(staff, dict(data), NOW).id == first.id
+    db.session.commit()
+    assert len(calls) == 2 and _runs(db) == 1
+
+
+def test_two_starts_with_one_key_at_once_make_one_run(app, db, site, nurse, templates):
+    data = {"site_id": site.id, "template_id": templates["opening"].id, "idempotency_key": RUN_KEY}
+    nurse_id = nurse.id
+    db.session.commit()  # the test's own session holds no lock while the tablets race
+    barrier = threading.Barrier(2)
+    run_ids, errors = [], []
+
+    def tablet():
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                me = actor_for_user(_db.session.get(User, nurse_id))
+                run = services.start_run(me, dict(data), NOW)
+                _db.session.commit()
+                run_ids.append(run.id)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                _db.session.rollback()
+                errors.append(repr(exc))
+            finally:
+                _db.session.remove()
+
+    threads = [threading.Thread(target=tablet) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert len(run_ids) == 2 and run_ids[0] == run_ids[1]
+    assert _runs(db) == 1

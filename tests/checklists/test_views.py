@@ -366,3 +366,70 @@ def test_a_room_checklist_starts_in_the_room_tapped(db, make_site, make_user, cl
     run_id = start(client, templates["after_client"], room_id=second.id)
     assert db.session.get(ChecklistRun, run_id).room_id == second.id
     assert "Room 2" in text(client.get(f"/tablet/runs/{run_id}"))
+
+
+class StartForms(HTMLParser):
+    """The start forms of the day's checklists: template id -> their hidden inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: dict[str, dict] = {}
+        self._current: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and "start-form" in (a.get("class") or ""):
+            self._current = {}
+        elif tag == "input" and self._current is not None and a.get("type") == "hidden":
+            self._current[a["name"]] = a.get("value", "")
+            if a["name"] == "template_id":
+                self.forms[a["value"]] = self._current
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._current = None
+
+
+def start_forms(client) -> dict[str, dict]:
+    parser = StartForms()
+    parser.feed(text(client.get("/tablet/checklists")))
+    return parser.forms
+
+
+def test_a_replayed_start_form_opens_the_same_run(db, on_tablet, templates):
+    form = start_forms(on_tablet)[str(templates["opening"].id)]
+    assert 16 <= len(form["idempotency_key"]) <= 64
+    data = {k: v for k, v in form.items() if k != "csrf_token"}
+    first, again = start(on_tablet, templates["opening"], **data), start(on_tablet, templates["opening"], **data)
+    assert first == again and count(db, ChecklistRun) == 1
+    assert db.session.get(ChecklistRun, first).idempotency_key == form["idempotency_key"]
+    # The page shown afterwards carries a fresh key: a deliberate second start makes a second run.
+    fresh = start_forms(on_tablet)[str(templates["opening"].id)]
+    assert fresh["idempotency_key"] != form["idempotency_key"]
+    assert start(on_tablet, templates["opening"], idempotency_key=fresh["idempotency_key"]) != first
+    assert count(db, ChecklistRun) == 2
+
+
+def test_one_start_form_key_gives_each_room_its_own_run_and_a_replay_the_same(db, on_tablet, templates, site):
+    from compliance.sites.models import Room
+    other = Room(site_id=site.id, name="Room 2")
+    db.session.add(other)
+    db.session.commit()
+    first_room = site.rooms[0].id
+    key = start_forms(on_tablet)[str(templates["opening"].id)]["idempotency_key"]
+    one = start(on_tablet, templates["opening"], idempotency_key=key, room_id=first_room)
+    replay = start(on_tablet, templates["opening"], idempotency_key=key, room_id=first_room)
+    two = start(on_tablet, templates["opening"], idempotency_key=key, room_id=other.id)
+    assert one == replay and two != one and count(db, ChecklistRun) == 2
+
+
+def test_a_malformed_start_key_is_refused_and_starts_nothing(db, on_tablet, templates):
+    response = on_tablet.form_post("/tablet/checklists/start", {"template_id": templates["opening"].id,
+                                                               "idempotency_key": "bad key"})
+    assert response.status_code == 422 and "idempotency_key" in text(response)
+    assert count(db, ChecklistRun) == 0
+
+
+def test_start_forms_without_a_key_still_start_a_run_each(db, on_tablet, templates):
+    assert start(on_tablet, templates["opening"]) != start(on_tablet, templates["opening"])
+    assert count(db, ChecklistRun) == 2
