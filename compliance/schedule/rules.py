@@ -68,13 +68,19 @@ def alert_after(due_at: datetime, schedule: Schedule) -> datetime:
 def state_at(due_at: datetime, schedule: Schedule, now: datetime, paused: bool = False,
              snoozed_until: datetime | None = None) -> str:
     """ok before the due time, due from it, overdue after the grace; paused, or snoozed until it ends."""
+    return state_for(due_at, schedule.grace, now, paused, snoozed_until)
+
+
+def state_for(due_at: datetime, grace: timedelta, now: datetime, paused: bool = False,
+              snoozed_until: datetime | None = None) -> str:
+    """state_at for a due time and a grace (a one-off obligation has no schedule, only a grace)."""
     if paused:
         return "paused"
     if snoozed_until is not None and now < snoozed_until:
         return "snoozed"
     if now < due_at:
         return "ok"
-    if now <= alert_after(due_at, schedule):
+    if now <= due_at + grace:
         return "due"
     return "overdue"
 

@@ -9,7 +9,7 @@ import logging
 from contextvars import ContextVar
 import smtplib
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
@@ -118,13 +118,9 @@ def state_of(o: Obligation, now: datetime) -> str:
     """ok, due, overdue, paused, snoozed or ended, as a person would read it at `now`."""
     if o.status in ("ended", "paused"):
         return o.status
-    if o.status == "overdue":
+    if o.status == "overdue":  # flagged: overdue until done, whatever the clock says
         return "snoozed" if o.snoozed_until and now < o.snoozed_until else "overdue"
-    if o.snoozed_until and now < o.snoozed_until:
-        return "snoozed"
-    if now < o.next_due_at:
-        return "ok"
-    return "due" if now <= o.next_due_at + grace_of(o) else "overdue"
+    return rules.state_for(o.next_due_at, grace_of(o), now, snoozed_until=o.snoozed_until)
 
 
 # --- making obligations from the pack ------------------------------------------------------------
@@ -227,7 +223,8 @@ def sync_site(site: Site, now: datetime) -> SyncResult:
             o.schedule = new_schedule
             if o.status == "ok":
                 o.next_due_at = _first_due(o, w, calendar, now)
-            _replan(o, pack, now) if o.status != "paused" else None
+            if o.status != "paused":
+                _replan(o, pack, now)
             result.rescheduled += 1
         if w.paused and o.status != "paused":
             _set_paused(o, now, None, "subject out of service")
@@ -433,15 +430,12 @@ def next_step(o: Obligation, now: datetime) -> Step | None:
     if action == "overdue":
         if now <= o.next_due_at + grace_of(o):
             return None
-        return Step(action, rules.Progress("overdue", p.reminded, now, False, 0, p.snoozed_until))
+        return Step(action, replace(p, status="overdue", overdue_since=now, escalated=False, repeats_sent=0))
     if action == "reminder":
-        return Step(action, rules.Progress(p.status, True, p.overdue_since, p.escalated, p.repeats_sent,
-                                           p.snoozed_until))
+        return Step(action, replace(p, reminded=True))
     if action == "escalation":
-        return Step(action, rules.Progress(p.status, p.reminded, p.overdue_since, True, p.repeats_sent,
-                                           p.snoozed_until))
-    return Step(action, rules.Progress(p.status, p.reminded, p.overdue_since, p.escalated, p.repeats_sent + 1,
-                                       p.snoozed_until))
+        return Step(action, replace(p, escalated=True))
+    return Step(action, replace(p, repeats_sent=p.repeats_sent + 1))
 
 
 def scan(now: datetime, limit: int = 500) -> ScanResult:
