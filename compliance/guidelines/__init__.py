@@ -134,6 +134,8 @@ def _check_obligation(pack: Pack, key: str, spec: Mapping[str, Any]) -> None:
             value = pack.resolve(spec["rule"], spec[name])
             if not isinstance(value, int) or value < 0:
                 raise PackError(f"{where}: {name} must be a whole number ≥ 0")
+    if not isinstance(spec.get("rated", True), bool):
+        raise PackError(f"{where}: rated must be true or false")
     pack.resolve(spec["rule"], schedule)  # every {number: …} names a number of the rule
 
 

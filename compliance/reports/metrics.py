@@ -17,11 +17,15 @@ from sqlalchemy import func, or_, select
 
 from ..checklists.models import ChecklistRun, ChecklistTemplate, TemplateVersion
 from ..extensions import db
+from ..guidelines import load_pack
 from ..schedule.models import Finding, Obligation, ObligationChange
 
-# One-off duties whose subject usually goes away without being "done" (a sterile pack is used, not
-# renewed) are not rated: only their findings are listed.
-UNRATED_KINDS = frozenset({"pack-expiry"})
+
+
+def unrated_kinds() -> frozenset[str]:
+    """Obligation kinds the pack leaves out of the rates (`rated: false`: a sterile pack is used, not
+    "done"; its findings are still listed)."""
+    return frozenset(k for k, spec in load_pack().obligations.items() if spec.get("rated") is False)
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def obligation_rates(site_ids: Iterable[int], start: datetime, end: datetime) ->
         select(Finding.kind, func.count()).where(
             Finding.site_id.in_(site_ids), Finding.due_at >= start, Finding.due_at < end,
             or_(Finding.resolved_at.is_(None), Finding.resolved_at >= end)).group_by(Finding.kind)).all())
-    kinds = (set(done) | set(missed)) - UNRATED_KINDS
+    kinds = (set(done) | set(missed)) - unrated_kinds()
     return {k: Rate(k, done.get(k, 0) + never_done.get(k, 0), missed.get(k, 0)) for k in sorted(kinds)}
 
 
