@@ -137,9 +137,11 @@ def _demo_sterilisation(site: Site, manager: User, now: datetime, counts: dict[s
 DEMO_GTIN = "09506000134352"
 
 
-def _demo_treatments(site: Site, manager: User, practitioner: User, now: datetime, counts: dict[str, int]) -> None:
-    """Single-use stock and treatments at Jakarta through the real gate: accepted ones, one refused (a
-    quarantined lot) and overridden by the manager, and an infection with its look-back."""
+def _demo_treatments(site: Site, manager: User, practitioner: User, stand_in: User, now: datetime,
+                     counts: dict[str, int]) -> None:
+    """Single-use stock and treatments at Jakarta through the real gate: accepted ones, a unit of a quarantined
+    lot refused (never overridden), a practitioner's missing course overridden by the manager who supervises,
+    and an infection with its look-back."""
     from .auth.actor import actor_for_user
     from .sterilisation.models import Pack
     from .stock import services as stock
@@ -167,27 +169,35 @@ def _demo_treatments(site: Site, manager: User, practitioner: User, now: datetim
                                                    "room_id": site.rooms[0].id}, at - timedelta(days=20))
     packs = list(db.session.scalars(select(Pack).where(Pack.site_id == site.id, Pack.status == "sterile")
                                     .order_by(Pack.expires_at).limit(4)))
-    plan = [("face", "JK-2611", "A001", None), ("acne_scars", "JK-2611", "A002", None),
-            ("stretch_marks", "JK-2609", "B001", "the supplier confirmed the inner pouches are dry and sealed"),
-            ("face", "JK-2611", "A003", None)]
+    # Treatment 2 first scans a unit of the quarantined lot: refused with no override possible, another unit
+    # is taken. Treatment 3 is Budi's, whose micro-needling course is missing: refused, and overridden by the
+    # manager, who is then recorded as supervising (the one refusal a manager may override).
+    plan = [("face", "A001", None, None), ("acne_scars", "A002", "JK-2609", None),
+            ("stretch_marks", "B001", None, "Budi's micro-needling course is booked for next week; I supervise "
+                                            "this treatment in the room"),
+            ("face", "A003", None, None)]
     treatments = []
-    for i, (procedure, lot, serial, override_reason) in enumerate(plan):
+    for i, (procedure, serial, refused_lot, override_reason) in enumerate(plan):
         start = _at(site, day, 10 + i)
         client = care.create_client(actor, {"site_id": site.id, "name": f"Demo client {i + 1}",
                                             "phone": f"+62 812 0000 00{i + 1}", "consent": True}, start)
         treatment = care.start_treatment(actor, {"room_id": site.rooms[0].id, "client_id": client.id,
-                                                 "procedure": procedure, "practitioner_id": practitioner.id}, start)
+                                                 "procedure": procedure, "method": "pen",
+                                                 "practitioner_id": (stand_in if override_reason else practitioner).id},
+                                         start)
         care.record_screening(actor, treatment.id, {"active_skin_infection": False, "herpes_history": False,
                                                     "metal_allergy": False, "skin_type": "IV",
                                                     "age_confirmed": True}, start)
-        if i < len(packs):
-            care.add_pack(actor, treatment.id, packs[i].label_code, start + timedelta(minutes=5))
-        code = f"(01){DEMO_GTIN}(17)271231(10){lot}(21){serial}"
-        result = care.add_unit(actor, treatment.id, code, start + timedelta(minutes=6))
+        result = care.add_pack(actor, treatment.id, packs[i].label_code, start + timedelta(minutes=5))
         if not result.accepted and override_reason:
-            care.override_attempt(actor, result.attempt.id, {"manager_email": manager.email,
-                                                             "secret": DEMO_PASSWORD, "reason": override_reason},
-                                  start + timedelta(minutes=8))
+            result = care.override_attempt(actor, result.attempt.id, {
+                "manager_email": manager.email, "secret": DEMO_PASSWORD, "reason": override_reason},
+                start + timedelta(minutes=6))
+        if refused_lot:
+            care.add_unit(actor, treatment.id, f"(01){DEMO_GTIN}(17)271231(10){refused_lot}(21)Q{serial}",
+                          start + timedelta(minutes=7))
+        care.add_unit(actor, treatment.id, f"(01){DEMO_GTIN}(17)271231(10)JK-2611(21){serial}",
+                      start + timedelta(minutes=8))
         care.finish_treatment(actor, treatment.id, {"passes": 8, "needle_depth_mm": "0.5",
                                                     "sharps_container_id": container.id,
                                                     "aftercare": "Petroleum jelly; no make-up for 24 h"},
@@ -307,7 +317,8 @@ def load_demo(now: datetime) -> dict[str, Any]:
                                      ("London Shoreditch", "manager.london@demo.clinic")):
         _demo_sterilisation(sites[site_name], users[manager_email], now, counts,
                             recall=site_name == "London Shoreditch")
-    _demo_treatments(sites["Jakarta Kemang"], users["manager@demo.clinic"], users["sari@demo.clinic"], now, counts)
+    _demo_treatments(sites["Jakarta Kemang"], users["manager@demo.clinic"], users["sari@demo.clinic"],
+                     users["budi@demo.clinic"], now, counts)
     _demo_checklists(org, sites["Jakarta Kemang"], users["sari@demo.clinic"], now, counts)
     # Obligations for every subject, and what is overdue now flagged with its findings and emails (queued;
     # the scheduler sends them). Both steps are idempotent.

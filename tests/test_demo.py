@@ -76,12 +76,19 @@ def test_demo_has_sterilisation_history_a_failed_load_and_an_open_recall(runner,
 
 
 def test_demo_has_treatments_an_override_and_an_infection_with_its_look_back(runner, db):
-    from compliance.treatments.models import AdverseEvent, GateOverride, LookBack, Treatment
+    from compliance.treatments.models import AdverseEvent, GateAttempt, GateOverride, LookBack, Treatment
 
     result = runner.invoke(args=["demo"])
     assert result.exit_code == 0, result.output
     assert _db.session.scalar(select(func.count()).select_from(Treatment).where(Treatment.status == "finished")) == 4
-    assert _db.session.scalar(select(func.count()).select_from(GateOverride)) == 1
+    override = _db.session.scalars(select(GateOverride)).one()
+    # The one override kept is one still allowed: a practitioner's missing course, with the manager supervising.
+    assert {r["code"] for r in override.attempt.reasons} == {"training_missing"}
+    supervised = _db.session.scalars(select(Treatment).where(Treatment.supervised_by_id.is_not(None))).one()
+    assert supervised.supervised_by_id == override.manager_id
+    # A unit of the quarantined lot was refused and never overridden.
+    refusals = _db.session.scalars(select(GateAttempt)).all()
+    assert any(r["code"] == "lot_quarantined" and r["override"] == "never" for a in refusals for r in a.reasons)
     assert _db.session.scalar(select(AdverseEvent.kind)) == "infection"
     assert _db.session.scalar(select(func.count()).select_from(LookBack)) == 1
 

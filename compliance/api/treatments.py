@@ -32,6 +32,8 @@ from ..treatments.models import (
     TreatmentPack,
     TreatmentUnit,
 )
+from ..guidelines.services import pack_for_site
+from ..treatments.messages import instead_text, is_overridable
 from ..treatments.services import GateResult
 from .auth import api_actor, authenticate_request, error_docs
 from .sites import PAGE, _created, _page
@@ -85,7 +87,9 @@ TAGS = [
     {"name": "clients", "description": "Clients by pseudonymous code; names and phones for managers only"},
     {"name": "treatments", "description": "Treatments, screening, finishing and adverse events"},
     {"name": "point-of-use gate", "description": "Packs and units checked before they touch skin: 201 when used, "
-                                                 "409 with the reasons (and the stored attempt) when refused"},
+                                                 "200 with already_added when scanned again for the same "
+                                                 "treatment, 409 with the reasons (and the stored attempt) when "
+                                                 "refused"},
     {"name": "look-back", "description": "Treatments exposed to a load, device, lot, steriliser or practitioner"},
 ]
 
@@ -98,7 +102,8 @@ def _gate(func_):
     """Document the gate's 409: the refusal with its reasons and the stored attempt."""
     return blp.alt_response(409, schema=GateRefusalSchema, description=(
         "Refused by the point-of-use gate: reasons and attempt_id; the attempt is stored, nothing is used. (A "
-        "treatment that is no longer open, or a refusal already overridden, answers 409 with errors instead.)"))(func_)
+        "treatment that is no longer open, a refusal already overridden, or an override of a reason that is never "
+        "overridden answers 409 with errors and the rule instead.)"))(func_)
 
 
 # --- stock ---------------------------------------------------------------------------------------
@@ -371,18 +376,26 @@ class TreatmentScreening(MethodView):
 
 
 def _gate_answer(result: GateResult, treatment_id: int):
-    """201 with the usage; or 409 with the reasons, after committing the refused attempt."""
+    """201 with the usage; 200 with it when it was already added to this treatment (a double scan); or 409 with
+    the reasons, after committing the refused attempt."""
     db.session.commit()  # accepted: the usage; refused: the attempt, which must outlive this answer
+    if result.already:
+        return _With(result.usage, already_added=True), 200
     if result.accepted:
-        return _created(result.usage, ".TreatmentItem", treatment_id=treatment_id)
+        return _created(_With(result.usage, already_added=False), ".TreatmentItem", treatment_id=treatment_id)
     return _refusal(result)
 
 
 def _refusal(result: GateResult):
     reasons = [{**r, "message": gate_reason_text(r)} for r in result.reasons]
+    guideline = pack_for_site(result.attempt.site_id)
+    overridable = is_overridable(result.reasons, guideline.override_for)
     body = {"code": 409, "message": _("Refused at the point of use: %(reasons)s",
                                       reasons=" ".join(r["message"] for r in reasons)),
-            "rule": reasons[0]["rule"] if reasons else None, "reasons": reasons, "attempt_id": result.attempt.id}
+            "rule": reasons[0]["rule"] if reasons else None, "reasons": reasons, "attempt_id": result.attempt.id,
+            "overridable": overridable}
+    if not overridable:
+        body["instead"] = instead_text(result.reasons, guideline.override_for)
     return jsonify(body), 409
 
 
@@ -390,6 +403,8 @@ def _refusal(result: GateResult):
 class TreatmentPacks(MethodView):
     @blp.arguments(ScanInputSchema)
     @blp.response(201, TreatmentPackSchema)
+    @blp.alt_response(200, schema=TreatmentPackSchema, description="Already added to this treatment (a double scan): the "
+                                                        "existing usage, already_added true; nothing stored")
     @_gate
     @_errors(400, 403, 404, 422, write=True)
     def post(self, data, treatment_id):
@@ -403,6 +418,8 @@ class TreatmentPacks(MethodView):
 class TreatmentUnits(MethodView):
     @blp.arguments(ScanInputSchema)
     @blp.response(201, TreatmentUnitSchema)
+    @blp.alt_response(200, schema=TreatmentUnitSchema, description="Already added to this treatment (a double scan): the "
+                                                        "existing usage, already_added true; nothing stored")
     @_gate
     @_errors(400, 403, 404, 422, write=True)
     def post(self, data, treatment_id):

@@ -27,18 +27,25 @@ class GateReasonSchema(Schema):
     code = fields.String(metadata={"description": "What went wrong, e.g. lot_quarantined, unit_used, "
                                                   "load_not_released, training_missing, screening_missing"})
     values = fields.Dict()
+    override = fields.String(metadata={"enum": ["never", "manager"], "description": (
+        "Whether a manager may override this reason at this site (the guideline pack's gate section); "
+        "absent on refusals stored before 2026-12")})
     message = fields.Function(gate_reason_text, metadata={"type": "string"})
 
 
 class GateRefusalSchema(Schema):
     """A 409 from the gate. The refused attempt is stored (attempt_id); nothing was used. A manager may override
-    it at POST /gate-attempts/{attempt_id}/override, except a used pack or unit."""
+    it at POST /gate-attempts/{attempt_id}/override only when `overridable` (every reason is `override: manager`:
+    the practitioner's training); an item that may not be sterile, was used, or a client not screened or with a
+    contraindication never (409 naming the rule)."""
 
     code = fields.Integer(metadata={"description": "409"})
     message = fields.String()
     rule = fields.String(metadata={"description": "The first reason's guideline rule"})
     reasons = fields.List(fields.Nested(GateReasonSchema))
     attempt_id = fields.Integer()
+    overridable = fields.Boolean(metadata={"description": "A manager may override this refusal"})
+    instead = fields.String(metadata={"description": "What to do instead, when no override is possible"})
     errors = fields.Dict(metadata={"description": "Instead of reasons, when the treatment is not open or the "
                                                   "refusal was already overridden: {field: [messages]}"})
 
@@ -127,6 +134,8 @@ class TreatmentPackSchema(Schema):
     added_by_id = fields.Integer(allow_none=True)
     added_at = UTCDateTimeField()
     override_id = fields.Integer(allow_none=True, metadata={"description": "Set when a manager overrode a refusal"})
+    already_added = fields.Boolean(metadata={"description": "True (with 200, not 201) when this pack was already "
+                                                            "added to this treatment: a double scan, nothing stored"})
 
 
 class TreatmentUnitSchema(Schema):
@@ -143,6 +152,8 @@ class TreatmentUnitSchema(Schema):
     added_at = UTCDateTimeField()
     sharps_container_id = fields.Integer(allow_none=True)
     override_id = fields.Integer(allow_none=True, metadata={"description": "Set when a manager overrode a refusal"})
+    already_added = fields.Boolean(metadata={"description": "True (with 200, not 201) when this unit was already "
+                                                            "added to this treatment: a double scan, nothing stored"})
 
 
 class GateAttemptSchema(Schema):
@@ -203,6 +214,13 @@ class ProductSchema(Schema):
     lot = fields.String()
 
 
+def _needles_checked(treatment) -> bool:
+    from ..guidelines.services import pack_for_site
+    from ..treatments.services import needle_checklist
+
+    return all(met for _req, met in needle_checklist(treatment, pack_for_site(treatment.site_id)))
+
+
 class TreatmentSchema(Schema):
     id = fields.Integer()
     site_id = fields.Integer()
@@ -212,6 +230,14 @@ class TreatmentSchema(Schema):
     practitioner_id = fields.Integer()
     practitioner_name = fields.String(attribute="practitioner.name")
     procedure = fields.String(metadata={"enum": list(PROCEDURES)})
+    method = fields.String(allow_none=True, metadata={
+        "description": "How the needles reach the skin (a method of the guideline pack: pen, roller); null for "
+                       "treatments recorded before methods existed"})
+    supervised_by_id = fields.Integer(allow_none=True, metadata={
+        "description": "The manager who overrode the practitioner's missing training and supervises"})
+    needles_checked = fields.Function(_needles_checked, metadata={"type": "boolean",
+        "description": "Every needle item its method needs was accepted by the gate; false on a finished treatment "
+                       "is a finding (finished before finishing required them)"})
     status = fields.String(metadata={"enum": list(TREATMENT_STATUSES)})
     started_at = UTCDateTimeField()
     ended_at = UTCDateTimeField(allow_none=True)
@@ -307,6 +333,9 @@ class TreatmentInputSchema(InputSchema):
     client_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=16))
     practitioner_id = fields.Integer(load_default=None, allow_none=True, strict=True)
     procedure = _choice(PROCEDURES)
+    method = fields.String(required=True, validate=validate.Length(min=1, max=24), metadata={
+        "description": "How the needles reach the skin: a method of the site's guideline pack (pen, roller); it "
+                       "names the needle items the gate must accept before the treatment can be finished"})
 
     @validates_schema
     def _one_client(self, data, **kwargs):

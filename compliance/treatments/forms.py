@@ -89,11 +89,13 @@ class StartForm(FlaskForm):
     consent_note = StringField(_l("Consent note"), validators=[Length(max=2000)])
     room_id = RadioField(_l("Room"), coerce=int, **_choice)
     procedure = RadioField(_l("Procedure"), choices=choices(PROCEDURE_LABELS.items()), **_choice)
+    method = RadioField(_l("Needles by"), **_choice)
     practitioner_id = SelectField(_l("Practitioner"), coerce=int, **_choice)
 
-    def __init__(self, *args, rooms=(), people=(), **kwargs):
+    def __init__(self, *args, rooms=(), people=(), methods=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.room_id.choices = choices((r.id, r.name) for r in rooms)
+        self.method.choices = choices(methods)  # (key, title) from the guideline pack's gate methods
         self.practitioner_id.choices = choices((p.id, p.name) for p in people)
 
     def client_values(self, site_id: int, with_contact: bool) -> dict:

@@ -16,6 +16,7 @@ MESSAGES = {
     "pack_compromised": _l("Pack %(code)s was marked compromised (torn, wet, dropped or opened)."),
     "pack_used": _l("Pack %(code)s was already opened for a treatment."),
     "pack_failed": _l("Pack %(code)s comes from a failed load."),
+    "device_withdrawn": _l("Device %(serial)s in this pack is %(status)s and must not be used."),
     "device_over_limit": _l("Device %(serial)s was reprocessed %(count)s times; the maker allows %(max)s."),
     "unit_used": _l("Unit %(serial)s was already used. A single-use item is used once, then discarded."),
     "lot_recalled": _l("Lot %(lot)s was recalled."),
@@ -34,11 +35,9 @@ LOAD_STATUS_WORDS = {
     "recalled": _l("recalled"),
     "released": _l("released"),
     "not sterilised": _l("not sterilised yet"),
+    "quarantined": _l("quarantined"),
+    "retired": _l("retired"),
 }
-
-# The gate refuses these even with a manager's override: nothing makes an opened item sterile again.
-NEVER_OVERRIDDEN = ("pack_used", "unit_used")
-
 
 def _words(values: dict) -> dict:
     """Stored values made readable: a course's name, a load status, a date in the reader's format."""
@@ -74,6 +73,29 @@ def rule_title(rule_id: str, language: str | None = None) -> str:
     return pack.rules[rule_id].title_in(language) if rule_id in pack.rules else rule_id
 
 
-def is_overridable(reasons: list[dict]) -> bool:
-    """A refusal a manager may override: anything but a pack or unit that was already used."""
-    return bool(reasons) and not any(r.get("code") in NEVER_OVERRIDDEN for r in reasons)
+def is_overridable(reasons: list[dict], override_for) -> bool:
+    """A refusal a manager may override here: every reason is `override: manager` in the site's guideline pack
+    (checked again now: a site may have made a reason stricter since the refusal was stored)."""
+    return bool(reasons) and all(override_for(r.get("code", "")) == "manager" for r in reasons)
+
+
+INSTEAD = {
+    "client": _l("No override is possible. Abandon the treatment: the client is not treated today."),
+    "screening": _l("No override is possible. Record the client's screening first, then scan again."),
+    "item": _l("No override is possible: no manager's word makes this item sterile or unused. Put it aside and take "
+               "another one; if there is none, abandon the treatment."),
+}
+
+
+def instead_key(reasons: list[dict], override_for) -> str:
+    """What to do instead of an override that is not possible: another item, the screening, or abandoning."""
+    codes = {r.get("code") for r in reasons if override_for(r.get("code", "")) != "manager"}
+    if "active_infection" in codes:
+        return "client"
+    if codes == {"screening_missing"}:
+        return "screening"
+    return "item"
+
+
+def instead_text(reasons: list[dict], override_for) -> str:
+    return str(INSTEAD[instead_key(reasons, override_for)])

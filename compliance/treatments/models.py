@@ -76,6 +76,9 @@ class Treatment(db.Model):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     practitioner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     procedure: Mapped[str] = mapped_column(String(24))
+    # How the needles reach the skin (a key of the guideline pack's gate methods: pen, roller): which needle
+    # items the gate must accept before the treatment can be finished. None for treatments recorded before.
+    method: Mapped[str | None] = mapped_column(String(24))
     needle_depth_mm: Mapped[Decimal | None] = mapped_column(Numeric(4, 2))
     passes: Mapped[int | None] = mapped_column()
     passes_confirmed: Mapped[bool] = mapped_column(default=False)  # outside 6–10, the practitioner confirmed
@@ -90,6 +93,8 @@ class Treatment(db.Model):
     sharps_container_id: Mapped[int | None] = mapped_column(ForeignKey("sharps_containers.id"))
     abandoned_reason: Mapped[str] = mapped_column(Text, default="")  # why it stopped; ended_at is when
     abandoned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # A manager who overrode the practitioner's missing training supervises the treatment (trained-practitioner).
+    supervised_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -97,6 +102,7 @@ class Treatment(db.Model):
     room: Mapped[Room] = relationship()
     client: Mapped[Client] = relationship()
     practitioner: Mapped[User] = relationship(foreign_keys=[practitioner_id])
+    supervised_by: Mapped[User | None] = relationship(foreign_keys=[supervised_by_id])
     packs: Mapped[list["TreatmentPack"]] = relationship(back_populates="treatment", order_by="TreatmentPack.added_at")
     units: Mapped[list["TreatmentUnit"]] = relationship(back_populates="treatment", order_by="TreatmentUnit.added_at")
 

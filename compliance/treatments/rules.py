@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
+from ..guidelines import Method, Requirement
 from ..sterilisation.rules import Reason, pack_state
 
 # Readings outside these are typing mistakes, refused as input (mm, passes).
@@ -94,6 +95,56 @@ def check_screening(screening: Mapping | None) -> list[Reason]:
     if screening.get("active_skin_infection"):
         return [Reason("client-screening", "active_infection")]
     return []
+
+
+def never_overridden(reasons: Iterable[Reason], override_for: Callable[[str], str]) -> list[Reason]:
+    """The reasons no manager may override (the pack says `override: never`; an unknown code is never)."""
+    return [r for r in reasons if override_for(r.code) != "manager"]
+
+
+def without_supervised(reasons: Iterable[Reason], override_for: Callable[[str], str],
+                       supervised: bool) -> list[Reason]:
+    """trained-practitioner: once a manager supervises the treatment, the practitioner's missing training no
+    longer refuses its items (the override that made the manager supervise is the finding)."""
+    if not supervised:
+        return list(reasons)
+    return [r for r in reasons if not (r.code == "training_missing" and override_for(r.code) == "manager")]
+
+
+@dataclass(frozen=True)
+class NeedleItem:
+    """An item the gate accepted for a treatment: a pack (the Spaulding classes of its devices) or a unit (its kind)."""
+    kind: str                       # pack or unit
+    classes: frozenset[str] = frozenset()
+    unit_kind: str = ""
+
+
+def _meets(item: NeedleItem, option: Mapping[str, str]) -> bool:
+    if "pack" in option:
+        return item.kind == "pack" and option["pack"] in item.classes
+    return item.kind == "unit" and option.get("unit") == item.unit_kind
+
+
+# A treatment recorded before methods existed needs at least one needle item of any method.
+ANY_NEEDLE_TITLE = {"en": "a sterile pack or a single-use needle item", "id": "kemasan steril atau alat jarum sekali pakai"}
+
+
+def requirements_for(method: Method | None, methods: Mapping[str, Method]) -> tuple[Requirement, ...]:
+    """The needle items a treatment needs: its method's, or (no method) any one needle item of any method."""
+    if method is not None:
+        return method.requires
+    return (Requirement(ANY_NEEDLE_TITLE, tuple(o for m in methods.values() for req in m.requires
+                                                for o in req.any_of)),)
+
+
+def is_met(requirement: Requirement, items: Sequence[NeedleItem]) -> bool:
+    return any(_meets(i, o) for i in items for o in requirement.any_of)
+
+
+def missing_needle_items(method: Method | None, items: Sequence[NeedleItem],
+                         methods: Mapping[str, Method]) -> list[Requirement]:
+    """spaulding-critical: the needle items the method needs that the gate has not accepted for this treatment."""
+    return [req for req in requirements_for(method, methods) if not is_met(req, items)]
 
 
 def check_passes(passes: int | None, confirmed: bool, low: int, high: int) -> list[Reason]:

@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,18 +22,21 @@ from ..auth.actor import Actor
 from ..auth.models import AuthEvent
 from ..auth.rules import after_failed_pin, is_pin_locked
 from ..auth.services import PinPolicy
-from ..devices.models import Device
+from ..devices.models import Device, DeviceType
 from ..devices.services import change_device_status
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
+from ..guidelines import Pack as GuidelinePack
+from ..guidelines import Requirement
 from ..guidelines.services import pack_for_site
 from ..sites.models import Room, Site, TrainingRecord, User
 from ..sterilisation.models import Cycle, Pack, PackItem
 from ..sterilisation.services import find_pack
-from ..stock.models import Lot, Unit
+from ..stock.models import ItemType, Lot, Unit
 from ..stock.services import resolve_unit
 from ..timeutil import local_today
 from . import rules
+from .messages import INSTEAD, instead_key
 from ..schedule import services as schedule
 from .models import (
     ADVERSE_KINDS,
@@ -59,6 +63,7 @@ class GateResult:
     reasons: list[dict] = field(default_factory=list)
     attempt: GateAttempt | None = None
     usage: TreatmentPack | TreatmentUnit | None = None
+    already: bool = False  # the same item scanned again for this treatment (a double read): nothing new stored
 
 
 # --- clients -----------------------------------------------------------------------------------
@@ -113,8 +118,10 @@ def start_treatment(actor: Actor, data: dict, now: datetime) -> Treatment:
     practitioner = db.session.get(User, practitioner_id)
     if practitioner is None or room.site_id not in practitioner.site_ids or not practitioner.is_active_user:
         raise NotFound(_l("no such practitioner at this site"), field="practitioner_id")
+    procedure = v.choice(data, "procedure", PROCEDURES)
+    method = v.choice(data, "method", tuple(pack_for_site(room.site_id).methods))
     treatment = Treatment(site_id=room.site_id, room_id=room.id, client_id=client.id, practitioner_id=practitioner.id,
-                          procedure=v.choice(data, "procedure", PROCEDURES), started_at=now, status="open",
+                          procedure=procedure, method=method, started_at=now, status="open",
                           created_by_id=actor.user_id, created_at=now)
     db.session.add(treatment)
     db.session.flush()
@@ -160,22 +167,36 @@ def _valid_courses(user_id: int, today) -> set[str]:
         or_(TrainingRecord.expires_on.is_(None), TrainingRecord.expires_on >= today))))
 
 
-def _person_and_client_reasons(treatment: Treatment, now: datetime) -> list[rules.Reason]:
+def _person_and_client_reasons(treatment: Treatment, guideline: GuidelinePack, now: datetime) -> list[rules.Reason]:
     site = db.session.get(Site, treatment.site_id)
-    requirements = pack_for_site(site.id).number("trained-practitioner", "required_courses")
+    requirements = guideline.number("trained-practitioner", "required_courses")
     reasons = rules.check_practitioner(rules.required_courses(treatment.procedure, requirements),
                                        _valid_courses(treatment.practitioner_id, local_today(site.timezone, now)))
+    reasons = rules.without_supervised(reasons, guideline.override_for, treatment.supervised_by_id is not None)
     return reasons + rules.check_screening(treatment.screening)
 
 
+def _reason_dicts(reasons: list[rules.Reason], guideline: GuidelinePack) -> list[dict]:
+    """Reasons as stored and answered: each says whether a manager may override it here ("never"/"manager")."""
+    return [{**r.as_dict(), "override": guideline.override_for(r.code)} for r in reasons]
+
+
 def _refuse(actor: Actor, treatment: Treatment, subject: str, scanned: str, reasons: list[rules.Reason],
-            now: datetime, pack_id: int | None = None, unit_id: int | None = None) -> GateResult:
+            now: datetime, guideline: GuidelinePack, pack_id: int | None = None,
+            unit_id: int | None = None) -> GateResult:
     attempt = GateAttempt(treatment_id=treatment.id, site_id=treatment.site_id, subject=subject,
                           scanned=scanned[:200], pack_id=pack_id, unit_id=unit_id,
-                          reasons=[r.as_dict() for r in reasons], by_id=actor.user_id, at=now)
+                          reasons=_reason_dicts(reasons, guideline), by_id=actor.user_id, at=now)
     db.session.add(attempt)
     db.session.flush()
     return GateResult(False, attempt.reasons, attempt)
+
+
+def _may_pass(reasons: list[rules.Reason], guideline: GuidelinePack, override: GateOverride | None) -> bool:
+    """No reason at all; or a manager's override and every reason one that a manager may override here."""
+    if not reasons:
+        return True
+    return override is not None and not rules.never_overridden(reasons, guideline.override_for)
 
 
 def _pack_facts(pack: Pack) -> rules.PackFacts:
@@ -194,10 +215,13 @@ def add_pack(actor: Actor, treatment_id: int, raw_code: str, now: datetime,
     pack = find_pack(actor, raw_code)
     if pack.site_id != treatment.site_id:
         raise NotFound(_l("no pack with the label %(code)s at this site", code=pack.label_code), field="code")
-    reasons = _person_and_client_reasons(treatment, now) + rules.check_pack(_pack_facts(pack), now)
-    hard = [r for r in reasons if r.code == "pack_used"]  # no override can make an opened pack sterile again
-    if reasons and (override is None or hard):
-        return _refuse(actor, treatment, "pack", raw_code, reasons, now, pack_id=pack.id)
+    same = db.session.scalar(select(TreatmentPack).where(TreatmentPack.pack_id == pack.id))
+    if same is not None and same.treatment_id == treatment.id:  # a double read of a pack already opened here
+        return GateResult(True, [], None, same, already=True)
+    guideline = pack_for_site(treatment.site_id)
+    reasons = _person_and_client_reasons(treatment, guideline, now) + rules.check_pack(_pack_facts(pack), now)
+    if not _may_pass(reasons, guideline, override):
+        return _refuse(actor, treatment, "pack", raw_code, reasons, now, guideline, pack_id=pack.id)
     # Claim the pack with a conditional UPDATE: of two tablets, exactly one changes the row; the unique
     # treatment_packs.pack_id is the backstop.
     before = snapshot(pack, ("status",))
@@ -208,16 +232,16 @@ def add_pack(actor: Actor, treatment_id: int, raw_code: str, now: datetime,
     used_reason = [rules.Reason("spaulding-critical", "pack_used", {"code": pack.label_code})]
     if claimed.rowcount != 1:
         db.session.expire(pack)
-        return _refuse(actor, treatment, "pack", raw_code, used_reason, now, pack_id=pack.id)
+        return _refuse(actor, treatment, "pack", raw_code, used_reason, now, guideline, pack_id=pack.id)
     record_claim(pack, before, {"status": "used"}, actor=actor)
     try:
         with db.session.begin_nested():
             db.session.add(usage)
     except IntegrityError:
         db.session.expire(pack)
-        return _refuse(actor, treatment, "pack", raw_code, used_reason, now, pack_id=pack.id)
+        return _refuse(actor, treatment, "pack", raw_code, used_reason, now, guideline, pack_id=pack.id)
     db.session.expire(pack)
-    return GateResult(True, [r.as_dict() for r in reasons], None, usage)
+    return GateResult(True, _reason_dicts(reasons, guideline), None, usage)
 
 
 def add_unit(actor: Actor, treatment_id: int, raw_code: str, now: datetime,
@@ -228,12 +252,15 @@ def add_unit(actor: Actor, treatment_id: int, raw_code: str, now: datetime,
     unit = resolve_unit(actor, treatment.site_id, raw_code, now)
     lot = db.session.get(Lot, unit.lot_id)
     site = db.session.get(Site, treatment.site_id)
-    used = db.session.scalar(select(TreatmentUnit.id).where(TreatmentUnit.unit_id == unit.id)) is not None
-    facts = rules.UnitFacts(unit.serial, used, lot.lot_number, lot.status, lot.expires_on)
-    reasons = _person_and_client_reasons(treatment, now) + rules.check_unit(facts, local_today(site.timezone, now))
-    hard = [r for r in reasons if r.code == "unit_used"]  # single use is never overridden
-    if reasons and (override is None or hard):
-        return _refuse(actor, treatment, "unit", raw_code, reasons, now, unit_id=unit.id)
+    same = db.session.scalar(select(TreatmentUnit).where(TreatmentUnit.unit_id == unit.id))
+    if same is not None and same.treatment_id == treatment.id:  # a double read of a unit already used here
+        return GateResult(True, [], None, same, already=True)
+    facts = rules.UnitFacts(unit.serial, same is not None, lot.lot_number, lot.status, lot.expires_on)
+    guideline = pack_for_site(site.id)
+    reasons = (_person_and_client_reasons(treatment, guideline, now)
+               + rules.check_unit(facts, local_today(site.timezone, now)))
+    if not _may_pass(reasons, guideline, override):
+        return _refuse(actor, treatment, "unit", raw_code, reasons, now, guideline, unit_id=unit.id)
     usage = TreatmentUnit(treatment_id=treatment.id, unit_id=unit.id, added_by_id=actor.user_id, added_at=now,
                           override_id=override.id if override else None)
     try:
@@ -242,8 +269,8 @@ def add_unit(actor: Actor, treatment_id: int, raw_code: str, now: datetime,
     except IntegrityError:
         return _refuse(actor, treatment, "unit", raw_code,
                        [rules.Reason("single-use-never-reused", "unit_used", {"serial": unit.serial})], now,
-                       unit_id=unit.id)
-    return GateResult(True, [r.as_dict() for r in reasons], None, usage)
+                       guideline, unit_id=unit.id)
+    return GateResult(True, _reason_dicts(reasons, guideline), None, usage)
 
 
 def verify_manager(actor: Actor, manager_email: str, secret: str, now: datetime, policy: PinPolicy) -> User:
@@ -281,15 +308,18 @@ def override_attempt(actor: Actor, attempt_id: int, data: dict, now: datetime,
     attempt = db.session.get(GateAttempt, attempt_id)
     if attempt is None or attempt.site_id not in actor.site_ids:
         raise NotFound(_l("no such refusal"), field="attempt_id")
+    # Asked before the manager's secret: no PIN is spent on a refusal nobody may override.
+    guideline = pack_for_site(attempt.site_id)
+    never = [r for r in attempt.reasons if guideline.override_for(r.get("code", "")) != "manager"]
+    if never:
+        raise Conflict(INSTEAD[instead_key(attempt.reasons, guideline.override_for)], field="attempt_id",
+                       rule=never[0].get("rule"))
     manager = verify_manager(actor, data.get("manager_email") or "", str(data.get("secret") or ""), now,
                              policy or PinPolicy(5, 15))
     if attempt.site_id not in {s.id for s in manager.sites} and manager.role != "admin":
         raise Forbidden(_l("a manager of this site must confirm the override"), field="manager_email")
     if db.session.scalar(select(GateOverride.id).where(GateOverride.attempt_id == attempt.id)):
         raise Conflict(_l("this refusal was already overridden"), field="attempt_id")
-    if any(r["code"] in ("unit_used", "pack_used") for r in attempt.reasons):
-        raise Conflict(_l("a used pack or single-use unit can never be used again, even with an override"),
-                       field="attempt_id", rule="single-use-never-reused")
     override = GateOverride(attempt_id=attempt.id, manager_id=manager.id, reason=v.text(data, "reason", 2000),
                             at=now)
     db.session.add(override)
@@ -298,14 +328,29 @@ def override_attempt(actor: Actor, attempt_id: int, data: dict, now: datetime,
     result = add(actor, attempt.treatment_id, attempt.scanned, now, override=override)
     if not result.accepted:  # e.g. another tablet used the pack in between: no override without a usage
         raise Conflict(_l("it can no longer be used: %(codes)s", codes=", ".join(r["code"] for r in result.reasons)),
-                       field="attempt_id")
+                       field="attempt_id", rule=result.reasons[0].get("rule") if result.reasons else None)
+    treatment = db.session.get(Treatment, attempt.treatment_id)
+    if treatment.supervised_by_id is None and any(r.get("code") == "training_missing" for r in attempt.reasons):
+        treatment.supervised_by_id = manager.id  # trained-practitioner: the manager supervises from here on
+        db.session.flush()
     return result
+
+
 
 
 def finish_treatment(actor: Actor, treatment_id: int, data: dict, now: datetime) -> Treatment:
     """Close a treatment: settings, aftercare; units into a named sharps container; devices become dirty."""
     treatment = _open_treatment(actor, treatment_id)
     guideline = pack_for_site(treatment.site_id)
+    refused = rules.check_screening(treatment.screening)
+    if refused:  # nothing reached the skin as "done" for a client who was not screened or must not be treated
+        raise Conflict(FINISH_SCREENING_MESSAGES[refused[0].code], field="screening", rule=refused[0].rule)
+    missing = rules.missing_needle_items(guideline.methods.get(treatment.method or ""),
+                                         needle_items([treatment.id]).get(treatment.id, []), guideline.methods)
+    if missing:
+        raise Conflict(_l("Not finished: the gate has not accepted %(items)s for this client. Scan it before "
+                          "finishing, or abandon the treatment.", items=_Titles(missing)), field="items",
+                       rule="spaulding-critical")
     passes = v.integer(data, "passes", *rules.PLAUSIBLE_PASSES)
     depth = v.decimal(data, "needle_depth_mm", *rules.PLAUSIBLE_DEPTH_MM, places=2)
     confirmed = v.boolean(data, "passes_confirmed")
@@ -350,6 +395,62 @@ def finish_treatment(actor: Actor, treatment_id: int, data: dict, now: datetime)
     _devices_back_to_dirty(actor, treatment, now)
     db.session.flush()
     return treatment
+
+
+class _Titles:
+    """Requirements' titles, joined in the reader's language when the message is shown (at the edge)."""
+
+    def __init__(self, requirements) -> None:
+        self.requirements = requirements
+
+    def __str__(self) -> str:
+        language = str(get_locale() or "en")
+        return ", ".join(req.title_in(language) for req in self.requirements)
+
+
+FINISH_SCREENING_MESSAGES = {
+    "screening_missing": _l("Not finished: the client's screening is not recorded."),
+    "active_infection": _l("Not finished: the client has an active skin infection. Abandon the treatment instead."),
+}
+
+
+def needle_items(treatment_ids: list[int]) -> dict[int, list[rules.NeedleItem]]:
+    """What the gate accepted for each treatment: its packs (with their devices' Spaulding classes) and its units
+    (with their item kind). Two queries whatever the number of treatments."""
+    found: dict[int, list[rules.NeedleItem]] = {}
+    if not treatment_ids:
+        return found
+    classes: dict[tuple[int, int], set[str]] = {}
+    for treatment_id, pack_id, spaulding in db.session.execute(
+            select(TreatmentPack.treatment_id, TreatmentPack.pack_id, DeviceType.spaulding_class)
+            .join(PackItem, PackItem.pack_id == TreatmentPack.pack_id)
+            .join(Device, Device.id == PackItem.device_id)
+            .join(DeviceType, DeviceType.id == Device.device_type_id)
+            .where(TreatmentPack.treatment_id.in_(treatment_ids))):
+        classes.setdefault((treatment_id, pack_id), set()).add(spaulding)
+    for (treatment_id, _pack_id), seen in classes.items():
+        found.setdefault(treatment_id, []).append(rules.NeedleItem("pack", frozenset(seen)))
+    for treatment_id, kind in db.session.execute(
+            select(TreatmentUnit.treatment_id, ItemType.kind).join(Unit, Unit.id == TreatmentUnit.unit_id)
+            .join(ItemType, ItemType.id == Unit.item_type_id).where(TreatmentUnit.treatment_id.in_(treatment_ids))):
+        found.setdefault(treatment_id, []).append(rules.NeedleItem("unit", unit_kind=kind))
+    return found
+
+
+def needle_checklist(treatment: Treatment, guideline: GuidelinePack) -> list[tuple[Requirement, bool]]:
+    """Each needle item the treatment's method needs, and whether the gate has accepted it for this client."""
+    items = needle_items([treatment.id]).get(treatment.id, [])
+    return [(req, rules.is_met(req, items))
+            for req in rules.requirements_for(guideline.methods.get(treatment.method or ""), guideline.methods)]
+
+
+def unchecked_finished(treatments: list[Treatment], methods) -> set[int]:
+    """Of these treatments, the finished ones whose method's needle items the gate did not all accept (recorded
+    before finishing required them): flagged on the lists, the dashboard and the audit report."""
+    finished = [t for t in treatments if t.status == "finished"]
+    items = needle_items([t.id for t in finished])
+    return {t.id for t in finished
+            if rules.missing_needle_items(methods.get(t.method or ""), items.get(t.id, []), methods)}
 
 
 def _devices_back_to_dirty(actor: Actor, treatment: Treatment, now: datetime) -> None:

@@ -10,7 +10,7 @@ from typing import Iterable
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
-from flask_babel import format_date
+from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import and_, func, or_, select
@@ -40,7 +40,7 @@ from . import services
 from .forms import (ADVERSE_KIND_LABELS, PROCEDURE_LABELS, SCREENING_LABELS, SEVERITY_LABELS, STATUS_CLASS,
                     STATUS_LABELS, SUBJECT_LABELS, AbandonForm, AdverseEventForm, FinishForm, OverrideForm, ScanForm,
                     ScreeningForm, StartForm)
-from .messages import is_overridable, reason_text, rule_title
+from .messages import instead_text, is_overridable, reason_text, rule_title
 from .models import (AdverseEvent, GateAttempt, GateOverride, LookBack, SharpsContainer, Treatment,
                      TreatmentPack, TreatmentUnit)
 
@@ -198,8 +198,10 @@ class GateAnswer:
     detail: str             # what it is: contents and load, or item type and lot
     reasons: list[ReasonLine]
     attempt_id: int | None
-    overridable: bool
+    overridable: bool       # every reason is one a manager may override here
     overridden: bool
+    already: bool = False   # scanned again for the same client: nothing new, nothing refused
+    instead: str = ""       # what to do when no override is possible
 
 
 def _reason_lines(reasons: Iterable[dict]) -> list[ReasonLine]:
@@ -219,7 +221,7 @@ def _unit_detail(unit: Unit) -> str:
              day=format_date(unit.lot.expires_on, "medium"))
 
 
-def _answer(result: services.GateResult, subject: str) -> GateAnswer:
+def _answer(result: services.GateResult, subject: str, guideline) -> GateAnswer:
     """The gate's result, ready to show: what was scanned, and every reason in words with its guideline."""
     usage, attempt = result.usage, result.attempt
     pack = usage.pack if isinstance(usage, TreatmentPack) else (
@@ -232,14 +234,15 @@ def _answer(result: services.GateResult, subject: str) -> GateAnswer:
         subject, code, detail = "unit", unit.serial, _unit_detail(unit)
     else:
         code, detail = (attempt.scanned if attempt else ""), ""
+    overridable = attempt is not None and is_overridable(attempt.reasons, guideline.override_for)
     return GateAnswer(result.accepted, subject, code, detail, _reason_lines(result.reasons),
-                      attempt.id if attempt is not None else None,
-                      attempt is not None and is_overridable(attempt.reasons),
-                      usage is not None and usage.override_id is not None)
+                      attempt.id if attempt is not None else None, overridable,
+                      usage is not None and usage.override_id is not None, result.already,
+                      "" if overridable or attempt is None else instead_text(attempt.reasons, guideline.override_for))
 
 
-def _answer_for_attempt(attempt: GateAttempt) -> GateAnswer:
-    return _answer(services.GateResult(False, attempt.reasons, attempt), attempt.subject)
+def _answer_for_attempt(attempt: GateAttempt, guideline) -> GateAnswer:
+    return _answer(services.GateResult(False, attempt.reasons, attempt), attempt.subject, guideline)
 
 
 # --- the tablet: start, screening, the scan box, override, finish -------------------------------
@@ -276,6 +279,12 @@ def _start_page(actor: Actor, site: Site, form: StartForm, status: int = 200):
                            can_contact=actor.can("clients.contact")), status
 
 
+def _methods(site: Site) -> list[tuple[str, str]]:
+    """The ways of needling the site's guideline pack knows (pen, roller), in the reader's language."""
+    language = str(get_locale() or "en")
+    return [(key, m.title_in(language)) for key, m in pack_for_site(site.id).methods.items()]
+
+
 def _rooms(site: Site) -> list[Room]:
     """The site's treatment rooms (every active room if none is marked as one)."""
     rooms = [r for r in site.rooms if r.is_active]
@@ -288,7 +297,7 @@ def start_treatment():
     """Start a treatment: the client (by code), room, procedure and practitioner."""
     actor = current_actor()
     site = _site_in_context(actor)
-    form = StartForm(rooms=_rooms(site), people=_practitioners(site))
+    form = StartForm(rooms=_rooms(site), people=_practitioners(site), methods=_methods(site))
     if request.method == "GET":
         form.client_choice.data = "existing"
         form.room_id.data = form.room_id.choices[0].value if form.room_id.choices else None
@@ -300,7 +309,7 @@ def start_treatment():
         if form.client_choice.data != "new" and not code:
             form.client_code.errors = [_("Type the client's code, or choose “New client”.")]
             return _start_page(actor, site, form, 422)
-        data = {"room_id": form.room_id.data, "procedure": form.procedure.data or "",
+        data = {"room_id": form.room_id.data, "procedure": form.procedure.data or "", "method": form.method.data or "",
                 "practitioner_id": form.practitioner_id.data or current_user.id}
         now = utcnow()
         try:
@@ -358,11 +367,23 @@ def _gate_context(actor: Actor, treatment: Treatment, scan_form: ScanForm, answe
     events = [] if wants_partial() else list(db.session.scalars(
         select(AdverseEvent).where(AdverseEvent.treatment_id == treatment.id).order_by(AdverseEvent.onset_at)))
     return {"treatment": treatment, "site": site, "scan_form": scan_form, "answer": answer,
+            **_finish_readiness(treatment),
             "events": events, "look_backs": _look_backs([e.id for e in events]), "can_trace": actor.can("trace.read"),
             "override_form": override_form, "suggestions": _suggestions(actor, site, utcnow()),
             "abandon_form": abandon_form or AbandonForm(formdata=None),
             "pack_details": {u.id: _pack_detail(u.pack) for u in treatment.packs},
             "unit_details": {u.id: _unit_detail(u.unit) for u in treatment.units}}
+
+
+def _finish_readiness(treatment: Treatment) -> dict:
+    """The needle items the method needs with a tick for each the gate accepted; whether the screening stops it."""
+    language = str(get_locale() or "en")
+    needles = [(req.title_in(language), met)
+               for req, met in services.needle_checklist(treatment, pack_for_site(treatment.site_id))]
+    screening = treatment.screening or {}
+    contraindicated = bool(screening.get("active_skin_infection"))
+    return {"needles": needles, "contraindicated": contraindicated,
+            "ready_to_finish": bool(screening) and not contraindicated and all(met for _t, met in needles)}
 
 
 def _gate_page(actor: Actor, treatment: Treatment, scan_form: ScanForm, answer: GateAnswer | None = None,
@@ -404,7 +425,7 @@ def scan_item(treatment_id: int):
             status = refuse_at_field(form, exc, fallback="code", on_form=True)
         else:
             db.session.commit()  # accepted: the usage; refused: the attempt (who, what, which rule) and no usage
-            answer = _answer(result, "pack" if add is services.add_pack else "unit")
+            answer = _answer(result, "pack" if add is services.add_pack else "unit", pack_for_site(treatment.site_id))
             status = 200 if result.accepted else 409
             form = ScanForm(formdata=None)
     return _gate_page(actor, services.get_treatment(actor, treatment_id), form, answer, status=status)
@@ -429,12 +450,12 @@ def override_refusal(treatment_id: int, attempt_id: int):
             status = refuse_at_field(form, exc, aliases={"attempt_id": None}, on_form=True)
         else:
             db.session.commit()
-            answer = _answer(result, attempt.subject)
+            answer = _answer(result, attempt.subject, pack_for_site(treatment.site_id))
             return _gate_page(actor, treatment, ScanForm(formdata=None), answer,
                               status=200 if result.accepted else 409)
     attempt = db.session.get(GateAttempt, attempt_id)
     return _gate_page(actor, services.get_treatment(actor, treatment_id), ScanForm(formdata=None),
-                      _answer_for_attempt(attempt), form, status)
+                      _answer_for_attempt(attempt, pack_for_site(treatment.site_id)), form, status)
 
 
 @bp.route("/tablet/treatments/<int:treatment_id>/finish", methods=["GET", "POST"])
@@ -468,7 +489,7 @@ def finish_treatment(treatment_id: int):
     guideline = pack_for_site(site.id)
     return render_template(
         "treatments/finish.html", form=form, treatment=treatment, site=site, containers=containers,
-        min_passes=int(guideline.number("passes-within-range", "min_passes")),
+        **_finish_readiness(treatment), min_passes=int(guideline.number("passes-within-range", "min_passes")),
         max_passes=int(guideline.number("passes-within-range", "max_passes"))), outcome
 
 

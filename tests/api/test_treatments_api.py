@@ -38,6 +38,7 @@ from tests.treatments.conftest import (  # noqa: F401  (fixtures)
     start,
     sterile_pack,
     trained_nurse,
+    untrained_nurse,
 )
 
 V1 = "/api/v1"
@@ -87,9 +88,10 @@ def test_a_nurse_session_registers_a_client_treats_through_the_gate_and_finishes
     assert r.get_json()["consent_at"] == "2026-11-25T03:00:00+00:00"
 
     r = c.api("POST", f"{V1}/treatments", {"room_id": site.rooms[0].id, "client_code": code.lower(),
-                                            "procedure": "acne_scars"})
+                                            "procedure": "acne_scars", "method": "pen"})
     assert r.status_code == 201, r.get_json()
     treatment = r.get_json()
+    assert (treatment["method"], treatment["needles_checked"]) == ("pen", False)
     assert (treatment["client_code"], treatment["practitioner_id"], treatment["status"]) == (
         code, trained_nurse.id, "open")
     url = r.headers["Location"]
@@ -110,6 +112,7 @@ def test_a_nurse_session_registers_a_client_treats_through_the_gate_and_finishes
     r = c.api("POST", f"{url}/finish", {"passes": 8, "needle_depth_mm": "0.5", "sharps_container_id": container.id,
                                         "products": [{"name": "Lidocaine 5 %", "lot": "AN-7"}]})
     assert r.status_code == 200, r.get_json()
+    assert r.get_json()["needles_checked"] is True
     assert (r.get_json()["status"], r.get_json()["needle_depth_mm"], r.get_json()["sharps_container_id"]) == (
         "finished", "0.50", container.id)
 
@@ -142,7 +145,10 @@ def test_a_refused_unit_answers_409_with_reasons_and_the_attempt_is_stored_and_n
         "code": 409, "rule": "single-use-never-reused", "attempt_id": attempt.id,
         "message": f"Refused at the point of use: {said}",
         "reasons": [{"rule": "single-use-never-reused", "code": "lot_quarantined", "values": {"lot": "LOT42"},
-                     "message": said}],
+                     "override": "never", "message": said}],
+        "overridable": False,
+        "instead": "No override is possible: no manager's word makes this item sterile or unused. Put it aside and "
+                   "take another one; if there is none, abandon the treatment.",
     }
     # The refusal was committed even though the answer is an error; nothing was used.
     assert (_count(db, GateAttempt), _count(db, TreatmentUnit)) == (1, 0)
@@ -172,12 +178,13 @@ def test_every_reason_is_answered_and_an_untrained_unscreened_attempt_names_the_
 
 
 def test_a_manager_overrides_a_refusal_with_the_right_password_and_the_unit_is_used(
-        client, login_as, trained_nurse, manager, start, make_lot, snapshot, words, db):
-    make_lot(status="quarantined")
-    treatment = start()
+        client, login_as, trained_nurse, manager, start, make_lot, snapshot, words, db, untrained_nurse):
+    make_lot()
+    treatment = start(practitioner=untrained_nurse)
     c = login_as(trained_nurse)
-    attempt_id = c.api("POST", f"{V1}/treatments/{treatment.id}/units", {"code": barcode("Q2")}).get_json()[
-        "attempt_id"]
+    refused = c.api("POST", f"{V1}/treatments/{treatment.id}/units", {"code": barcode("Q2")}).get_json()
+    assert refused["overridable"] is True and {r["override"] for r in refused["reasons"]} == {"manager"}
+    attempt_id = refused["attempt_id"]
     url = f"{V1}/gate-attempts/{attempt_id}/override"
     before = snapshot()
     for body, field in (({"manager_email": manager.email, "secret": "wrong", "reason": "x"}, "secret"),
@@ -193,7 +200,7 @@ def test_a_manager_overrides_a_refusal_with_the_right_password_and_the_unit_is_u
     assert db.session.get(type(manager), manager.id).pin_failed_count == 1
 
     r = c.api("POST", url, {"manager_email": manager.email.upper(), "secret": PASSWORD,
-                            "reason": "quarantine lifted by the supplier by phone"})
+                            "reason": "course booked; I supervise this treatment"})
     assert r.status_code == 201, r.get_json()
     got = r.get_json()
     assert r.headers["Location"].endswith(f"{V1}/treatments/{treatment.id}")
@@ -201,12 +208,14 @@ def test_a_manager_overrides_a_refusal_with_the_right_password_and_the_unit_is_u
     assert got["unit"]["override_id"] == got["override"]["id"]
     assert (got["override"]["manager_id"], got["override"]["manager_name"], got["override"]["subject"]) == (
         manager.id, "Mira Manager", "unit")
-    assert got["override"]["reasons"][0]["message"] == words("lot_quarantined", "single-use-never-reused", lot="LOT42")
+    assert got["override"]["reasons"][0]["message"] == words("training_missing", "trained-practitioner",
+                                                             course="infection_control")
     assert "secret" not in str(got)
     assert (_count(db, GateOverride), _count(db, TreatmentUnit)) == (1, 1)
     detail = c.api("GET", f"{V1}/treatments/{treatment.id}").get_json()
     assert detail["attempts"][0]["override_id"] == got["override"]["id"]
-    assert [o["reason"] for o in detail["overrides"]] == ["quarantine lifted by the supplier by phone"]
+    assert [o["reason"] for o in detail["overrides"]] == ["course booked; I supervise this treatment"]
+    assert detail["supervised_by_id"] == manager.id
 
     r = c.api("POST", url, {"manager_email": manager.email, "secret": PASSWORD, "reason": "again"})
     assert r.status_code == 409 and list(r.get_json()["errors"]) == ["attempt_id"]
@@ -239,7 +248,7 @@ def test_a_pack_from_a_load_awaiting_release_is_refused_with_its_rule(client, lo
     assert r.status_code == 409
     assert r.get_json()["reasons"] == [{
         "rule": "spaulding-critical", "code": "load_not_released",
-        "values": {"code": pack.label_code, "status": "awaiting_release"},
+        "values": {"code": pack.label_code, "status": "awaiting_release"}, "override": "never",
         "message": words("load_not_released", "spaulding-critical", code=pack.label_code, status="awaiting_release")}]
     assert "awaiting release" in r.get_json()["reasons"][0]["message"]  # the status in words, not its code
     assert (_count(db, GateAttempt), _count(db, TreatmentPack)) == (1, 0)
@@ -264,7 +273,8 @@ def test_a_data_loggers_key_reads_its_site_but_cannot_start_treatments_or_receiv
     assert client.api("GET", f"{V1}/treatments", key=key).status_code == 200
     before = snapshot()
     for path, body in (
-            ("/treatments", {"room_id": site.rooms[0].id, "client_id": client_row.id, "procedure": "face"}),
+            ("/treatments", {"room_id": site.rooms[0].id, "client_id": client_row.id, "procedure": "face",
+                             "method": "pen"}),
             (f"/treatments/{treatment.id}/units", {"code": barcode("K1")}),
             ("/lots", {"site_id": site.id, "barcode": barcode("K2"), "quantity": 5}),
             ("/clients", {"site_id": site.id}),
@@ -296,7 +306,8 @@ def test_another_sites_lot_treatment_and_client_are_404(client, login_as, manage
     b_client = services.create_client(b_admin, {"site_id": sister_site.id}, NOW)
     b_nurse = make_user("staff", [sister_site])
     treatment = services.start_treatment(b_admin, {"room_id": sister_site.rooms[0].id, "client_id": b_client.id,
-                                                   "procedure": "face", "practitioner_id": b_nurse.id}, NOW)
+                                                   "procedure": "face", "method": "pen",
+                                                   "practitioner_id": b_nurse.id}, NOW)
     db.session.commit()
     c = login_as(manager)
     for path in (f"/lots/{lot.id}", f"/treatments/{treatment.id}", f"/clients/{b_client.code}"):

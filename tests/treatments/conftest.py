@@ -75,7 +75,7 @@ def start(db, site, client_row, trained_nurse, actor):
     """Start a screened treatment by the trained nurse (the manager's actor records it)."""
     def begin(screened=True, practitioner=None):
         treatment = services.start_treatment(actor, {
-            "room_id": site.rooms[0].id, "client_id": client_row.id, "procedure": "acne_scars",
+            "room_id": site.rooms[0].id, "client_id": client_row.id, "procedure": "acne_scars", "method": "roller",
             "practitioner_id": (practitioner or trained_nurse).id}, NOW)
         if screened:
             services.record_screening(actor, treatment.id, {
@@ -97,3 +97,21 @@ def sterile_pack(db, actor, ready_steriliser, packed):
         return pack
 
     return make
+
+
+@pytest.fixture
+def untrained_nurse(make_user, site):
+    """Staff of the site with no training record: the gate refuses with training_missing (a manager may override)."""
+    return make_user("staff", sites=[site], name="Untrained Nurse")
+
+
+@pytest.fixture
+def needled(db, actor, sterile_pack):
+    """Open a sterile roller pack for a treatment through the gate: what a roller treatment needs to finish."""
+    def add(treatment):
+        result = services.add_pack(actor, treatment.id, sterile_pack().label_code, NOW)
+        assert result.accepted, result.reasons
+        db.session.commit()
+        return treatment
+
+    return add

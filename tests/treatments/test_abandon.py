@@ -80,8 +80,8 @@ def test_abandon_without_a_reason_is_refused_at_the_field_and_changes_nothing(db
     assert exc.value.field == "reason"
 
 
-def test_a_finished_or_abandoned_treatment_cannot_be_abandoned(db, actor, start):
-    finished, abandoned = start(), start()
+def test_a_finished_or_abandoned_treatment_cannot_be_abandoned(db, actor, start, needled):
+    finished, abandoned = needled(start()), start()
     services.finish_treatment(actor, finished.id, {"passes": 8, "needle_depth_mm": "0.5"}, LATER)
     services.abandon_treatment(actor, abandoned.id, {"reason": "Contraindication at screening"}, LATER)
     db.session.commit()
@@ -210,8 +210,8 @@ def test_the_treatment_page_abandons_and_then_shows_the_reason_who_and_when(db, 
     assert f'action="/treatments/{treatment.id}/abandon"' not in page
 
 
-def test_abandoning_a_finished_treatment_changes_nothing(db, login_as, manager, actor, start):
-    treatment = start()
+def test_abandoning_a_finished_treatment_changes_nothing(db, login_as, manager, actor, start, needled):
+    treatment = needled(start())
     services.finish_treatment(actor, treatment.id, {"passes": 8, "needle_depth_mm": "0.5"}, NOW)
     db.session.commit()
     client = login_as(manager)

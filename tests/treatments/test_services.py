@@ -131,16 +131,19 @@ def test_unit_of_another_organisation_is_unknown(db, outsider, other_site, start
         services.add_unit(actor_for_user(outsider), treatment.id, barcode("S5"), NOW)
 
 
-def test_manager_overrides_a_refusal_with_a_reason_and_it_is_recorded(db, actor, manager, start, make_lot):
-    make_lot(status="quarantined")
-    treatment = start()
+def test_manager_overrides_a_refusal_with_a_reason_and_it_is_recorded(db, actor, manager, start, make_lot,
+                                                                      untrained_nurse):
+    make_lot()
+    treatment = start(practitioner=untrained_nurse)
     refused = services.add_unit(actor, treatment.id, barcode("S6"), NOW)
+    assert set(reason_codes(refused)) == {"training_missing"}
     with pytest.raises(Forbidden):
         services.override_attempt(actor, refused.attempt.id, {"manager_email": manager.email, "secret": "wrong",
                                                                "reason": "x"}, NOW)
     result = services.override_attempt(actor, refused.attempt.id, {
-        "manager_email": manager.email, "secret": PASSWORD, "reason": "quarantine lifted by phone"}, NOW)
+        "manager_email": manager.email, "secret": PASSWORD, "reason": "course booked; I supervise"}, NOW)
     assert result.accepted and result.usage.override_id is not None
+    assert treatment.supervised_by_id == manager.id  # the manager is recorded as supervising
     with pytest.raises(Conflict):
         services.override_attempt(actor, refused.attempt.id, {"manager_email": manager.email, "secret": PASSWORD,
                                                                "reason": "again"}, NOW)
@@ -188,8 +191,10 @@ def test_two_tablets_scanning_one_unit_at_once_exactly_one_succeeds(app, db, act
     assert _count(db, TreatmentUnit) == 1 and _count(db, Unit) == 1
 
 
-def test_finish_refuses_bad_settings_and_stores_nothing(db, actor, start, container):
+def test_finish_refuses_bad_settings_and_stores_nothing(db, actor, start, container, sterile_pack):
     treatment = start()
+    services.add_pack(actor, treatment.id, sterile_pack().label_code, NOW)
+    db.session.commit()
     for data, field in (({"passes": -1, "needle_depth_mm": "0.5"}, "passes"),
                         ({"passes": 1000, "needle_depth_mm": "0.5"}, "passes"),
                         ({"passes": 8, "needle_depth_mm": "40"}, "needle_depth_mm"),
@@ -241,12 +246,13 @@ def test_look_back_from_a_load_lists_every_treatment_it_reached(db, actor, start
     assert untouched.id not in found
 
 
-def test_guessing_a_managers_pin_through_overrides_locks_the_manager(db, actor, manager, start, make_lot):
+def test_guessing_a_managers_pin_through_overrides_locks_the_manager(db, actor, manager, start, make_lot,
+                                                                     untrained_nurse):
     from compliance.auth.services import PinPolicy
     from compliance.treatments.services import WrongSecret
 
-    make_lot(status="quarantined")
-    treatment = start()
+    make_lot()
+    treatment = start(practitioner=untrained_nurse)
     refused = services.add_unit(actor, treatment.id, barcode("G1"), NOW)
     policy = PinPolicy(max_attempts=3, lock_minutes=15)
     for guess in ("0000", "1111"):
@@ -263,9 +269,9 @@ def test_guessing_a_managers_pin_through_overrides_locks_the_manager(db, actor, 
 
 
 def test_a_wrong_override_secret_is_counted_even_though_the_request_fails(client, login_as, manager, start,
-                                                                         make_lot, db):
-    make_lot(status="quarantined")
-    treatment = start()
+                                                                         make_lot, db, untrained_nurse):
+    make_lot()
+    treatment = start(practitioner=untrained_nurse)
     refused = services.add_unit(actor_for_user(manager), treatment.id, barcode("G2"), NOW)
     db.session.commit()
     login_as(manager)

@@ -148,7 +148,7 @@ def test_trained_staff_start_screen_scan_a_pack_and_a_unit_and_finish_with_a_sha
     assert page.status_code == 200 and "Start a treatment" in text(page)
     response = client.form_post("/tablet/treatments/new", {
         "client_choice": "existing", "client_code": "c-test22", "room_id": str(site.rooms[0].id),
-        "procedure": "acne_scars", "practitioner_id": str(trained_nurse.id)})
+        "procedure": "acne_scars", "method": "roller", "practitioner_id": str(trained_nurse.id)})
     assert response.status_code == 302, text(response)
     treatment = db.session.scalar(select(Treatment))
     assert response.headers["Location"].endswith(f"/tablet/treatments/{treatment.id}/screening")
@@ -183,7 +183,7 @@ def test_trained_staff_start_screen_scan_a_pack_and_a_unit_and_finish_with_a_sha
 def test_a_new_client_gets_a_code_and_staff_cannot_give_a_name(db, on_tablet, site, trained_nurse):
     response = on_tablet.form_post("/tablet/treatments/new", {
         "client_choice": "new", "name": "Not Stored", "phone": "123", "room_id": str(site.rooms[0].id),
-        "procedure": "face", "practitioner_id": str(trained_nurse.id)})
+        "procedure": "face", "method": "pen", "practitioner_id": str(trained_nurse.id)})
     assert response.status_code == 302
     created = db.session.scalar(select(Client))
     assert created.code.startswith("C-") and created.name == "" and created.phone == ""
@@ -194,12 +194,12 @@ def test_a_new_client_gets_a_code_and_staff_cannot_give_a_name(db, on_tablet, si
 def test_unknown_client_code_is_refused_at_the_field(db, on_tablet, site, trained_nurse):
     response = on_tablet.form_post("/tablet/treatments/new", {
         "client_choice": "existing", "client_code": "C-NOPE99", "room_id": str(site.rooms[0].id),
-        "procedure": "face", "practitioner_id": str(trained_nurse.id)})
+        "procedure": "face", "method": "pen", "practitioner_id": str(trained_nurse.id)})
     assert response.status_code == 404 and 'id="client_code-error"' in text(response)
     assert rows(db, Treatment) == 0
 
 
-def test_pack_from_a_load_awaiting_release_is_refused_in_red_and_only_the_attempt_is_stored(
+def test_pack_from_a_load_awaiting_release_is_refused_in_red_with_no_override_and_only_the_attempt_is_stored(
         db, on_tablet, actor, start, ready_steriliser, packed):
     treatment = start()
     pack = awaiting_pack(db, actor, ready_steriliser, packed)
@@ -208,7 +208,8 @@ def test_pack_from_a_load_awaiting_release_is_refused_in_red_and_only_the_attemp
     assert response.status_code == 409 and "gate-bad" in page and "Refused: do not use" in page
     assert f"Pack {pack.label_code} is not from a released load: its load is awaiting release." in page
     assert title("spaulding-critical") in page
-    assert "Manager override" in page
+    assert "Manager override" not in page and "Override and use it" not in page
+    assert "no manager&#39;s word makes this item sterile or unused" in page and "abandon the treatment" in page
     assert rows(db, GateAttempt) == 1 and rows(db, TreatmentPack) == 0
     attempt = db.session.scalar(select(GateAttempt))
     assert attempt.reasons[0]["code"] == "load_not_released"
@@ -233,7 +234,7 @@ def test_a_used_unit_is_refused_and_no_override_is_offered(db, on_tablet, start,
     assert scan(on_tablet, first.id, barcode("ONCE")).status_code == 200
     response = scan(on_tablet, second.id, barcode("ONCE"))
     assert response.status_code == 409 and "was already used" in text(response)
-    assert "can never be used again" in text(response) and "Override and use it" not in text(response)
+    assert "No override is possible" in text(response) and "Override and use it" not in text(response)
 
 
 def test_an_unknown_barcode_is_an_error_at_the_scan_box_not_a_refusal(db, on_tablet, start):
@@ -244,10 +245,11 @@ def test_an_unknown_barcode_is_an_error_at_the_scan_box_not_a_refusal(db, on_tab
 
 
 def test_manager_override_with_the_right_password_records_the_usage_as_an_override(
-        db, on_tablet, login_as, actor, manager, start, ready_steriliser, packed):
-    treatment = start()
-    pack = awaiting_pack(db, actor, ready_steriliser, packed)
-    scan(on_tablet, treatment.id, pack.label_code)
+        db, on_tablet, login_as, actor, manager, start, sterile_pack, untrained_nurse):
+    treatment = start(practitioner=untrained_nurse)
+    pack = sterile_pack()
+    refused = scan(on_tablet, treatment.id, pack.label_code)
+    assert refused.status_code == 409 and "Manager override" in text(refused)
     attempt = db.session.scalar(select(GateAttempt))
     response = on_tablet.form_post(f"/tablet/treatments/{treatment.id}/refusals/{attempt.id}/override", {
         "manager_pick": manager.email, "secret": PASSWORD, "reason": "Printout checked by phone with the nurse"},
@@ -256,6 +258,8 @@ def test_manager_override_with_the_right_password_records_the_usage_as_an_overri
     assert "Used with a manager's override" in text(response)
     usage = db.session.scalar(select(TreatmentPack))
     assert usage.pack_id == pack.id and usage.override_id is not None
+    db.session.refresh(treatment)
+    assert treatment.supervised_by_id == manager.id
 
     login_as(manager)
     detail = text(on_tablet.get(f"/treatments/{treatment.id}"))
@@ -268,9 +272,9 @@ def test_manager_override_with_the_right_password_records_the_usage_as_an_overri
 
 
 def test_manager_override_with_a_wrong_password_uses_nothing(
-        db, on_tablet, actor, manager, start, ready_steriliser, packed):
-    treatment = start()
-    pack = awaiting_pack(db, actor, ready_steriliser, packed)
+        db, on_tablet, actor, manager, start, sterile_pack, untrained_nurse):
+    treatment = start(practitioner=untrained_nurse)
+    pack = sterile_pack()
     scan(on_tablet, treatment.id, pack.label_code)
     attempt = db.session.scalar(select(GateAttempt))
     response = on_tablet.form_post(f"/tablet/treatments/{treatment.id}/refusals/{attempt.id}/override", {
@@ -302,8 +306,8 @@ def test_an_override_of_another_treatments_refusal_is_not_found(db, on_tablet, a
     ({"ended_at": "2026-11-25T09:00"}, "ended_at"),  # the treatment started at 10:00 Jakarta
 ])
 def test_implausible_settings_are_refused_naming_the_field_and_nothing_is_stored(db, on_tablet, start, changes,
-                                                                                 field):
-    treatment = start()
+                                                                                 field, needled):
+    treatment = needled(start())
     response = on_tablet.form_post(f"/tablet/treatments/{treatment.id}/finish", finish_form(**changes))
     assert 400 <= response.status_code < 500
     assert f'id="{field}-error"' in text(response) and f'href="#{field}"' in text(response)
@@ -311,8 +315,8 @@ def test_implausible_settings_are_refused_naming_the_field_and_nothing_is_stored
     assert treatment.status == "open" and treatment.passes is None and treatment.products == []
 
 
-def test_twelve_passes_need_the_practitioners_confirmation(db, on_tablet, start):
-    treatment = start()
+def test_twelve_passes_need_the_practitioners_confirmation(db, on_tablet, start, needled):
+    treatment = needled(start())
     refused = on_tablet.form_post(f"/tablet/treatments/{treatment.id}/finish", finish_form(passes="12"))
     assert refused.status_code == 422 and 'id="passes_confirmed-error"' in text(refused)
     assert "12 passes is outside 6–10" in text(refused)
@@ -325,9 +329,9 @@ def test_twelve_passes_need_the_practitioners_confirmation(db, on_tablet, start)
     assert treatment.status == "finished" and treatment.passes == 12 and treatment.passes_confirmed
 
 
-def test_units_used_need_a_sharps_container(db, on_tablet, start, make_lot, container):
+def test_units_used_need_a_sharps_container(db, on_tablet, start, make_lot, container, needled):
     make_lot()
-    treatment = start()
+    treatment = needled(start())
     scan(on_tablet, treatment.id, barcode("NEEDS-BIN"))
     response = on_tablet.form_post(f"/tablet/treatments/{treatment.id}/finish", finish_form())
     assert response.status_code == 422 and 'id="sharps_container_id-error"' in text(response)
@@ -337,14 +341,15 @@ def test_units_used_need_a_sharps_container(db, on_tablet, start, make_lot, cont
 
 # --- who sees what -------------------------------------------------------------------------------
 
-def test_staff_see_client_codes_but_never_names(db, on_tablet, login_as, manager, named_client, start, container):
-    treatment = start()
+def test_staff_see_client_codes_but_never_names(db, on_tablet, login_as, manager, named_client, start, container,
+                                                needled):
+    treatment = needled(start())
     for url in ("/tablet/treatments/new", f"/tablet/treatments/{treatment.id}", "/treatments",
                 f"/treatments/{treatment.id}", f"/clients/{named_client.id}"):
         page = on_tablet.get(url)
         assert page.status_code == 200, url
         assert "C-TEST22" in text(page) and CLIENT_NAME not in text(page) and "811 000" not in text(page), url
-    on_tablet.form_post(f"/tablet/treatments/{treatment.id}/finish", finish_form())
+    assert on_tablet.form_post(f"/tablet/treatments/{treatment.id}/finish", finish_form()).status_code == 302
     assert CLIENT_NAME not in text(on_tablet.get(f"/tablet/treatments/{treatment.id}"))
     login_as(manager)
     assert CLIENT_NAME in text(on_tablet.get(f"/clients/{named_client.id}"))
