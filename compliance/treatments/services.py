@@ -27,7 +27,7 @@ from ..devices.services import change_device_status
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..guidelines import Pack as GuidelinePack
-from ..guidelines import Requirement
+from ..guidelines import Requirement, load_pack
 from ..guidelines.services import pack_for_site
 from ..sites.models import Room, Site, TrainingRecord, User
 from ..sterilisation.models import Cycle, Pack, PackItem
@@ -444,9 +444,11 @@ def needle_checklist(treatment: Treatment, guideline: GuidelinePack) -> list[tup
             for req in rules.requirements_for(guideline.methods.get(treatment.method or ""), guideline.methods)]
 
 
-def unchecked_finished(treatments: list[Treatment], methods) -> set[int]:
+def unchecked_finished(treatments: list[Treatment]) -> set[int]:
     """Of these treatments, the finished ones whose method's needle items the gate did not all accept (recorded
-    before finishing required them): flagged on the lists, the dashboard and the audit report."""
+    before finishing required them): flagged on the lists, the dashboard and the audit report. (Methods are not
+    a site number: the default pack's apply everywhere.)"""
+    methods = load_pack().methods
     finished = [t for t in treatments if t.status == "finished"]
     items = needle_items([t.id for t in finished])
     return {t.id for t in finished

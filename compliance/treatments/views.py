@@ -24,6 +24,7 @@ from ..devices import services as device_services
 from ..devices.models import Device, Steriliser
 from ..errors import NotFound, ServiceError
 from ..extensions import db
+from ..guidelines import load_pack
 from ..guidelines.services import pack_for_site
 from ..reports.pdf import render_pdf
 from ..sites.models import Room, Site, User
@@ -617,7 +618,7 @@ def list_treatments():
         "treatments/list.html", f=f, page=page, can_contact=actor.can("clients.contact"),
         pack_counts=_counts(TreatmentPack.treatment_id, ids), unit_counts=_counts(TreatmentUnit.treatment_id, ids),
         refusal_counts=_counts(GateAttempt.treatment_id, ids), override_counts=overrides,
-        many_sites=len(sites) > 1)
+        unchecked=services.unchecked_finished(page.items), many_sites=len(sites) > 1)
 
 
 @dataclass(frozen=True)
@@ -641,6 +642,8 @@ def _detail_context(actor: Actor, treatment: Treatment, abandon_form: AbandonFor
                                      .order_by(AdverseEvent.onset_at, AdverseEvent.id)))
     return {
         "treatment": treatment, "site": site, "client": treatment.client,
+        "unchecked": treatment.id in services.unchecked_finished([treatment]),
+        "method_title": _method_title(treatment),
         "can_contact": actor.can("clients.contact"), "can_trace": actor.can("trace.read"),
         "can_adverse": actor.can("adverse.record"),
         "attempts": [AttemptRow(a, by.get(a.by_id), _reason_lines(a.reasons), overrides.get(a.id))
@@ -654,6 +657,11 @@ def _detail_context(actor: Actor, treatment: Treatment, abandon_form: AbandonFor
         "abandon_form": abandon_form or (AbandonForm(formdata=None)
                                          if treatment.status == "open" and actor.can("treatments.record") else None),
     }
+
+
+def _method_title(treatment: Treatment) -> str:
+    method = load_pack().methods.get(treatment.method or "")
+    return method.title_in(str(get_locale() or "en")) if method else ""
 
 
 @bp.get("/treatments/<int:treatment_id>")
