@@ -83,6 +83,42 @@ def integer(data: dict, name: str, lo: int, hi: int, required: bool = True) -> i
     return number
 
 
+class DecimalRefused(ValueError):
+    """Why parse_decimal refused a value: kind is "number", "range" or "places"; str() is the API's sentence."""
+
+    def __init__(self, kind: str, places: int, lo=None, hi=None):
+        self.kind, self.places, self.lo, self.hi = kind, places, lo, hi
+        super().__init__({"number": "must be a number",
+                          "range": f"must be between {lo} and {hi}",
+                          "places": f"at most {places} decimal place(s)"}[kind])
+
+
+def parse_decimal(raw, places: int, lo: Decimal | None = None, hi: Decimal | None = None) -> Decimal:
+    """The decimal as given, with `places` places: refused, never rounded, when it has more digits (even zeros).
+
+    The one reading of a decimal for the forms and the API: a string ("134.5", "134,5" as typed on an
+    Indonesian tablet), an int, or a JSON number (a float, read by its shortest repr, so 133.95 stays 133.95).
+    """
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
+        raise DecimalRefused("number", places, lo, hi)
+    try:
+        # str(), never Decimal(float): Decimal(133.95) is 133.94999999999998863131622783839702606201171875.
+        number = Decimal(str(raw).strip().replace(",", "."))
+    except InvalidOperation:
+        raise DecimalRefused("number", places, lo, hi) from None
+    if not number.is_finite():
+        raise DecimalRefused("number", places, lo, hi)
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        raise DecimalRefused("range", places, lo, hi)
+    # Trailing zeros count too: "2.100" or "1,300" typed with a thousands separator must not become 2.1 or 1.3.
+    if number.as_tuple().exponent < -places:
+        raise DecimalRefused("places", places, lo, hi)
+    try:
+        return number.quantize(Decimal(1).scaleb(-places))  # only adds zeros: the value is unchanged
+    except InvalidOperation:  # too many digits for the context, without bounds
+        raise DecimalRefused("number", places, lo, hi) from None
+
+
 def decimal(data: dict, name: str, lo: Decimal, hi: Decimal, required: bool = True,
             places: int = 1) -> Decimal | None:
     value = data.get(name)
@@ -91,15 +127,15 @@ def decimal(data: dict, name: str, lo: Decimal, hi: Decimal, required: bool = Tr
             raise Invalid(_l("%(field)s is required", field=name), field=name)
         return None
     try:
-        number = Decimal(str(value).strip().replace(",", "."))
-    except InvalidOperation:
-        raise Invalid(_l("%(field)s must be a number", field=name), field=name) from None
-    if not number.is_finite() or not lo <= number <= hi:
-        raise Invalid(_l("%(field)s must be between %(lo)s and %(hi)s", field=name, lo=lo, hi=hi), field=name)
-    # Refuse extra digits rather than round them: 133.95 °C must not become 134.0 °C and pass a rule.
-    if number.as_tuple().exponent < -places:
-        raise Invalid(_l("%(field)s has at most %(places)s decimal places", field=name, places=places), field=name)
-    return number.quantize(Decimal(1).scaleb(-places))
+        return parse_decimal(value, places, lo, hi)
+    except DecimalRefused as exc:
+        message = {
+            "number": _l("%(field)s must be a number", field=name),
+            "range": _l("%(field)s must be between %(lo)s and %(hi)s", field=name, lo=lo, hi=hi),
+            # Refuse extra digits rather than round them: 133.95 °C must not become 134.0 °C and pass a rule.
+            "places": _l("%(field)s has at most %(places)s decimal places", field=name, places=places),
+        }[exc.kind]
+        raise Invalid(message, field=name) from None
 
 
 def boolean(data: dict, name: str) -> bool:

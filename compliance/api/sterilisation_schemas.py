@@ -2,7 +2,8 @@
 
 Decimals (temperatures, pressures, leak rates) are JSON strings in every answer, exactly as stored
 ("134.5", "1.30"), so that no figure of a load's record is rounded by a float. Inputs take the same string, or a
-JSON number. Timestamps are ISO 8601 in UTC with their offset; inputs must carry an offset (any offset).
+JSON number; more decimal places than the column stores are refused, never rounded. Timestamps are ISO 8601 in
+UTC with their offset; inputs must carry an offset (any offset).
 
 As in schemas.py, these refuse malformed input early (types, lengths, choices, plausible ranges, unknown fields)
 and document it; the services stay the authority on the business rules (reach, order of the steps, verdicts).
@@ -25,6 +26,7 @@ from ..sterilisation.models import (
     TEST_KINDS,
     TEST_RESULTS,
 )
+from ..validation import DecimalRefused, parse_decimal
 from .schemas import InputSchema, UTCDateTimeField, _text
 
 CLEANING_METHODS = ("washer_disinfector", "ultrasonic", "manual")
@@ -32,30 +34,43 @@ CONTROL_RESULTS = ("grew", "no_growth")
 MAX_IDS = 500
 
 
-class DecimalString(fields.Decimal):
-    """A decimal as a JSON string with a fixed number of places ("134.5"); reads a string or a JSON number."""
+class DecimalString(fields.Field):
+    """A decimal as a JSON string with a fixed number of places ("134.5"); reads a string or a JSON number.
+
+    Read by validation.parse_decimal, as the forms are: more places than the column stores is refused (422), never
+    rounded. The document states the places as x-decimal-places and a pattern.
+    """
 
     def __init__(self, places: int = 1, lo=None, hi=None, **kwargs):
-        metadata = {"type": "string", "format": "decimal",
+        self.places = places
+        self.lo, self.hi = (None, None) if lo is None else (Decimal(lo), Decimal(hi))
+        metadata = {"type": "string", "format": "decimal", "x-decimal-places": places,
+                    "pattern": rf"^-?[0-9]+(\.[0-9]{{1,{places}}})?$",
                     "description": f"A decimal as a string with {places} decimal place(s)"}
         if lo is not None:
             # Bounds in the description, not as Range: OpenAPI's minimum/maximum do not apply to strings.
             metadata.update({"x-minimum": float(lo), "x-maximum": float(hi),
-                             "description": f"Between {lo} and {hi}, as a string (a JSON number is also read)"})
-            kwargs["validate"] = _between(Decimal(lo), Decimal(hi))
+                             "description": f"Between {lo} and {hi}, with at most {places} decimal place(s), as a "
+                                            f"string (a JSON number is also read); more places are refused, "
+                                            f"not rounded"})
         extra = dict(kwargs.pop("metadata", {}))
         if "description" in extra:
             extra["description"] = f"{extra['description']}. {metadata['description']}"
         metadata.update(extra)
-        super().__init__(places=places, as_string=True, metadata=metadata, **kwargs)
+        super().__init__(metadata=metadata, **kwargs)
 
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        number = Decimal(str(value))
+        fixed = number.quantize(Decimal(1).scaleb(-self.places))
+        return str(fixed if fixed == number else number)  # a stored figure is shown whole, never rounded
 
-def _between(lo: Decimal, hi: Decimal):
-    def check(value: Decimal) -> None:
-        if not lo <= value <= hi:
-            raise ValidationError(f"must be between {lo} and {hi}")
-
-    return check
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parse_decimal(value, self.places, self.lo, self.hi)
+        except DecimalRefused as exc:
+            raise ValidationError(str(exc)) from None
 
 
 def _decimal_in(lo, hi, places: int = 1, required: bool = True, **kw) -> DecimalString:
