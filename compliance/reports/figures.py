@@ -20,7 +20,8 @@ from ..schedule.models import Finding, Obligation
 from ..sites.models import Site
 from ..sterilisation.models import Cycle, Recall
 from ..timeutil import local_today
-from ..treatments.models import GateAttempt, GateOverride
+from ..treatments.models import GateAttempt, GateOverride, Treatment
+from ..treatments.services import unchecked_clause
 from . import metrics
 from .metrics import Rate
 
@@ -61,11 +62,12 @@ class Counts:
     open_recalls: int = 0
     open_actions: int = 0      # corrective actions not closed
     overrides: int = 0         # manager overrides of the point-of-use gate in the last 7 local days
+    unchecked: int = 0         # treatments ever finished without a gate-checked needle (a standing finding)
 
     def __add__(self, other: "Counts") -> "Counts":
         return Counts(self.overdue + other.overdue, self.failed_loads + other.failed_loads,
                       self.open_recalls + other.open_recalls, self.open_actions + other.open_actions,
-                      self.overrides + other.overrides)
+                      self.overrides + other.overrides, self.unchecked + other.unchecked)
 
 
 def _count(stmt) -> int:
@@ -87,6 +89,8 @@ def site_counts(site: Site, now: datetime) -> Counts:
         overrides=_count(select(func.count()).select_from(GateOverride)
                          .join(GateAttempt, GateAttempt.id == GateOverride.attempt_id)
                          .where(GateAttempt.site_id == site.id, GateOverride.at >= since, GateOverride.at <= now)),
+        unchecked=_count(select(func.count()).select_from(Treatment).where(Treatment.site_id == site.id,
+                                                                           unchecked_clause())),
     )
 
 

@@ -30,6 +30,7 @@ from ..sites.rules import current_expiries, training_status
 from ..sterilisation.models import Cycle, Pack, Recall, RecallLoad, SteriliserTest
 from ..timeutil import local_today
 from ..treatments.models import AdverseEvent, Client, GateAttempt, GateOverride, Treatment, TreatmentPack
+from ..treatments.services import unchecked_clause
 from . import metrics
 
 MAX_DAYS = 400  # a longer range is refused: the report is read, not mined
@@ -122,6 +123,18 @@ class OverrideRow:
 
 
 @dataclass(frozen=True)
+class UncheckedRow:
+    """A treatment finished without the gate accepting a needle item (recorded before finishing required it)."""
+    treatment_id: int
+    site_id: int
+    site: str
+    timezone: str
+    started_at: datetime
+    practitioner: str
+    client_code: str
+
+
+@dataclass(frozen=True)
 class RecallRow:
     recall_id: int
     site_id: int
@@ -191,6 +204,7 @@ class AuditReport:
     failed_loads: tuple[FailedLoadRow, ...]
     failed_tests: tuple[FailedTestRow, ...]
     overrides: tuple[OverrideRow, ...]
+    unchecked: tuple[UncheckedRow, ...]
     recalls: tuple[RecallRow, ...]
     adverse_events: tuple[AdverseEventRow, ...]
     training: tuple[TrainingRow, ...]
@@ -343,6 +357,16 @@ def _overrides(windows, sites) -> tuple[OverrideRow, ...]:
         tuple(a.reasons or ()), o.reason, a.treatment_id) for o, a in rows)
 
 
+def _unchecked(windows, sites) -> tuple[UncheckedRow, ...]:
+    rows = db.session.execute(
+        select(Treatment, Client.code).join(Client, Client.id == Treatment.client_id)
+        .where(_in_windows(Treatment.site_id, Treatment.started_at, windows), unchecked_clause())
+        .order_by(Treatment.started_at, Treatment.id)).all()
+    names = _names(t.practitioner_id for t, _c in rows)
+    return tuple(UncheckedRow(t.id, t.site_id, sites[t.site_id].name, sites[t.site_id].timezone, t.started_at,
+                              names.get(t.practitioner_id, ""), code) for t, code in rows)
+
+
 def _recalls(windows, sites) -> tuple[RecallRow, ...]:
     # A recall belongs to the range when it was open at some moment of it.
     overlap = or_(*[and_(Recall.site_id == w.site_id, Recall.opened_at < w.end,
@@ -437,6 +461,7 @@ def _summary(report: AuditReport) -> dict[str, Any]:
         "failed_tests": len(report.failed_tests),
         "failed_tests_unresolved": sum(1 for t in report.failed_tests if t.resolved_at is None),
         "overrides": len(report.overrides),
+        "unchecked_treatments": len(report.unchecked),
         "recalls": len(report.recalls),
         "recalls_open": sum(1 for r in report.recalls if r.closed_at is None),
         "adverse_events": len(report.adverse_events),
@@ -471,6 +496,7 @@ def audit_report(actor: Actor, site_id: int | None, day_from: date, day_to: date
         failed_loads=_failed_loads(windows, sites) if windows else (),
         failed_tests=_failed_tests(windows, sites) if windows else (),
         overrides=_overrides(windows, sites) if windows else (),
+        unchecked=_unchecked(windows, sites) if windows else (),
         recalls=_recalls(windows, sites) if windows else (),
         adverse_events=_adverse_events(windows, sites) if windows else (),
         training=_training(site_list, now), guidelines=_guidelines(windows))

@@ -26,7 +26,7 @@ from ..treatments.messages import rule_title
 from .services import AuditReport, RateRow
 
 # The order of the zip's members and of the page's sections.
-TABLE_NAMES = ("summary", "rates", "findings", "failed_loads", "failed_tests", "overrides", "recalls",
+TABLE_NAMES = ("summary", "rates", "findings", "failed_loads", "failed_tests", "overrides", "unchecked", "recalls",
                "adverse_events", "training", "guidelines")
 
 
@@ -119,6 +119,8 @@ def _summary(report: AuditReport, content_sha256: str) -> ReportTable:
         ("failed_tests", _("Failed steriliser tests"), s["failed_tests"], "int"),
         ("failed_tests_unresolved", _("Failed tests not yet followed by a pass"), s["failed_tests_unresolved"], "int"),
         ("overrides", _("Gate overrides"), s["overrides"], "int"),
+        ("unchecked_treatments", _("Treatments finished without a gate-checked needle"), s["unchecked_treatments"],
+         "int"),
         ("recalls", _("Recalls"), s["recalls"], "int"),
         ("recalls_open", _("Recalls still open"), s["recalls_open"], "int"),
         ("adverse_events", _("Adverse events"), s["adverse_events"], "int"),
@@ -215,6 +217,18 @@ def _overrides(report: AuditReport) -> ReportTable:
     return t
 
 
+def _unchecked(report: AuditReport) -> ReportTable:
+    t = ReportTable("unchecked", _("Treatments finished without a gate-checked needle"),
+                    _("Every treatment finished in this period had its needle items checked by the gate."), [
+                        *_site_cols(), Column("started", _("Started"), "time"),
+                        Column("practitioner", _("Practitioner")), Column("client", _("Client"), "code"),
+                        Column("treatment", _("Treatment"), "code")])
+    for u in report.unchecked:
+        t.add([u.site, u.timezone, local_text(u.started_at, u.timezone), u.practitioner, u.client_code,
+               f"#{u.treatment_id}"], {5: url_for("treatments.show_treatment", treatment_id=u.treatment_id)})
+    return t
+
+
 def _recalls(report: AuditReport) -> ReportTable:
     t = ReportTable("recalls", _("Recalls"), _("No recall was open in this period."), [
         *_site_cols(), Column("steriliser", _("Steriliser")), Column("opened", _("Opened"), "time"),
@@ -280,7 +294,7 @@ def _value_text(value: Any) -> str:
 def audit_tables(report: AuditReport, content_sha256: str) -> list[ReportTable]:
     """Every section of the report, in TABLE_NAMES order."""
     tables = [_summary(report, content_sha256), _rates(report), _findings(report), _failed_loads(report),
-              _failed_tests(report), _overrides(report), _recalls(report), _adverse_events(report),
+              _failed_tests(report), _overrides(report), _unchecked(report), _recalls(report), _adverse_events(report),
               _training(report), _guidelines(report)]
     assert tuple(t.name for t in tables) == TABLE_NAMES
     return tables

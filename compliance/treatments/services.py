@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
@@ -444,15 +444,30 @@ def needle_checklist(treatment: Treatment, guideline: GuidelinePack) -> list[tup
             for req in rules.requirements_for(guideline.methods.get(treatment.method or ""), guideline.methods)]
 
 
+def unchecked_clause():
+    """SQL: a finished treatment that the gate did not check a needle item for. Since finishing requires every
+    needle item of the treatment's method, only treatments finished before methods existed (method NULL) can be
+    one: those with no gate-accepted needle item at all (a pack holding a critical device, or a single-use unit
+    of a needle kind of the pack's methods). A finding on the lists, the dashboard and the audit report."""
+    kinds = sorted({o["unit"] for m in load_pack().methods.values() for req in m.requires for o in req.any_of
+                    if "unit" in o})
+    critical_pack = (select(TreatmentPack.id).join(PackItem, PackItem.pack_id == TreatmentPack.pack_id)
+                     .join(Device, Device.id == PackItem.device_id)
+                     .join(DeviceType, DeviceType.id == Device.device_type_id)
+                     .where(TreatmentPack.treatment_id == Treatment.id, DeviceType.spaulding_class == "critical"))
+    needle_unit = (select(TreatmentUnit.id).join(Unit, Unit.id == TreatmentUnit.unit_id)
+                   .join(ItemType, ItemType.id == Unit.item_type_id)
+                   .where(TreatmentUnit.treatment_id == Treatment.id, ItemType.kind.in_(kinds)))
+    return and_(Treatment.status == "finished", Treatment.method.is_(None), ~critical_pack.exists(),
+                ~needle_unit.exists())
+
+
 def unchecked_finished(treatments: list[Treatment]) -> set[int]:
-    """Of these treatments, the finished ones whose method's needle items the gate did not all accept (recorded
-    before finishing required them): flagged on the lists, the dashboard and the audit report. (Methods are not
-    a site number: the default pack's apply everywhere.)"""
-    methods = load_pack().methods
-    finished = [t for t in treatments if t.status == "finished"]
-    items = needle_items([t.id for t in finished])
-    return {t.id for t in finished
-            if rules.missing_needle_items(methods.get(t.method or ""), items.get(t.id, []), methods)}
+    """Of these treatments, the ones finished without a gate-checked needle item (see unchecked_clause)."""
+    ids = [t.id for t in treatments if t.status == "finished" and t.method is None]
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(Treatment.id).where(Treatment.id.in_(ids), unchecked_clause())))
 
 
 def _devices_back_to_dirty(actor: Actor, treatment: Treatment, now: datetime) -> None:
