@@ -238,7 +238,7 @@ def test_rows_name_what_happened_and_when_it_was_resolved(db, site, manager, nur
     assert [(t.person, t.course, t.status) for t in report.training] == [
         ("Mira Manager", "microneedling", "valid"), ("Nur Nurse", "infection_control", "expired")]
     assert [(g.version, g.rule_id, g.key, g.value, g.set_by) for g in report.guidelines] == [
-        ("2026.11-1", "sterile-storage", "shelf_life_days", 30, "Mira Manager")]
+        ("2026.12-1", "sterile-storage", "shelf_life_days", 30, "Mira Manager")]
 
 
 def test_the_content_sha256_depends_on_the_data_not_on_who_exports_or_when(db, site, manager, auditor, data):
@@ -354,7 +354,7 @@ def test_the_pdf_holds_the_rows_the_exporter_and_the_sha256_and_is_logged(db, si
     text = _pdf_text(body)
     for expected in ("Audit report", "Air-removal test (Bowie-Dick / Helix)", "Spore test", "Site opening",
                      "80.0 %", "66.7 %", "76.9 %", OVERRIDE_REASON, "C-AUD123", "Autoclave A",
-                     "The local health office allows 30 days", "2026.11-1", f"Content SHA-256: {content_sha256}",
+                     "The local health office allows 30 days", "2026.12-1", f"Content SHA-256: {content_sha256}",
                      "Exported by Mira Manager on Nov 25, 2026, 10:00:00 AM (Asia/Jakarta)"):
         assert expected in text, expected
     # The zip of the same report carries the same content SHA-256.
