@@ -97,8 +97,8 @@ def fill(n_units: int, n_treatments: int) -> dict:
     pack_ids = list(db.session.scalars(select(Pack.id).order_by(Pack.id)))
     _bulk(PackItem, [{"pack_id": pid, "device_id": device_ids[i % len(device_ids)]} for i, pid in enumerate(pack_ids)])
     _bulk(Treatment, [{"site_id": site.id, "room_id": room.id, "client_id": client.id, "practitioner_id": nurse.id,
-                       "procedure": "face", "passes": 8, "passes_confirmed": False, "products": [], "aftercare": "",
-                       "notes": "", "status": "finished", "started_at": start + timedelta(minutes=2 * i),
+                       "procedure": "face", "method": "pen", "passes": 8, "passes_confirmed": False, "products": [],
+                       "aftercare": "", "notes": "", "status": "finished", "started_at": start + timedelta(minutes=2 * i),
                        "ended_at": start + timedelta(minutes=2 * i + 1), "created_at": NOW}
                       for i in range(n_treatments)])
     treatment_ids = list(db.session.scalars(select(Treatment.id).order_by(Treatment.id)))
@@ -108,7 +108,7 @@ def fill(n_units: int, n_treatments: int) -> dict:
     _bulk(TreatmentUnit, [{"treatment_id": tid, "unit_id": unit_ids[i], "added_at": NOW}
                           for i, tid in enumerate(treatment_ids)])
     open_treatment = Treatment(site_id=site.id, room_id=room.id, client_id=client.id, practitioner_id=nurse.id,
-                               procedure="face", status="open", started_at=NOW, screening={"ok": True},
+                               procedure="face", method="pen", status="open", started_at=NOW, screening={"ok": True},
                                screening_at=NOW)
     db.session.add(open_treatment)
     db.session.commit()

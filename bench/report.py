@@ -155,7 +155,7 @@ def _fill_site(site: Site, org: Organisation, templates: dict, rng: random.Rando
         for i in range(8):
             start = at(day, 10 + i)
             treatments.append({"site_id": site.id, "room_id": room.id, "client_id": rng.choice(client_ids),
-                               "practitioner_id": nurses[i % 3].id, "procedure": "face", "passes": 8,
+                               "practitioner_id": nurses[i % 3].id, "procedure": "face", "method": "pen", "passes": 8,
                                "status": "finished", "started_at": start, "ended_at": start + timedelta(minutes=45),
                                "products": [], "aftercare": "", "notes": ""})
     _bulk(Treatment, treatments)

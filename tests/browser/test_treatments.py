@@ -17,8 +17,8 @@ from .conftest import EMMA, EMMA_PIN, LONDON
 pytestmark = pytest.mark.browser
 
 
-def _open_treatment(live) -> int:
-    """A new client's treatment in progress at London, started by Emma."""
+def _open_treatment(live, screened: bool = False) -> int:
+    """A new client's treatment in progress at London, started by Emma (a pen: a sterile pack and a cartridge)."""
     with live.session() as s:
         emma = s.scalar(select(User).where(User.email == "emma@demo.clinic"))
         site = s.scalar(select(Site).where(Site.name == LONDON))
@@ -26,7 +26,11 @@ def _open_treatment(live) -> int:
         client = services.create_client(actor, {"site_id": site.id}, now)
         room = next(r for r in site.rooms if r.kind == "treatment")
         treatment = services.start_treatment(actor, {"room_id": room.id, "client_id": client.id,
-                                                     "procedure": "face"}, now)
+                                                     "procedure": "face", "method": "pen"}, now)
+        if screened:
+            services.record_screening(actor, treatment.id, {
+                "active_skin_infection": "no", "herpes_history": "no", "metal_allergy": "no", "skin_type": "II",
+                "age_confirmed": "yes"}, now)
         s.commit()
         return treatment.id
 
@@ -71,3 +75,46 @@ def test_abandon_asks_first_shows_a_missing_reason_at_the_field_then_records_it(
     assert _status(live, treatment_id) == ("abandoned", "Contraindication found at screening")
     assert_accessible(page, "abandoned")
     shot(page, "abandoned")
+
+
+def test_a_recalled_pack_is_refused_with_no_override_offered_and_what_to_do_instead(tablet, live, shot,
+                                                                                     assert_accessible):
+    from compliance.sterilisation.models import Pack
+    from compliance.treatments.models import GateAttempt, TreatmentPack
+
+    treatment_id = _open_treatment(live, screened=True)
+    with live.session() as s:
+        site = s.scalar(select(Site).where(Site.name == LONDON))
+        code = s.scalar(select(Pack.label_code).where(Pack.site_id == site.id, Pack.status == "recalled").limit(1))
+    assert code, "the demo's London recall has recalled packs"
+    page = tablet(LONDON, EMMA, EMMA_PIN)
+    page.goto(f"/tablet/treatments/{treatment_id}")
+    page.fill("#code", code)
+    page.locator(".scan-box button[type=submit]").click()
+    expect(page.locator("#gate-answer.gate-bad")).to_be_visible()
+    expect(page.locator("#gate-answer")).to_contain_text("was recalled")
+    expect(page.locator(".gate-never")).to_contain_text("No override is possible")
+    expect(page.locator(".override-box")).to_have_count(0)
+    with live.session() as s:
+        assert s.scalar(select(TreatmentPack.id).where(TreatmentPack.treatment_id == treatment_id)) is None
+        assert s.scalar(select(GateAttempt.id).where(GateAttempt.treatment_id == treatment_id)) is not None
+    assert_accessible(page, "refused-never")
+    shot(page, "refused-never")
+
+
+def test_finishing_with_no_needle_checked_is_refused_naming_what_is_missing(tablet, live, shot, assert_accessible):
+    treatment_id = _open_treatment(live, screened=True)
+    page = tablet(LONDON, EMMA, EMMA_PIN)
+    page.goto(f"/tablet/treatments/{treatment_id}")
+    expect(page.locator("#needles")).to_contain_text("scan it before finishing")
+    page.goto(f"/tablet/treatments/{treatment_id}/finish")
+    blocked = page.locator(".finish-blocked")
+    expect(blocked).to_contain_text("a sterile pack (pen-tip holder or reusable device)")
+    expect(blocked).to_contain_text("a single-use needle cartridge")
+    page.fill("#passes", "8")
+    page.fill("#needle_depth_mm", "0.5")
+    page.locator("button.big.ok").click()
+    expect(page.locator(".form-error")).to_contain_text("Not finished: the gate has not accepted")
+    assert _status(live, treatment_id)[0] == "open"
+    assert_accessible(page, "finish-refused")
+    shot(page, "finish-refused")
