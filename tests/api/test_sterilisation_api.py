@@ -181,7 +181,7 @@ def test_data_logger_posts_a_failing_cycle_and_gets_every_reason_with_rule_code_
 
 def test_reason_messages_follow_the_readers_language(client, login_as, manager, make_steriliser, site, db):
     steriliser = make_steriliser(site)  # no tests at all
-    r = login_as(manager).api("POST", f"{V1}/cycles", cycle_body(steriliser))
+    r = login_as(manager).api("POST", f"{V1}/cycles", {**cycle_body(steriliser), "confirm_failure": True})
     assert r.status_code == 201
     english = {x["code"]: x["message"] for x in r.get_json()["reasons"]}
     manager.language = "id"

@@ -118,20 +118,49 @@ def test_staff_records_a_passing_air_removal_test_and_a_cycle_that_awaits_releas
     assert "Autoclave A · cycle 1" in text(client.get("/decontamination"))  # awaiting release on the room screen
 
 
-def test_cycle_with_a_failing_figure_shows_every_reason_in_words_and_its_packs_fail(
+def test_failing_figures_are_shown_with_every_reason_and_nothing_is_stored_until_confirmed(
         db, on_tablet, ready_steriliser, packed):
     pack = packed()
-    response = on_tablet.form_post("/decontamination/cycles/new", cycle_form(
-        ready_steriliser, [pack], holding_seconds="100", indicator_result="fail"))
+    data = cycle_form(ready_steriliser, [pack], holding_seconds="100", indicator_result="fail", temperature_c="143,6")
+    response = on_tablet.form_post("/decontamination/cycles/new", data)
+    page = text(response)
+    assert response.status_code == 200
+    assert rows(db, Cycle) == 0 and db.session.get(Pack, pack.id).status == "packed"
+    assert "Are these the figures on the printout?" in page and "Nothing is stored yet." in page
+    assert "Temperature reached 143.6 °C, above the limit of 137.0 °C." in page
+    assert "Holding time was 100 s; the programme needs at least 180 s." in page
+    assert "The chemical indicator did not pass." in page
+    assert 'name="temperature_c" value="143,6"' in page  # what was typed goes back with either answer
+    assert 'name="step" value="correct"' in page and 'name="confirm_failure" value="1"' in page
+
+    # The main action: back to the form with the figures typed, still nothing stored.
+    response = on_tablet.form_post("/decontamination/cycles/new", {**data, "step": "correct"})
+    page = text(response)
+    assert response.status_code == 200 and "Record the cycle" in page
+    assert 'value="143,6"' in page and "Holding time was" not in page
+    assert rows(db, Cycle) == 0
+
+    # The second action: these are the printout's figures, the load is recorded as failed.
+    response = on_tablet.form_post("/decontamination/cycles/new", {**data, "confirm_failure": "1"})
     assert response.status_code == 302
     cycle = db.session.scalar(select(Cycle))
     page = text(on_tablet.get(response.headers["Location"]))
     assert "Failed — do not use these packs" in page and "verdict-bad" in page
     assert "Holding time was 100 s; the programme needs at least 180 s." in page
-    assert "The chemical indicator did not pass." in page
     assert "Release this load" not in page
     assert cycle.status == "failed" and db.session.get(Pack, pack.id).status == "failed"
     assert db.session.get(Pack, pack.id).items[0].device.status == "dirty"
+
+
+def test_corrected_figures_that_pass_are_stored_at_once(db, on_tablet, ready_steriliser, packed):
+    pack = packed()
+    data = cycle_form(ready_steriliser, [pack], temperature_c="143,6")
+    assert on_tablet.form_post("/decontamination/cycles/new", data).status_code == 200
+    assert rows(db, Cycle) == 0
+    response = on_tablet.form_post("/decontamination/cycles/new", {**data, "temperature_c": "134,6"})
+    assert response.status_code == 302
+    cycle = db.session.scalar(select(Cycle))
+    assert cycle.status == "awaiting_release" and str(cycle.temperature_c) == "134.6"
 
 
 @pytest.mark.parametrize("field,value,status", [
@@ -322,7 +351,7 @@ def thirty_loads(db, actor, ready_steriliser, add_test):
         at = NOW - timedelta(hours=hours)
         cycles.append(services.record_cycle(actor, good_cycle(ready_steriliser, started_at=at.isoformat(),
                                                               holding_seconds="90" if hours == 3 else "200"),
-                                            at))
+                                            at, confirm_failure=True))
     db.session.commit()
     return cycles
 
@@ -394,7 +423,8 @@ def test_loads_posted_by_a_data_logger_name_it_on_the_page_and_in_the_csv(db, cl
 
 def test_load_detail_compares_figures_with_the_programme(db, client, login_as, manager, actor, ready_steriliser,
                                                          packed):
-    cycle = services.record_cycle(actor, good_cycle(ready_steriliser, [packed()], temperature_c="133"), NOW)
+    cycle = services.record_cycle(actor, good_cycle(ready_steriliser, [packed()], temperature_c="133"), NOW,
+                                  confirm_failure=True)
     db.session.commit()
     login_as(manager)
     page = text(client.get(f"/loads/{cycle.id}"))
