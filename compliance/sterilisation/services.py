@@ -678,10 +678,11 @@ def correct_cycle(actor: Actor, cycle_id: int, data: dict, now: datetime,
                 change_device_status(item.device, "in_reprocessing", actor.user_id, now, kind="loaded",
                                      pack_id=pack.id, cycle_id=cycle.id, note=reason)
     elif status_after == "failed" and status_before != "failed":
+        expected = "loaded" if status_before == "awaiting_release" else "sterile"
         for pack in packs:
-            if pack.status not in ("loaded", "sterile"):
-                continue  # a compromised pack is out of use already
-            _claim_pack(actor, pack, pack.status, "failed")
+            if pack.status == "compromised":
+                continue  # out of use already, its devices dirty
+            _claim_pack(actor, pack, expected, "failed")  # a pack used meanwhile is not `expected`: refused
             for item in pack.items:
                 if item.device.status in ("in_reprocessing", "in_service"):
                     change_device_status(item.device, "dirty", actor.user_id, now, kind="load_failed",
