@@ -121,7 +121,7 @@ def _demo_sterilisation(site: Site, manager: User, now: datetime, counts: dict[s
             "temperature_c": "134.6", "pressure_kpa": "306", "holding_seconds": "150" if failed else "215",
             "indicator_result": "fail" if failed else "pass", "indicator_class": "5",
             "printout_ref": f"PR-{day:%Y%m%d}-1", "pack_codes": [p.label_code for p in packs]},
-            _at(site, day, 9, 30))
+            _at(site, day, 9, 30), confirm_failure=failed)  # the failed load's figures are the printout's
         if cycle.status == "awaiting_release":
             steri.release_cycle(actor, cycle.id, _at(site, day, 9, 40))
         counts["created"] += 1

@@ -22,13 +22,17 @@ class ServiceError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def details(self) -> dict:
+        """More for the API's answer than the message (e.g. the reasons a load would fail)."""
+        return {}
+
     def as_dict(self) -> dict:
         body: dict = {"message": self.message}
         if self.field:
             body["errors"] = {self.field: [self.message]}
         if self.rule:
             body["rule"] = self.rule
-        return body
+        return {**body, **self.details()}
 
 
 class Invalid(ServiceError):

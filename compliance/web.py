@@ -220,6 +220,7 @@ def _service_error(exc: ServiceError):
             body["errors"] = errors
         if exc.rule:
             body["rule"] = exc.rule
+        body.update(exc.details())
         return jsonify(body), exc.status
     return _error_response(exc.status, exc.message, errors)
 

@@ -23,6 +23,8 @@ from .sites import PAGE, _created, _page
 from .sterilisation_schemas import (
     CleaningInputSchema,
     CompromiseInputSchema,
+    CycleCorrectionInputSchema,
+    CycleDetailSchema,
     CycleInputSchema,
     CycleQuerySchema,
     CycleSchema,
@@ -300,23 +302,43 @@ class Cycles(MethodView):
         return _page(stmt.options(selectinload(Cycle.packs)), pagination_parameters)
 
     @blp.arguments(CycleInputSchema)
-    @blp.response(201, CycleSchema)
+    @blp.response(201, CycleDetailSchema)
     @_errors(400, 403, 404, 409, 422, write=True)
     def post(self, data):
         """Record a load (people and site API keys) and answer the rules' verdict: awaiting_release when every
-        rule passed, else failed with every reason. A figure outside what a steriliser can show is refused (422)."""
-        cycle = services.record_cycle(api_actor(), data, utcnow())
+        rule passed, else failed with every reason. A figure outside what a steriliser can show is refused (422).
+        A person's figures that fail the rules answer 409 with the reasons, and nothing is stored, unless
+        confirm_failure is true; a site's API key is stored at once."""
+        confirm = data.pop("confirm_failure")
+        cycle = services.record_cycle(api_actor(), data, utcnow(), confirm_failure=confirm)
         db.session.commit()
         return _created(cycle, ".CycleItem", cycle_id=cycle.id)
 
 
 @blp.route("/cycles/<int:cycle_id>", tags=["cycles"])
 class CycleItem(MethodView):
-    @blp.response(200, CycleSchema)
+    @blp.response(200, CycleDetailSchema)
     @_errors(403, 404)
     def get(self, cycle_id):
-        """One load with its verdict and packs."""
+        """One load with its verdict, packs and the corrections of its figures."""
         return services.get_cycle(api_actor(), cycle_id)
+
+
+@blp.route("/cycles/<int:cycle_id>/corrections", tags=["cycles"])
+class CycleCorrections(MethodView):
+    @blp.arguments(CycleCorrectionInputSchema)
+    @blp.response(201, CycleDetailSchema)
+    @_errors(400, 403, 404, 409, 422, write=True)
+    def post(self, data, cycle_id):
+        """Correct a load's mistyped figures with a reason (a manager or admin of its site, by session; never an API
+        key), while none of its packs was used, it is in no recall and it was not posted by a data logger. The rules
+        judge the corrected figures again: a failed load that now passes awaits release again (its packs loaded,
+        its devices in reprocessing); a passing one that now fails fails with its packs. Answers the load with its
+        corrections."""
+        confirm = data.pop("confirm_failure")
+        correction = services.correct_cycle(api_actor(), cycle_id, data, utcnow(), confirm_failure=confirm)
+        db.session.commit()
+        return _created(correction.cycle, ".CycleItem", cycle_id=cycle_id)
 
 
 @blp.route("/cycles/<int:cycle_id>/release", tags=["cycles"])

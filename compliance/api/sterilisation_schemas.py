@@ -233,6 +233,45 @@ class CycleSchema(Schema):
     packs = fields.List(fields.Nested(PackBriefSchema))
 
 
+class CycleCorrectionSchema(Schema):
+    """A manager's correction of a load's typed figures: the figures, verdict and status before and after, and why."""
+
+    id = fields.Integer()
+    cycle_id = fields.Integer()
+    temperature_c_before = DecimalString(1)
+    temperature_c_after = DecimalString(1)
+    pressure_kpa_before = DecimalString(1, allow_none=True)
+    pressure_kpa_after = DecimalString(1, allow_none=True)
+    holding_seconds_before = fields.Integer()
+    holding_seconds_after = fields.Integer()
+    indicator_result_before = fields.Function(lambda c: "pass" if c.indicator_passed_before else "fail",
+                                              metadata={"type": "string", "enum": ["pass", "fail"]})
+    indicator_result_after = fields.Function(lambda c: "pass" if c.indicator_passed_after else "fail",
+                                             metadata={"type": "string", "enum": ["pass", "fail"]})
+    indicator_class_before = fields.Integer(allow_none=True)
+    indicator_class_after = fields.Integer(allow_none=True)
+    printout_ref_before = fields.String()
+    printout_ref_after = fields.String()
+    is_verdict_pass_before = fields.Boolean()
+    is_verdict_pass_after = fields.Boolean()
+    reasons_before = fields.List(fields.Nested(ReasonSchema))
+    reasons_after = fields.List(fields.Nested(ReasonSchema))
+    status_before = fields.String(metadata={"enum": list(CYCLE_STATUSES)})
+    status_after = fields.String(metadata={"enum": list(CYCLE_STATUSES)})
+    reason = fields.String()
+    corrected_by_id = fields.Integer()
+    corrected_at = UTCDateTimeField()
+    guideline_version = fields.String(metadata={"description": "The guideline pack version that judged the "
+                                                               "corrected figures"})
+
+
+class CycleDetailSchema(CycleSchema):
+    """A load with its verdict, its packs and every correction of its figures (oldest first); the load's own
+    figures are the corrected ones, the first correction's *_before figures the ones first recorded."""
+
+    corrections = fields.List(fields.Nested(CycleCorrectionSchema))
+
+
 class CycleBriefSchema(Schema):
     id = fields.Integer()
     steriliser_id = fields.Integer()
@@ -410,6 +449,24 @@ class CycleInputSchema(InputSchema):
     pack_codes = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=list,
                              validate=validate.Length(max=MAX_IDS),
                              metadata={"description": "Labels (or the scanned URLs) of the packs in the load"})
+    confirm_failure = fields.Boolean(load_default=False, metadata={"description": (
+        "A person's figures that fail the rules are stored only with confirm_failure: true; without it the answer is "
+        "409 with every reason (reasons), so that a mistyped figure can be corrected before the load fails for good. "
+        "A site's API key (a data logger) is stored at once and needs no confirmation")})
+
+
+class CycleCorrectionInputSchema(InputSchema):
+    """The figures of a load as they are on the printout (all of them, as when recording), and why they change."""
+
+    temperature_c = _decimal_in(*rules.PLAUSIBLE_TEMPERATURE_C)
+    holding_seconds = _integer(*rules.PLAUSIBLE_HOLDING_SECONDS)
+    pressure_kpa = _decimal_in(*rules.PLAUSIBLE_PRESSURE_KPA, required=False)
+    indicator_result = _choice(("pass", "fail"), metadata={"description": "The chemical indicator"})
+    indicator_class = _integer(1, 6, required=False)
+    printout_ref = _text(200, required=False, metadata={"description": "Printout or data-logger record reference"})
+    reason = _text(2000, metadata={"description": "Why the recorded figures were wrong (e.g. 143.6 typed for 134.6)"})
+    confirm_failure = fields.Boolean(load_default=False, metadata={"description": (
+        "Needed when the corrected figures fail the rules; without it the answer is 409 with every reason")})
 
 
 class DecisionNoteInputSchema(InputSchema):

@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "tests.record": frozenset({"staff", "manager", "admin", "machine"}),
     "cycles.record": frozenset({"staff", "manager", "admin", "machine"}),
     "cycles.decide": frozenset({"staff", "manager", "admin"}),
+    "cycles.correct": WRITE_ROLES,  # a mistyped figure of a load, corrected with a reason
     "recalls.manage": WRITE_ROLES,
     "guidelines.manage": WRITE_ROLES,
     # Single-use stock and treatments. Client names and phones are for managers (and admins) only.

@@ -183,6 +183,39 @@ class CycleForm(FlaskForm):
         }
 
 
+class CorrectionForm(FlaskForm):
+    """A manager's correction of a load's figures: the six figures as on the printout, and why they change."""
+    temperature_c = StringField(_l("Temperature reached (°C)"), validators=[Length(max=20)], render_kw=_number)
+    holding_seconds = StringField(_l("Holding time (seconds)"), validators=[Length(max=20)], render_kw=_whole)
+    pressure_kpa = StringField(_l("Pressure reached (kPa)"), validators=[Length(max=20)], render_kw=_number)
+    indicator_result = RadioField(_l("Chemical indicator"), choices=choices([("pass", _l("Pass")),
+                                                                            ("fail", _l("Fail"))]), **_choice)
+    indicator_class = SelectField(_l("Indicator class"), **_choice)
+    printout_ref = StringField(_l("Printout or data-logger reference"), validators=[Length(max=200)],
+                               render_kw={"autocomplete": "off"})
+    reason = TextAreaField(_l("Why the recorded figures were wrong"), validators=[Length(max=2000)],
+                           description=_l("For example: 143.6 typed for 134.6 (printout checked)."),
+                           render_kw={"rows": 2})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.indicator_class.choices = [("", _l("Not recorded"))] + [(str(n), str(n)) for n in range(1, 7)]
+
+    def prefill(self, cycle) -> None:
+        """The figures as recorded now, to change the mistyped one."""
+        self.temperature_c.data = str(cycle.temperature_c)
+        self.holding_seconds.data = str(cycle.holding_seconds)
+        self.pressure_kpa.data = "" if cycle.pressure_kpa is None else str(cycle.pressure_kpa)
+        self.indicator_result.data = "pass" if cycle.indicator_passed else "fail"
+        self.indicator_class.data = str(cycle.indicator_class or "")
+        self.printout_ref.data = cycle.printout_ref
+
+    def values(self) -> dict:
+        return {name: self[name].data or "" for name in ("temperature_c", "holding_seconds", "pressure_kpa",
+                                                          "indicator_result", "indicator_class", "printout_ref",
+                                                          "reason")}
+
+
 class CleaningForm(FlaskForm):
     device_ids = MultiCheckboxField(_l("Devices"), coerce=int, **_choice)
     method = RadioField(_l("Cleaned with"), choices=choices(CLEANING_LABELS.items()), **_choice)

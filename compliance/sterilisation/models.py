@@ -91,6 +91,47 @@ class Cycle(db.Model):
     loaded_by: Mapped[User | None] = relationship(foreign_keys=[loaded_by_id])
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
     packs: Mapped[list["Pack"]] = relationship(back_populates="cycle", order_by="Pack.id")
+    corrections: Mapped[list["CycleCorrection"]] = relationship(back_populates="cycle", order_by="CycleCorrection.id")
+
+
+class CycleCorrection(db.Model):
+    """A manager's correction of a load's typed figures, with the reason: the figures, verdict and status before and
+    after. Appended only; the load row then holds the corrected figures."""
+
+    __tablename__ = "cycle_corrections"
+    __table_args__ = (
+        CheckConstraint(f"status_before IN {CYCLE_STATUSES!r}", name="status_before"),
+        CheckConstraint(f"status_after IN {CYCLE_STATUSES!r}", name="status_after"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id"), index=True)
+    temperature_c_before: Mapped[Decimal] = mapped_column(Numeric(5, 1))
+    temperature_c_after: Mapped[Decimal] = mapped_column(Numeric(5, 1))
+    pressure_kpa_before: Mapped[Decimal | None] = mapped_column(Numeric(6, 1))
+    pressure_kpa_after: Mapped[Decimal | None] = mapped_column(Numeric(6, 1))
+    holding_seconds_before: Mapped[int] = mapped_column()
+    holding_seconds_after: Mapped[int] = mapped_column()
+    indicator_passed_before: Mapped[bool] = mapped_column()
+    indicator_passed_after: Mapped[bool] = mapped_column()
+    indicator_class_before: Mapped[int | None] = mapped_column()
+    indicator_class_after: Mapped[int | None] = mapped_column()
+    printout_ref_before: Mapped[str] = mapped_column(String(200), default="")
+    printout_ref_after: Mapped[str] = mapped_column(String(200), default="")
+    is_verdict_pass_before: Mapped[bool] = mapped_column()
+    is_verdict_pass_after: Mapped[bool] = mapped_column()
+    reasons_before: Mapped[list] = mapped_column(JSON, default=list)
+    reasons_after: Mapped[list] = mapped_column(JSON, default=list)
+    status_before: Mapped[str] = mapped_column(String(20))
+    status_after: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    corrected_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    guideline_version: Mapped[str] = mapped_column(String(40), default="")
+
+    cycle: Mapped[Cycle] = relationship(back_populates="corrections")
+    corrected_by: Mapped[User] = relationship()
 
 
 class Pack(db.Model):

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import selectinload
 
 from ..audit.services import record_claim, snapshot
 from .. import validation as v
@@ -21,11 +22,13 @@ from ..sites.models import Site, TrainingRecord, User
 from ..timeutil import local_today
 from . import rules
 from ..schedule import services as schedule
+from .messages import reason_text
 from .models import (
     COMPROMISE_REASONS,
     PACKAGINGS,
     TEST_KINDS,
     Cycle,
+    CycleCorrection,
     Pack,
     PackItem,
     Recall,
@@ -393,8 +396,62 @@ def _packs_for_cycle(actor: Actor, steriliser: Steriliser, data: dict) -> list[P
     return packs
 
 
-def record_cycle(actor: Actor, data: dict, now: datetime) -> Cycle:
-    """Record a load and judge it by the rules: awaiting release when every rule passes, failed otherwise."""
+class UnconfirmedFailure(Conflict):
+    """The rules would fail a load from figures a person typed: nothing is stored until they confirm them."""
+
+    def __init__(self, verdict: rules.Verdict):
+        texts = " ".join(reason_text(r.as_dict()) for r in verdict.reasons)
+        super().__init__(_l("The checks would fail this load: %(reasons)s If these are the figures on the printout, "
+                            "send them again with confirm_failure set to true to record the load as failed.",
+                            reasons=texts), field="confirm_failure")
+        self.verdict = verdict
+
+    def details(self) -> dict:
+        return {"reasons": [{**r.as_dict(), "message": reason_text(r.as_dict())} for r in self.verdict.reasons]}
+
+
+FIGURE_FIELDS = ("temperature_c", "holding_seconds", "pressure_kpa", "indicator_result", "indicator_class",
+                 "printout_ref")
+
+
+def _figures_from(data: dict) -> rules.CycleFigures:
+    """The figures read off a printout and the indicator; a reading no steriliser shows is a typing mistake (422)."""
+    lo_t, hi_t = rules.PLAUSIBLE_TEMPERATURE_C
+    lo_p, hi_p = rules.PLAUSIBLE_PRESSURE_KPA
+    return rules.CycleFigures(
+        temperature_c=v.decimal(data, "temperature_c", lo_t, hi_t),
+        holding_seconds=v.integer(data, "holding_seconds", *rules.PLAUSIBLE_HOLDING_SECONDS),
+        pressure_kpa=v.decimal(data, "pressure_kpa", lo_p, hi_p, required=False),
+        indicator_passed=v.choice(data, "indicator_result", ("pass", "fail")) == "pass",
+        indicator_class=v.integer(data, "indicator_class", 1, 6, required=False),
+        printout_ref=v.text(data, "printout_ref", 200, required=False))
+
+
+def figures_of(cycle: Cycle) -> rules.CycleFigures:
+    return rules.CycleFigures(cycle.temperature_c, cycle.holding_seconds, cycle.pressure_kpa, cycle.indicator_passed,
+                              cycle.indicator_class, cycle.printout_ref)
+
+
+def _judge(site: Site, steriliser: Steriliser, programme: Programme, figures: rules.CycleFigures, packs: list[Pack],
+           started_at: datetime, is_in_service: bool) -> tuple[rules.Verdict, GuidelinePack]:
+    """The one place a load is judged (recorded or corrected): the rules with the numbers in force at the site."""
+    devices = [item.device for pack in packs for item in pack.items]
+    load = rules.LoadSpec(has_wrapped=any(p.packaging != "unwrapped" for p in packs),
+                          has_hollow=any(d.device_type.is_hollow for d in devices))
+    guideline = pack_for_site(site.id)
+    verdict = rules.cycle_verdict(
+        rules.ProgrammeSpec(programme.temperature_c, programme.min_holding_seconds, programme.min_pressure_kpa),
+        figures, rules.SteriliserSpec(steriliser.type, steriliser.is_validated_for_wrapped, is_in_service,
+                                      site.timezone),
+        load, _check_records(steriliser.id, started_at), started_at, limits_for(guideline))
+    return verdict, guideline
+
+
+def record_cycle(actor: Actor, data: dict, now: datetime, confirm_failure: bool = False) -> Cycle:
+    """Record a load and judge it by the rules: awaiting release when every rule passes, failed otherwise.
+
+    A failing verdict on figures a person typed is stored only with confirm_failure (else UnconfirmedFailure, before
+    anything is added): one mistyped digit must not fail a load for good. A data logger's verdict is stored as is."""
     actor.require("cycles.record")
     steriliser = get_steriliser(actor, v.ident(data, "steriliser_id"))
     programme_id = data.get("programme_id") or (steriliser.programmes[0].id if steriliser.programmes else None)
@@ -406,26 +463,12 @@ def record_cycle(actor: Actor, data: dict, now: datetime) -> Cycle:
         raise Conflict(_l("cycle number %(number)s is already recorded for this steriliser", number=number),
                        field="cycle_number")
     started_at = _datetime(data, "started_at", now)
-    lo_t, hi_t = rules.PLAUSIBLE_TEMPERATURE_C
-    lo_p, hi_p = rules.PLAUSIBLE_PRESSURE_KPA
-    figures = rules.CycleFigures(
-        temperature_c=v.decimal(data, "temperature_c", lo_t, hi_t),
-        holding_seconds=v.integer(data, "holding_seconds", *rules.PLAUSIBLE_HOLDING_SECONDS),
-        pressure_kpa=v.decimal(data, "pressure_kpa", lo_p, hi_p, required=False),
-        indicator_passed=v.choice(data, "indicator_result", ("pass", "fail")) == "pass",
-        indicator_class=v.integer(data, "indicator_class", 1, 6, required=False),
-        printout_ref=v.text(data, "printout_ref", 200, required=False))
+    figures = _figures_from(data)
     packs = _packs_for_cycle(actor, steriliser, data)
-    devices = [item.device for pack in packs for item in pack.items]
-    load = rules.LoadSpec(has_wrapped=any(p.packaging != "unwrapped" for p in packs),
-                          has_hollow=any(d.device_type.is_hollow for d in devices))
     site = db.session.get(Site, steriliser.site_id)
-    guideline = pack_for_site(site.id)
-    verdict = rules.cycle_verdict(
-        rules.ProgrammeSpec(programme.temperature_c, programme.min_holding_seconds, programme.min_pressure_kpa),
-        figures, rules.SteriliserSpec(steriliser.type, steriliser.is_validated_for_wrapped,
-                                      steriliser.is_in_service, site.timezone),
-        load, _check_records(steriliser.id, started_at), started_at, limits_for(guideline))
+    verdict, guideline = _judge(site, steriliser, programme, figures, packs, started_at, steriliser.is_in_service)
+    if not verdict.passed and not confirm_failure and actor.api_key_id is None:
+        raise UnconfirmedFailure(verdict)
     cycle = Cycle(site_id=site.id, steriliser_id=steriliser.id, cycle_number=number, programme_id=programme.id,
                   started_at=started_at, temperature_c=figures.temperature_c, pressure_kpa=figures.pressure_kpa,
                   holding_seconds=figures.holding_seconds, printout_ref=figures.printout_ref,
@@ -543,6 +586,151 @@ def fail_cycle(actor: Actor, cycle_id: int, note: str, now: datetime) -> Cycle:
                                  cycle_id=cycle.id, note=reason)
     db.session.flush()
     return cycle
+
+
+# --- corrections ------------------------------------------------------------------------------
+
+def correction_refusal(cycle: Cycle) -> str | None:
+    """Why this load's figures can't be corrected by hand (None when they can), read from the database now."""
+    from ..treatments.models import TreatmentPack  # treatments build on sterilisation, not the other way round
+
+    if cycle.api_key_id is not None:
+        return str(_l("a data logger's record is not corrected by hand"))
+    in_recall = db.session.scalar(select(func.count()).select_from(RecallLoad).where(RecallLoad.cycle_id == cycle.id))
+    if cycle.status == "recalled" or in_recall:
+        return str(_l("this load is in a recall; its figures are not corrected"))
+    used = db.session.scalar(select(func.count()).select_from(Pack).where(
+        Pack.cycle_id == cycle.id, Pack.status == "used")) or db.session.scalar(
+        select(func.count()).select_from(TreatmentPack).join(Pack, Pack.id == TreatmentPack.pack_id).where(
+            Pack.cycle_id == cycle.id))
+    if used:
+        return str(_l("a pack of this load has been used; its figures can no longer be corrected"))
+    return None
+
+
+def _in_service_at(steriliser: Steriliser, at: datetime) -> bool:
+    """Whether the steriliser was in service at `at`, from its appended status changes."""
+    stmt = select(SteriliserStatusChange.is_in_service).where(SteriliserStatusChange.steriliser_id == steriliser.id)
+    last = db.session.scalar(stmt.where(SteriliserStatusChange.at <= at).order_by(
+        SteriliserStatusChange.at.desc(), SteriliserStatusChange.id.desc()).limit(1))
+    if last is not None:
+        return last
+    first_after = db.session.scalar(stmt.where(SteriliserStatusChange.at > at).order_by(
+        SteriliserStatusChange.at, SteriliserStatusChange.id).limit(1))
+    return steriliser.is_in_service if first_after is None else not first_after
+
+
+def _claim_pack(actor: Actor, pack: Pack, expected: str, to_status: str) -> None:
+    """Move a pack by conditional UPDATE: a treatment claiming it at the same moment (add_pack) and this can't
+    both win."""
+    claimed = db.session.execute(update(Pack).where(Pack.id == pack.id, Pack.status == expected)
+                                 .values(status=to_status))
+    if claimed.rowcount != 1:
+        raise Conflict(_l("pack %(code)s was used or changed a moment ago; this load is not corrected",
+                          code=pack.label_code), field="cycle_id")
+    record_claim(pack, {"status": expected}, {"status": to_status}, actor=actor)
+    db.session.expire(pack, ["status"])
+
+
+def correct_cycle(actor: Actor, cycle_id: int, data: dict, now: datetime,
+                  confirm_failure: bool = False) -> CycleCorrection:
+    """A manager corrects a load's typed figures, with a reason, while none of its packs was used.
+
+    The correction is appended (figures, verdict and status before and after); the load then holds the corrected
+    figures and the rules' verdict on them, judged in the load's own context (the tests before its start, the
+    steriliser's service state when it was recorded). Failed → passing: it awaits release again, its packs are
+    loaded and their devices in reprocessing. Passing → failed: its packs fail and their devices go back to dirty."""
+    actor.require("cycles.correct")
+    if actor.api_key_id is not None or actor.user_id is None:
+        raise Forbidden(_l("a load's figures are corrected by a person, not by an API key"), field="cycle_id")
+    get_cycle(actor, cycle_id)
+    # Lock the load (PostgreSQL; SQLite's writers are serialised anyway): two corrections, or a correction and a
+    # release, are made one after the other, each on the other's result.
+    cycle = db.session.scalar(select(Cycle).where(Cycle.id == cycle_id).with_for_update()
+                              .execution_options(populate_existing=True))
+    refusal = correction_refusal(cycle)
+    if refusal:
+        raise Conflict(refusal, field="cycle_id")
+    reason = v.text(data, "reason", 2000)
+    figures, before = _figures_from(data), figures_of(cycle)
+    if figures == before:
+        raise Invalid(_l("these are the figures already recorded; change the figure that was mistyped"),
+                      field="temperature_c")
+    steriliser = db.session.get(Steriliser, cycle.steriliser_id)
+    site = db.session.get(Site, cycle.site_id)
+    packs = list(db.session.scalars(select(Pack).where(Pack.cycle_id == cycle.id).order_by(Pack.id)
+                                    .execution_options(populate_existing=True)))
+    verdict, guideline = _judge(site, steriliser, cycle.programme, figures, packs, cycle.started_at,
+                                _in_service_at(steriliser, cycle.created_at))
+    if not verdict.passed and not confirm_failure:
+        raise UnconfirmedFailure(verdict)
+    status_before, verdict_before, reasons_before = cycle.status, cycle.is_verdict_pass, list(cycle.reasons)
+    status_after = status_before
+    if not verdict_before and verdict.passed:
+        status_after = "awaiting_release"  # a person still releases it
+    elif verdict_before and not verdict.passed and status_before in ("awaiting_release", "released"):
+        status_after = "failed"
+    if status_after == "awaiting_release" and status_before == "failed":
+        _check_devices_untouched(cycle, packs)
+        for pack in packs:
+            _claim_pack(actor, pack, "failed", "loaded")
+            for item in pack.items:
+                change_device_status(item.device, "in_reprocessing", actor.user_id, now, kind="loaded",
+                                     pack_id=pack.id, cycle_id=cycle.id, note=reason)
+    elif status_after == "failed" and status_before != "failed":
+        expected = "loaded" if status_before == "awaiting_release" else "sterile"
+        for pack in packs:
+            if pack.status == "compromised":
+                continue  # out of use already, its devices dirty
+            _claim_pack(actor, pack, expected, "failed")  # a pack used meanwhile is not `expected`: refused
+            for item in pack.items:
+                if item.device.status in ("in_reprocessing", "in_service"):
+                    change_device_status(item.device, "dirty", actor.user_id, now, kind="load_failed",
+                                         pack_id=pack.id, cycle_id=cycle.id, note=reason)
+    correction = CycleCorrection(
+        site_id=cycle.site_id, cycle=cycle,
+        temperature_c_before=before.temperature_c, temperature_c_after=figures.temperature_c,
+        pressure_kpa_before=before.pressure_kpa, pressure_kpa_after=figures.pressure_kpa,
+        holding_seconds_before=before.holding_seconds, holding_seconds_after=figures.holding_seconds,
+        indicator_passed_before=before.indicator_passed, indicator_passed_after=figures.indicator_passed,
+        indicator_class_before=before.indicator_class, indicator_class_after=figures.indicator_class,
+        printout_ref_before=before.printout_ref, printout_ref_after=figures.printout_ref,
+        is_verdict_pass_before=verdict_before, is_verdict_pass_after=verdict.passed,
+        reasons_before=reasons_before, reasons_after=[r.as_dict() for r in verdict.reasons],
+        status_before=status_before, status_after=status_after, reason=reason, corrected_by_id=actor.user_id,
+        corrected_at=now, guideline_version=guideline.version)
+    db.session.add(correction)
+    cycle.temperature_c, cycle.pressure_kpa = figures.temperature_c, figures.pressure_kpa
+    cycle.holding_seconds, cycle.printout_ref = figures.holding_seconds, figures.printout_ref
+    cycle.indicator_passed, cycle.indicator_class = figures.indicator_passed, figures.indicator_class
+    cycle.is_verdict_pass, cycle.reasons = verdict.passed, [r.as_dict() for r in verdict.reasons]
+    cycle.guideline_version = guideline.version
+    if status_after != status_before:
+        cycle.status, cycle.decided_by_id, cycle.decision_note = status_after, None, ""
+        cycle.decided_at = now if status_after == "failed" else None  # failed by the rules, or awaiting a person
+    db.session.flush()
+    return correction
+
+
+def _check_devices_untouched(cycle: Cycle, packs: list[Pack]) -> None:
+    """A failed load passes again only while each device still lies dirty in its pack, as the fail left it."""
+    for pack in packs:
+        for item in pack.items:
+            device = item.device
+            last = db.session.execute(select(DeviceEvent.kind, DeviceEvent.cycle_id).where(
+                DeviceEvent.device_id == device.id).order_by(DeviceEvent.at.desc(), DeviceEvent.id.desc())
+                .limit(1)).first()
+            if device.status != "dirty" or last is None or (last.kind, last.cycle_id) != ("load_failed", cycle.id):
+                raise Conflict(_l("device %(serial)s has been handled since this load failed; the load can't pass "
+                                  "again. Reprocess the devices in a new load.", serial=device.serial),
+                               field="cycle_id")
+
+
+def corrections_of(actor: Actor, cycle_id: int) -> list[CycleCorrection]:
+    """A load's corrections, oldest first, with who made them."""
+    cycle = get_cycle(actor, cycle_id)
+    return list(db.session.scalars(select(CycleCorrection).where(CycleCorrection.cycle_id == cycle.id)
+                                   .order_by(CycleCorrection.id).options(selectinload(CycleCorrection.corrected_by))))
 
 
 # --- recall ------------------------------------------------------------------------------------

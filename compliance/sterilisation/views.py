@@ -49,6 +49,7 @@ from .forms import (
     CloseRecallForm,
     CompromiseForm,
     ContactedForm,
+    CorrectionForm,
     CycleForm,
     FailForm,
     InspectionForm,
@@ -59,7 +60,7 @@ from .forms import (
     SteriliserTestForm,
 )
 from .messages import reason_text
-from .models import Cycle, Pack, Recall, RecallLoad, SteriliserTest
+from .models import Cycle, CycleCorrection, Pack, Recall, RecallLoad, SteriliserTest
 
 bp = Blueprint("sterilisation", __name__)
 
@@ -355,6 +356,54 @@ def record_test_result(test_id: int):
 
 # --- cycles (loads) ------------------------------------------------------------------------------
 
+def _submit_judged(form, operation, success, confirm) -> Response | int:
+    """submit(), except that a failing verdict not yet confirmed goes to confirm(verdict): nothing is stored."""
+    if not form.validate_on_submit():
+        return 422 if form.is_submitted() else 200
+    try:
+        result = operation()
+    except services.UnconfirmedFailure as exc:
+        db.session.rollback()
+        return confirm(exc.verdict)
+    except ServiceError as exc:
+        return refuse_at_field(form, exc, on_form=True)
+    db.session.commit()
+    return success(result)
+
+
+def _confirming() -> bool:
+    """The person answered "yes, these are the figures on the printout" to a failing verdict."""
+    return request.form.get("confirm_failure") == "1"
+
+
+def _correcting() -> bool:
+    """The person chose to go back to the form, with what they typed, from the failing verdict."""
+    return request.method == "POST" and request.form.get("step") == "correct"
+
+
+def _typed_figures(form) -> list[tuple[str, str]]:
+    """The figures as typed, for "are these the figures on the printout?"."""
+    indicator = _("Pass") if form.indicator_result.data == "pass" else _("Fail")
+    if form.indicator_class.data:
+        indicator = _("%(result)s (class %(class_)s)", result=indicator, class_=form.indicator_class.data)
+    rows = [(form.temperature_c.label.text, _("%(value)s °C", value=form.temperature_c.data or "—")),
+            (form.holding_seconds.label.text, _("%(value)s s", value=form.holding_seconds.data or "—"))]
+    if form.pressure_kpa.data:
+        rows.append((form.pressure_kpa.label.text, _("%(value)s kPa", value=form.pressure_kpa.data)))
+    rows += [(_("Chemical indicator"), indicator), (_("Printout"), form.printout_ref.data or _("none"))]
+    return rows
+
+
+def _confirm_page(form, verdict: rules.Verdict, *, layout: str, title: str, action: str, confirm_label: str,
+                  cycle: Cycle | None = None):
+    """The rules would fail the load: every reason, and "are these the figures on the printout?"."""
+    names = [f.name for f in form if f.name != "csrf_token"]
+    hidden = [(name, value) for name in names for value in request.form.getlist(name)]
+    return render_template("sterilisation/confirm_figures.html", layout=layout, title=title, action=action,
+                           hidden=hidden, figures=_typed_figures(form), cycle=cycle, confirm_label=confirm_label,
+                           reasons=[reason_text(r.as_dict()) for r in verdict.reasons])
+
+
 @bp.route("/decontamination/cycles/new", methods=["GET", "POST"])
 @requires("cycles.record")
 def record_cycle():
@@ -368,10 +417,17 @@ def record_cycle():
         form.steriliser_id.data = wanted if any(s.id == wanted for s in sterilisers) else (
             in_service[0].id if in_service else None)
         form.pack_codes.data = "\n".join(c for c in request.args.get("packs", "").split(",") if c.strip())
-    outcome = submit(form, lambda: services.record_cycle(actor, form.values(site.timezone), utcnow()),
-                     lambda cycle: redirect(url_for("sterilisation.show_verdict", cycle_id=cycle.id)), on_form=True)
-    if not isinstance(outcome, int):
-        return outcome
+    outcome = 200
+    if not _correcting():  # else: the form again, with what was typed
+        outcome = _submit_judged(
+            form, lambda: services.record_cycle(actor, form.values(site.timezone), utcnow(),
+                                                confirm_failure=_confirming()),
+            lambda cycle: redirect(url_for("sterilisation.show_verdict", cycle_id=cycle.id)),
+            lambda verdict: _confirm_page(form, verdict, layout=TABLET, title=_("Record a cycle"),
+                                          action=url_for("sterilisation.record_cycle", site=_site_arg()),
+                                          confirm_label=_("Yes: record the load as failed")))
+        if not isinstance(outcome, int):
+            return outcome
     chosen = next((s for s in sterilisers if s.id == form.steriliser_id.data), None)
     programme = next((p for p in chosen.programmes if p.is_active), None) if chosen else None
     board = _boards(actor, site, [chosen], utcnow())[0] if chosen else None
@@ -389,6 +445,7 @@ class FigureRow:
     reached: str
     required: str
     ok: bool | None  # None: nothing to compare with
+    original: str | None = None  # as first recorded, when the figures were corrected since
 
 
 @dataclass(frozen=True)
@@ -399,40 +456,83 @@ class PackRow:
     contents: str
 
 
+@dataclass(frozen=True)
+class CorrectionRow:
+    correction: CycleCorrection
+    changes: list[tuple[str, str, str]]  # (figure, before, after) of the figures that changed
+
+
 def _one(value) -> str:
     """A reading with one decimal, in the reader's number format (134,5 in Indonesian)."""
     return format_decimal(value, format="#,##0.0")
 
 
-def _figures(cycle: Cycle) -> list[FigureRow]:
-    """The load's figures next to what its programme asks (the stored reasons stay the verdict)."""
+def _figure_texts(f: rules.CycleFigures) -> dict[str, str]:
+    """Each figure of a load as the reader reads it."""
+    indicator = _("Pass") if f.indicator_passed else _("Fail")
+    if f.indicator_class:
+        indicator = _("%(result)s (class %(class_)s)", result=indicator, class_=f.indicator_class)
+    return {"temperature": _("%(value)s °C", value=_one(f.temperature_c)),
+            "holding": _("%(value)s s", value=f.holding_seconds),
+            "pressure": _("%(value)s kPa", value=_one(f.pressure_kpa)) if f.pressure_kpa is not None else "—",
+            "indicator": indicator, "printout": f.printout_ref or _("none")}
+
+
+def _figure_labels() -> dict[str, str]:
+    return {"temperature": _("Temperature"), "holding": _("Holding time"), "pressure": _("Pressure"),
+            "indicator": _("Chemical indicator"), "printout": _("Printout")}
+
+
+def _figures(cycle: Cycle, original: rules.CycleFigures | None = None) -> list[FigureRow]:
+    """The load's figures next to what its programme asks (the stored reasons stay the verdict), and the
+    figures first recorded when they were corrected since."""
     programme = cycle.programme
     limits = services.limits_for(pack_for_site(cycle.site_id))
     low, high = programme.temperature_c, programme.temperature_c + limits.max_temperature_over_set_c
+    now, labels = _figure_texts(services.figures_of(cycle)), _figure_labels()
+    first = _figure_texts(original) if original is not None else {}
     rows = [
-        FigureRow(_("Temperature"), _("%(value)s °C", value=_one(cycle.temperature_c)),
+        FigureRow(labels["temperature"], now["temperature"],
                   _("%(low)s to %(high)s °C", low=_one(low), high=_one(high)),
-                  low <= cycle.temperature_c <= high),
-        FigureRow(_("Holding time"), _("%(value)s s", value=cycle.holding_seconds),
-                  _("at least %(value)s s", value=programme.min_holding_seconds),
-                  cycle.holding_seconds >= programme.min_holding_seconds),
+                  low <= cycle.temperature_c <= high, first.get("temperature")),
+        FigureRow(labels["holding"], now["holding"], _("at least %(value)s s", value=programme.min_holding_seconds),
+                  cycle.holding_seconds >= programme.min_holding_seconds, first.get("holding")),
     ]
-    if programme.min_pressure_kpa is not None or cycle.pressure_kpa is not None:
+    if programme.min_pressure_kpa is not None or cycle.pressure_kpa is not None or (
+            original is not None and original.pressure_kpa is not None):
         rows.append(FigureRow(
-            _("Pressure"), _("%(value)s kPa", value=_one(cycle.pressure_kpa))
-            if cycle.pressure_kpa is not None else "—",
+            labels["pressure"], now["pressure"],
             _("at least %(value)s kPa", value=_one(programme.min_pressure_kpa))
             if programme.min_pressure_kpa is not None else "—",
             None if programme.min_pressure_kpa is None else (
-                cycle.pressure_kpa is not None and cycle.pressure_kpa >= programme.min_pressure_kpa)))
-    indicator = _("Pass") if cycle.indicator_passed else _("Fail")
-    if cycle.indicator_class:
-        indicator = _("%(result)s (class %(class_)s)", result=indicator, class_=cycle.indicator_class)
-    rows.append(FigureRow(_("Chemical indicator"), indicator, _("Pass"), cycle.indicator_passed))
+                cycle.pressure_kpa is not None and cycle.pressure_kpa >= programme.min_pressure_kpa),
+            first.get("pressure")))
+    rows.append(FigureRow(labels["indicator"], now["indicator"], _("Pass"), cycle.indicator_passed,
+                          first.get("indicator")))
     minimum = limits.min_indicator_class_without_printout
-    rows.append(FigureRow(_("Printout"), cycle.printout_ref or _("none"),
+    rows.append(FigureRow(labels["printout"], now["printout"],
                           _("a printout, or a class %(n)s or 6 indicator", n=minimum),
-                          bool(cycle.printout_ref.strip()) or (cycle.indicator_class or 0) >= minimum))
+                          bool(cycle.printout_ref.strip()) or (cycle.indicator_class or 0) >= minimum,
+                          first.get("printout")))
+    return rows
+
+
+def _before_figures(c: CycleCorrection) -> rules.CycleFigures:
+    return rules.CycleFigures(c.temperature_c_before, c.holding_seconds_before, c.pressure_kpa_before,
+                              c.indicator_passed_before, c.indicator_class_before, c.printout_ref_before)
+
+
+def _after_figures(c: CycleCorrection) -> rules.CycleFigures:
+    return rules.CycleFigures(c.temperature_c_after, c.holding_seconds_after, c.pressure_kpa_after,
+                              c.indicator_passed_after, c.indicator_class_after, c.printout_ref_after)
+
+
+def _correction_rows(corrections: list[CycleCorrection]) -> list[CorrectionRow]:
+    labels = _figure_labels()
+    rows = []
+    for c in corrections:
+        before, after = _figure_texts(_before_figures(c)), _figure_texts(_after_figures(c))
+        rows.append(CorrectionRow(c, [(labels[k], before[k], after[k]) for k in labels if before[k] != after[k]]))
     return rows
 
 
@@ -451,12 +551,21 @@ def _load_page(actor: Actor, cycle: Cycle, layout: str, release_form: ReleaseFor
     fail_form = fail_form or FailForm(formdata=None, view=view)
     recall_id = db.session.scalar(select(RecallLoad.recall_id).where(RecallLoad.cycle_id == cycle.id)
                                   .order_by(RecallLoad.recall_id.desc()).limit(1))
+    corrections = services.corrections_of(actor, cycle.id)
+    can_correct = actor.can("cycles.correct") and services.correction_refusal(cycle) is None
     return render_template(
-        "sterilisation/load.html", layout=layout, cycle=cycle, site=site, figures=_figures(cycle),
+        "sterilisation/load.html", layout=layout, cycle=cycle, site=site,
+        figures=_figures(cycle, _before_figures(corrections[0]) if corrections else None),
         loaded_by=_author(cycle.loaded_by, cycle.api_key_id, _machine_names([cycle.api_key_id])) or "—",
         reasons=[reason_text(r) for r in cycle.reasons], packs=_pack_rows(cycle.packs, site.timezone, utcnow()),
         recall_id=recall_id, release_form=release_form, fail_form=fail_form,
+        corrections=_correction_rows(corrections), can_correct=can_correct,
         can_decide=actor.can("cycles.decide") and cycle.status == "awaiting_release"), status
+
+
+def _load_url(cycle: Cycle, layout: str) -> str:
+    endpoint = "sterilisation.show_verdict" if layout == TABLET else "sterilisation.show_load"
+    return url_for(endpoint, cycle_id=cycle.id)
 
 
 @bp.get("/decontamination/loads/<int:cycle_id>")
@@ -517,6 +626,52 @@ def fail_load(cycle_id: int):
     if not isinstance(outcome, int):
         return outcome
     return _load_page(actor, services.get_cycle(actor, cycle_id), layout, fail_form=form, status=outcome)
+
+
+@bp.route("/loads/<int:cycle_id>/correct", methods=["GET", "POST"])
+@requires("cycles.correct")
+def correct_load(cycle_id: int):
+    """A manager corrects a load's mistyped figures with a reason, while none of its packs was used."""
+    actor = current_actor()
+    cycle = services.get_cycle(actor, cycle_id)
+    site = _site_of(cycle.site_id)
+    layout = TABLET if _is_tablet() else DESK
+    refusal = services.correction_refusal(cycle)
+    if refusal:
+        flash(refusal, "error")
+        return redirect(_load_url(cycle, layout))
+    form = CorrectionForm()
+    if request.method == "GET":
+        form.prefill(cycle)
+
+    def corrected(correction: CycleCorrection):
+        number = correction.cycle.cycle_number
+        if correction.status_after == correction.status_before:
+            message = _("Figures of load %(number)s corrected.", number=number)
+        elif correction.status_after == "awaiting_release":
+            message = _("Figures of load %(number)s corrected: it passes its checks now and awaits release.",
+                        number=number)
+        else:
+            message = _("Figures of load %(number)s corrected: it fails. Its packs must not be used; the devices go "
+                        "back to be reprocessed.", number=number)
+        flash(message, "success")
+        return redirect(_load_url(correction.cycle, layout))
+
+    outcome = 200
+    if not _correcting():
+        outcome = _submit_judged(
+            form, lambda: services.correct_cycle(actor, cycle.id, form.values(), utcnow(),
+                                                 confirm_failure=_confirming()),
+            corrected,
+            lambda verdict: _confirm_page(form, verdict, layout=layout,
+                                          title=_("Correct the figures of load %(n)s", n=cycle.cycle_number),
+                                          action=url_for("sterilisation.correct_load", cycle_id=cycle.id),
+                                          confirm_label=_("Yes: store the correction, the load fails"),
+                                          cycle=cycle))
+        if not isinstance(outcome, int):
+            return outcome
+    return render_template("sterilisation/correct_form.html", layout=layout, form=form, cycle=cycle,
+                           site=site, figures=_figures(cycle), back_url=_load_url(cycle, layout)), outcome
 
 
 # --- reprocessing devices ------------------------------------------------------------------------

@@ -179,9 +179,88 @@ def test_data_logger_posts_a_failing_cycle_and_gets_every_reason_with_rule_code_
     assert db.session.get(Pack, pack.id).items[0].device.status == "dirty"
 
 
+def test_a_persons_failing_cycle_answers_409_with_the_reasons_until_confirmed(client, login_as, manager,
+                                                                              ready_steriliser, packed, db):
+    pack = packed()
+    body = cycle_body(ready_steriliser, [pack], temperature_c="143.6")
+    client = login_as(manager)
+    r = client.api("POST", f"{V1}/cycles", body)
+    assert r.status_code == 409, r.get_json()
+    answer = r.get_json()
+    assert answer["reasons"] == [{"rule": "cycle-parameters-met", "code": "temperature_high",
+                                  "values": {"reached": "143.6", "limit": "137.0"},
+                                  "message": "Temperature reached 143.6 °C, above the limit of 137.0 °C."}]
+    assert "Temperature reached 143.6 °C" in answer["message"] and "confirm_failure" in answer["message"]
+    assert answer["errors"] == {"confirm_failure": [answer["message"]]}
+    assert _count(db, Cycle) == 0 and db.session.get(Pack, pack.id).status == "packed"
+    r = client.api("POST", f"{V1}/cycles", {**body, "confirm_failure": False})
+    assert r.status_code == 409 and _count(db, Cycle) == 0
+    r = client.api("POST", f"{V1}/cycles", {**body, "confirm_failure": True})
+    assert r.status_code == 201 and r.get_json()["status"] == "failed"
+    assert r.get_json()["corrections"] == []
+
+
+def correction_body(**changes):
+    body = {"temperature_c": "134.6", "holding_seconds": 200, "pressure_kpa": "210.4", "indicator_result": "pass",
+            "indicator_class": 5, "printout_ref": "LOG-0001", "reason": "143.6 typed for 134.6"}
+    body.update(changes)
+    return body
+
+
+def test_manager_corrects_a_typo_and_the_load_shows_its_correction(client, login_as, manager, ready_steriliser,
+                                                                   packed, db):
+    client = login_as(manager)
+    pack = packed()
+    r = client.api("POST", f"{V1}/cycles", {**cycle_body(ready_steriliser, [pack], temperature_c="143.6"),
+                                            "confirm_failure": True})
+    cycle_id = r.get_json()["id"]
+    r = client.api("POST", f"{V1}/cycles/{cycle_id}/corrections", correction_body())
+    assert r.status_code == 201, r.get_json()
+    assert r.headers["Location"].endswith(f"{V1}/cycles/{cycle_id}")
+    cycle = r.get_json()
+    assert (cycle["status"], cycle["is_verdict_pass"], cycle["temperature_c"]) == ("awaiting_release", True, "134.6")
+    assert cycle["packs"][0]["status"] == "loaded"
+    [correction] = cycle["corrections"]
+    assert (correction["temperature_c_before"], correction["temperature_c_after"]) == ("143.6", "134.6")
+    assert (correction["status_before"], correction["status_after"]) == ("failed", "awaiting_release")
+    assert correction["reasons_before"][0]["code"] == "temperature_high" and correction["reasons_after"] == []
+    assert correction["corrected_by_id"] == manager.id and correction["reason"] == "143.6 typed for 134.6"
+    assert correction["indicator_result_before"] == correction["indicator_result_after"] == "pass"
+    assert client.api("GET", f"{V1}/cycles/{cycle_id}").get_json() == cycle
+
+
+def test_a_failing_correction_answers_409_until_confirmed_and_refusals_name_why(client, login_as, manager, nurse,
+                                                                                admin, site, make_key,
+                                                                                ready_steriliser, packed, db):
+    client = login_as(manager)
+    r = client.api("POST", f"{V1}/cycles", cycle_body(ready_steriliser, [packed()]))
+    cycle_id = r.get_json()["id"]
+    r = client.api("POST", f"{V1}/cycles/{cycle_id}/corrections", correction_body(holding_seconds=100))
+    assert r.status_code == 409 and [x["code"] for x in r.get_json()["reasons"]] == ["holding_short"]
+    assert db.session.get(Cycle, cycle_id).status == "awaiting_release"
+    r = client.api("POST", f"{V1}/cycles/{cycle_id}/corrections", correction_body(reason=""))
+    assert r.status_code == 422 and "reason" in r.get_json()["errors"]["json"]
+    r = client.api("POST", f"{V1}/cycles/{cycle_id}/corrections", correction_body(temperature_c="500"))
+    assert r.status_code == 422
+    r = client.api("POST", f"{V1}/cycles/{cycle_id}/corrections",
+                   correction_body(holding_seconds=100, confirm_failure=True))
+    assert r.status_code == 201 and r.get_json()["status"] == "failed"
+    # Staff and a site's API key may not correct; nor is a data logger's record corrected by hand.
+    r = login_as(nurse).api("POST", f"{V1}/cycles/{cycle_id}/corrections", correction_body(temperature_c="134.7"))
+    assert r.status_code == 403
+    key = make_key(site, by=admin)
+    r = client.api("POST", f"{V1}/cycles/{cycle_id}/corrections", correction_body(temperature_c="134.7"), key=key)
+    assert r.status_code == 403 and "cycles.correct" in r.get_json()["message"]
+    r = client.api("POST", f"{V1}/cycles", cycle_body(ready_steriliser, [packed()], temperature_c="143.6"), key=key)
+    assert r.status_code == 201 and r.get_json()["status"] == "failed"  # a data logger needs no confirmation
+    r = login_as(manager).api("POST", f"{V1}/cycles/{r.get_json()['id']}/corrections", correction_body())
+    assert r.status_code == 409 and r.get_json()["message"] == "a data logger's record is not corrected by hand"
+    assert len(client.api("GET", f"{V1}/cycles/{cycle_id}").get_json()["corrections"]) == 1
+
+
 def test_reason_messages_follow_the_readers_language(client, login_as, manager, make_steriliser, site, db):
     steriliser = make_steriliser(site)  # no tests at all
-    r = login_as(manager).api("POST", f"{V1}/cycles", cycle_body(steriliser))
+    r = login_as(manager).api("POST", f"{V1}/cycles", {**cycle_body(steriliser), "confirm_failure": True})
     assert r.status_code == 201
     english = {x["code"]: x["message"] for x in r.get_json()["reasons"]}
     manager.language = "id"
@@ -633,6 +712,9 @@ WRITES = {
                                                    "indicator_result": "pass", "printout_ref": "LOG-7"}, 201),
     "release cycle": ("POST", "/cycles/{cycle}/release", lambda s: None, 200),  # no body: the note is optional
     "fail cycle": ("POST", "/cycles/{cycle}/fail", lambda s: {"note": "wet packs"}, 200),
+    "correct cycle": ("POST", "/cycles/{cycle}/corrections", lambda s: {
+        "temperature_c": "134.6", "holding_seconds": 200, "indicator_result": "pass", "indicator_class": 5,
+        "printout_ref": "LOG-0001", "reason": "134.5 typed for 134.6"}, 201),
     "clean": ("POST", "/reprocessing/clean", lambda s: {"device_ids": [s.dirty], "method": "manual"}, 200),
     "inspect": ("POST", "/reprocessing/inspect", lambda s: {"device_ids": [s.cleaned], "passed": True}, 200),
     "pack": ("POST", "/packs", lambda s: {"device_ids": [s.inspected], "packaging": "pouch"}, 201),
@@ -723,6 +805,7 @@ ENDPOINTS = {
     "/api/v1/cycles/{cycle_id}": {"get"},
     "/api/v1/cycles/{cycle_id}/release": {"post"},
     "/api/v1/cycles/{cycle_id}/fail": {"post"},
+    "/api/v1/cycles/{cycle_id}/corrections": {"post"},
     "/api/v1/reprocessing/clean": {"post"},
     "/api/v1/reprocessing/inspect": {"post"},
     "/api/v1/packs": {"get", "post"},

@@ -38,7 +38,7 @@ def test_cycle_without_todays_air_removal_test_fails_with_its_reason(db, actor, 
     add_test(steriliser, "spore", at=NOW - timedelta(days=2))
     add_test(steriliser, "air_removal", at=NOW - timedelta(days=1))  # yesterday's
     pack = packed()
-    cycle = services.record_cycle(actor, good_cycle(steriliser, [pack]), NOW)
+    cycle = services.record_cycle(actor, good_cycle(steriliser, [pack]), NOW, confirm_failure=True)
     assert cycle.status == "failed"
     assert [r["rule"] for r in cycle.reasons] == ["air-removal-test-daily"]
     assert pack.status == "failed" and pack.items[0].device.status == "dirty"
@@ -143,7 +143,8 @@ def test_failed_inspection_quarantines_and_needs_a_note(db, actor, make_device, 
 def test_type_n_steriliser_fails_a_wrapped_load(db, actor, make_steriliser, add_test, site, packed):
     steriliser = make_steriliser(site, type="N")
     add_test(steriliser, "spore", at=NOW - timedelta(days=1))
-    cycle = services.record_cycle(actor, good_cycle(steriliser, [packed(packaging="wrap")]), NOW)
+    cycle = services.record_cycle(actor, good_cycle(steriliser, [packed(packaging="wrap")]), NOW,
+                                  confirm_failure=True)
     assert [r["code"] for r in cycle.reasons] == ["type_unfit"]
     ok = services.record_cycle(actor, good_cycle(steriliser, [packed(packaging="unwrapped")]), NOW)
     assert ok.status == "awaiting_release"

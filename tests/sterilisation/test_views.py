@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from compliance.auth.actor import actor_for_user
 from compliance.devices.models import Device
 from compliance.sterilisation import services
-from compliance.sterilisation.models import Cycle, Pack, Recall, SteriliserTest
+from compliance.sterilisation.models import Cycle, CycleCorrection, Pack, Recall, SteriliserTest
 from compliance.sterilisation.rules import CheckRecord
 from compliance.sterilisation.views import air_removal_state, csv_cell, local_day_start, spore_state
 from tests.conftest import PIN
@@ -118,20 +118,49 @@ def test_staff_records_a_passing_air_removal_test_and_a_cycle_that_awaits_releas
     assert "Autoclave A · cycle 1" in text(client.get("/decontamination"))  # awaiting release on the room screen
 
 
-def test_cycle_with_a_failing_figure_shows_every_reason_in_words_and_its_packs_fail(
+def test_failing_figures_are_shown_with_every_reason_and_nothing_is_stored_until_confirmed(
         db, on_tablet, ready_steriliser, packed):
     pack = packed()
-    response = on_tablet.form_post("/decontamination/cycles/new", cycle_form(
-        ready_steriliser, [pack], holding_seconds="100", indicator_result="fail"))
+    data = cycle_form(ready_steriliser, [pack], holding_seconds="100", indicator_result="fail", temperature_c="143,6")
+    response = on_tablet.form_post("/decontamination/cycles/new", data)
+    page = text(response)
+    assert response.status_code == 200
+    assert rows(db, Cycle) == 0 and db.session.get(Pack, pack.id).status == "packed"
+    assert "Are these the figures on the printout?" in page and "Nothing is stored yet." in page
+    assert "Temperature reached 143.6 °C, above the limit of 137.0 °C." in page
+    assert "Holding time was 100 s; the programme needs at least 180 s." in page
+    assert "The chemical indicator did not pass." in page
+    assert 'name="temperature_c" value="143,6"' in page  # what was typed goes back with either answer
+    assert 'name="step" value="correct"' in page and 'name="confirm_failure" value="1"' in page
+
+    # The main action: back to the form with the figures typed, still nothing stored.
+    response = on_tablet.form_post("/decontamination/cycles/new", {**data, "step": "correct"})
+    page = text(response)
+    assert response.status_code == 200 and "Record the cycle" in page
+    assert 'value="143,6"' in page and "Holding time was" not in page
+    assert rows(db, Cycle) == 0
+
+    # The second action: these are the printout's figures, the load is recorded as failed.
+    response = on_tablet.form_post("/decontamination/cycles/new", {**data, "confirm_failure": "1"})
     assert response.status_code == 302
     cycle = db.session.scalar(select(Cycle))
     page = text(on_tablet.get(response.headers["Location"]))
     assert "Failed — do not use these packs" in page and "verdict-bad" in page
     assert "Holding time was 100 s; the programme needs at least 180 s." in page
-    assert "The chemical indicator did not pass." in page
     assert "Release this load" not in page
     assert cycle.status == "failed" and db.session.get(Pack, pack.id).status == "failed"
     assert db.session.get(Pack, pack.id).items[0].device.status == "dirty"
+
+
+def test_corrected_figures_that_pass_are_stored_at_once(db, on_tablet, ready_steriliser, packed):
+    pack = packed()
+    data = cycle_form(ready_steriliser, [pack], temperature_c="143,6")
+    assert on_tablet.form_post("/decontamination/cycles/new", data).status_code == 200
+    assert rows(db, Cycle) == 0
+    response = on_tablet.form_post("/decontamination/cycles/new", {**data, "temperature_c": "134,6"})
+    assert response.status_code == 302
+    cycle = db.session.scalar(select(Cycle))
+    assert cycle.status == "awaiting_release" and str(cycle.temperature_c) == "134.6"
 
 
 @pytest.mark.parametrize("field,value,status", [
@@ -322,7 +351,7 @@ def thirty_loads(db, actor, ready_steriliser, add_test):
         at = NOW - timedelta(hours=hours)
         cycles.append(services.record_cycle(actor, good_cycle(ready_steriliser, started_at=at.isoformat(),
                                                               holding_seconds="90" if hours == 3 else "200"),
-                                            at))
+                                            at, confirm_failure=True))
     db.session.commit()
     return cycles
 
@@ -394,13 +423,100 @@ def test_loads_posted_by_a_data_logger_name_it_on_the_page_and_in_the_csv(db, cl
 
 def test_load_detail_compares_figures_with_the_programme(db, client, login_as, manager, actor, ready_steriliser,
                                                          packed):
-    cycle = services.record_cycle(actor, good_cycle(ready_steriliser, [packed()], temperature_c="133"), NOW)
+    cycle = services.record_cycle(actor, good_cycle(ready_steriliser, [packed()], temperature_c="133"), NOW,
+                                  confirm_failure=True)
     db.session.commit()
     login_as(manager)
     page = text(client.get(f"/loads/{cycle.id}"))
     assert "133.0 °C" in page and "134.0 to 137.0 °C" in page and '<tr class="fig-bad">' in page
     assert "Temperature reached 133.0 °C; the programme needs at least 134.0 °C." in page
     assert f"/packs/labels?cycle={cycle.id}" in page
+
+
+# --- correcting a load's figures ------------------------------------------------------------------
+
+def _failed_by_a_typo(db, actor, steriliser, packed):
+    cycle = services.record_cycle(actor, good_cycle(steriliser, [packed()], temperature_c="143.6"), NOW,
+                                  confirm_failure=True)
+    db.session.commit()
+    return cycle
+
+
+def correction_form(**changes) -> dict:
+    data = {"temperature_c": "134,6", "holding_seconds": "200", "indicator_result": "pass", "indicator_class": "5",
+            "printout_ref": "PR-1", "reason": "143,6 typed for 134,6"}
+    data.update(changes)
+    return data
+
+
+def test_manager_corrects_a_typo_and_the_original_stays_beside_it(db, client, login_as, manager, actor,
+                                                                  ready_steriliser, packed):
+    cycle = _failed_by_a_typo(db, actor, ready_steriliser, packed)
+    login_as(manager)
+    page = text(client.get(f"/loads/{cycle.id}"))
+    assert f'href="/loads/{cycle.id}/correct"' in page and "Correct figures" in page
+    form = text(client.get(f"/loads/{cycle.id}/correct"))
+    assert 'value="143.6"' in form and 'value="PR-1"' in form and 'id="reason"' in form
+    response = client.form_post(f"/loads/{cycle.id}/correct", correction_form())
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/loads/{cycle.id}")
+    page = text(client.get(f"/loads/{cycle.id}"))
+    assert "Figures of load 1 corrected: it passes its checks now and awaits release." in page
+    assert "Passed — awaiting release" in page and "Release this load" in page
+    assert "First recorded" in page and "<s>143.6 °C</s>" in page
+    assert "Temperature: 143.6 °C → 134.6 °C" in page and "143,6 typed for 134,6" in page
+    assert "Mira Manager" in page
+    assert rows(db, CycleCorrection) == 1
+
+
+def test_corrected_figures_that_fail_are_confirmed_first(db, client, login_as, manager, actor, ready_steriliser,
+                                                         packed):
+    cycle = services.record_cycle(actor, good_cycle(ready_steriliser, [packed()]), NOW)
+    db.session.commit()
+    login_as(manager)
+    data = correction_form(holding_seconds="100", reason="holding time misread")
+    response = client.form_post(f"/loads/{cycle.id}/correct", data)
+    page = text(response)
+    assert response.status_code == 200 and "Are these the figures on the printout?" in page
+    assert "Holding time was 100 s; the programme needs at least 180 s." in page
+    assert rows(db, CycleCorrection) == 0 and db.session.get(Cycle, cycle.id).status == "awaiting_release"
+    page = text(client.form_post(f"/loads/{cycle.id}/correct", {**data, "step": "correct"}))
+    assert 'value="100"' in page and "holding time misread" in page and rows(db, CycleCorrection) == 0
+    response = client.form_post(f"/loads/{cycle.id}/correct", {**data, "confirm_failure": "1"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Cycle, cycle.id).status == "failed" and rows(db, CycleCorrection) == 1
+    assert db.session.get(Cycle, cycle.id).packs[0].status == "failed"
+
+
+def test_a_correction_without_a_reason_is_refused_at_its_field(db, client, login_as, manager, actor, ready_steriliser,
+                                                               packed):
+    cycle = _failed_by_a_typo(db, actor, ready_steriliser, packed)
+    login_as(manager)
+    response = client.form_post(f"/loads/{cycle.id}/correct", correction_form(reason=""))
+    assert response.status_code == 422 and 'id="reason-error"' in text(response)
+    assert rows(db, CycleCorrection) == 0
+
+
+def test_staff_neither_see_nor_reach_the_correction(db, on_tablet, actor, ready_steriliser, packed):
+    cycle = _failed_by_a_typo(db, actor, ready_steriliser, packed)
+    assert "Correct figures" not in text(on_tablet.get(f"/decontamination/loads/{cycle.id}"))
+    assert on_tablet.get(f"/loads/{cycle.id}/correct").status_code == 403
+    assert on_tablet.form_post(f"/loads/{cycle.id}/correct", correction_form()).status_code == 403
+    assert rows(db, CycleCorrection) == 0
+
+
+def test_a_data_loggers_load_offers_no_correction(db, client, login_as, manager, admin, ready_steriliser, packed):
+    from compliance.auth.services import actor_for_api_key, create_api_key
+
+    _row, key = create_api_key(actor_for_user(admin), ready_steriliser.site_id, "logger", NOW)
+    cycle = services.record_cycle(actor_for_api_key(key, NOW), good_cycle(ready_steriliser, [packed()],
+                                                                         temperature_c="143.6"), NOW)
+    db.session.commit()
+    login_as(manager)
+    assert "Correct figures" not in text(client.get(f"/loads/{cycle.id}"))
+    response = client.get(f"/loads/{cycle.id}/correct")
+    assert response.status_code == 302
+    assert "a data logger&#39;s record is not corrected by hand" in text(client.get(response.headers["Location"]))
 
 
 # --- recalls ---------------------------------------------------------------------------------------
