@@ -1,7 +1,7 @@
 """treatments: the needling method and the supervising manager
 
 Revision ID: 9a7e0c1d2b11
-Revises: d3ceaa3f2995
+Revises: c0cc1a7e0001
 Create Date: 2026-12-03 06:10:00
 
 Existing treatments keep no method (NULL): the needle items they are checked against are then "any needle item"
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9a7e0c1d2b11'
-down_revision = 'd3ceaa3f2995'
+down_revision = 'c0cc1a7e0001'
 branch_labels = None
 depends_on = None
 

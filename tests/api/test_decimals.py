@@ -20,9 +20,12 @@ from tests.treatments.conftest import (  # noqa: F401  (fixtures)
     actor,
     add_test,
     client_row,
+    make_device,
     make_steriliser,
+    packed,
     ready_steriliser,
     start,
+    sterile_pack,
     trained_nurse,
 )
 
@@ -289,9 +292,10 @@ def _error_at(errors: dict, where: tuple):
 
 
 @pytest.fixture
-def real_ids(ready_steriliser, start, site):
+def real_ids(ready_steriliser, start, site, sterile_pack):
     """A real row for each path parameter and id property of the operations with decimals in their body."""
-    return {"steriliser_id": ready_steriliser.id, "treatment_id": start().id, "site_id": site.id}
+    return {"steriliser_id": ready_steriliser.id, "treatment_id": start().id, "site_id": site.id,
+            "cycle_id": sterile_pack().cycle_id}
 
 
 def test_every_decimal_property_of_every_request_body_is_refused_beyond_its_places(
