@@ -25,7 +25,10 @@ Which test covers which promise of README.md, "Treatments and the point-of-use g
    test_a_client_not_screened_or_with_an_active_skin_infection_is_never_overridden,
    test_a_site_that_makes_missing_training_never_overridable_refuses_the_managers_override,
    test_a_site_cannot_make_a_never_reason_overridable_by_a_manager,
+   test_a_site_cannot_make_a_failed_load_overridable_by_a_manager,
    test_a_guideline_pack_marking_a_never_reason_overridable_is_refused_by_the_loader,
+   test_a_guideline_pack_marking_an_expired_lot_overridable_is_refused_by_the_loader,
+   test_what_was_opened_for_an_abandoned_treatment_stays_used_and_reaches_no_other_client (never overridden),
    test_an_old_refusal_of_an_item_never_overridden_is_not_overridden_now,
    test_an_old_training_refusal_is_not_overridden_once_the_item_became_unsafe.
 4. Single use is enforced by the database —
