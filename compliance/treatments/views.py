@@ -363,7 +363,9 @@ def record_screening(treatment_id: int):
 def _gate_context(actor: Actor, treatment: Treatment, scan_form: ScanForm, answer: GateAnswer | None = None,
                   override_form: OverrideForm | None = None, abandon_form: AbandonForm | None = None) -> dict:
     site = treatment.site
-    if answer is not None and answer.overridable and override_form is None:
+    if answer is None or not answer.overridable:
+        override_form = None  # a refusal no manager may override shows no override form, not even after a try
+    elif override_form is None:
         override_form = OverrideForm(formdata=None, managers=_site_managers(site))
     events = [] if wants_partial() else list(db.session.scalars(
         select(AdverseEvent).where(AdverseEvent.treatment_id == treatment.id).order_by(AdverseEvent.onset_at)))
