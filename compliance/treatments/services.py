@@ -327,8 +327,10 @@ def override_attempt(actor: Actor, attempt_id: int, data: dict, now: datetime,
     add = add_pack if attempt.subject == "pack" else add_unit
     result = add(actor, attempt.treatment_id, attempt.scanned, now, override=override)
     if not result.accepted:  # e.g. another tablet used the pack in between: no override without a usage
+        blocking = [r for r in result.reasons if guideline.override_for(r.get("code", "")) != "manager"] \
+            or result.reasons
         raise Conflict(_l("it can no longer be used: %(codes)s", codes=", ".join(r["code"] for r in result.reasons)),
-                       field="attempt_id", rule=result.reasons[0].get("rule") if result.reasons else None)
+                       field="attempt_id", rule=blocking[0].get("rule") if blocking else None)
     treatment = db.session.get(Treatment, attempt.treatment_id)
     if treatment.supervised_by_id is None and any(r.get("code") == "training_missing" for r in attempt.reasons):
         treatment.supervised_by_id = manager.id  # trained-practitioner: the manager supervises from here on

@@ -65,7 +65,8 @@ def _unit(w, serial, **lot):
 
 def failed_load(w):
     pack = w.packed()
-    cycle = steri.record_cycle(w.actor, good_cycle(w.ready_steriliser, [pack], temperature_c="121.0"), NOW)
+    cycle = steri.record_cycle(w.actor, good_cycle(w.ready_steriliser, [pack], temperature_c="121.0"), NOW,
+                               confirm_failure=True)
     w.db.session.commit()
     assert cycle.status == "failed"
     return pack.label_code

@@ -745,3 +745,27 @@ def test_a_load_read_at_133_95_degrees_for_a_134_degree_programme_is_refused_not
     # The pack in that load was never sterilised: the gate refuses it.
     refused = services.add_pack(actor, treatment.id, pack.label_code, NOW)
     assert codes(refused.reasons) == ["load_not_released"]
+
+
+# --- a correction after use (promise 2: what reached a client stays on its record) ----------------------------
+
+def test_a_load_is_never_corrected_after_one_of_its_packs_reached_a_client(db, actor, start, sterile_pack):
+    """Correcting the figures of a load whose pack was already opened for a client is refused and changes nothing:
+    the record of what reached the client can't be rewritten (the cycle-correction tests cover the rest)."""
+    from compliance.errors import Conflict
+    from compliance.sterilisation.models import Cycle, CycleCorrection
+
+    pack = sterile_pack()
+    treatment = start()
+    assert services.add_pack(actor, treatment.id, pack.label_code, NOW).accepted
+    db.session.commit()
+    cycle = db.session.get(Cycle, pack.cycle_id)
+    before = (cycle.status, cycle.temperature_c, cycle.holding_seconds)
+    with pytest.raises(Conflict):
+        steri.correct_cycle(actor, cycle.id, {"temperature_c": "121.0", "holding_seconds": 60,
+                                              "indicator_result": "fail", "reason": "typo"}, NOW,
+                            confirm_failure=True)
+    db.session.rollback()
+    cycle = db.session.get(Cycle, pack.cycle_id)
+    assert (cycle.status, cycle.temperature_c, cycle.holding_seconds) == before
+    assert db.session.scalar(select(func.count()).select_from(CycleCorrection)) == 0
