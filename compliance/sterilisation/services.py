@@ -410,10 +410,6 @@ class UnconfirmedFailure(Conflict):
         return {"reasons": [{**r.as_dict(), "message": reason_text(r.as_dict())} for r in self.verdict.reasons]}
 
 
-FIGURE_FIELDS = ("temperature_c", "holding_seconds", "pressure_kpa", "indicator_result", "indicator_class",
-                 "printout_ref")
-
-
 def _figures_from(data: dict) -> rules.CycleFigures:
     """The figures read off a printout and the indicator; a reading no steriliser shows is a typing mistake (422)."""
     lo_t, hi_t = rules.PLAUSIBLE_TEMPERATURE_C
@@ -428,6 +424,7 @@ def _figures_from(data: dict) -> rules.CycleFigures:
 
 
 def figures_of(cycle: Cycle) -> rules.CycleFigures:
+    """The figures a load holds now (the corrected ones, once corrected)."""
     return rules.CycleFigures(cycle.temperature_c, cycle.holding_seconds, cycle.pressure_kpa, cycle.indicator_passed,
                               cycle.indicator_class, cycle.printout_ref)
 

@@ -394,13 +394,12 @@ def _typed_figures(form) -> list[tuple[str, str]]:
     return rows
 
 
-def _confirm_page(form, verdict: rules.Verdict, *, layout: str, title: str, action: str, confirm_label: str,
-                  cycle: Cycle | None = None):
+def _confirm_page(form, verdict: rules.Verdict, *, layout: str, title: str, action: str, confirm_label: str):
     """The rules would fail the load: every reason, and "are these the figures on the printout?"."""
     names = [f.name for f in form if f.name != "csrf_token"]
     hidden = [(name, value) for name in names for value in request.form.getlist(name)]
     return render_template("sterilisation/confirm_figures.html", layout=layout, title=title, action=action,
-                           hidden=hidden, figures=_typed_figures(form), cycle=cycle, confirm_label=confirm_label,
+                           hidden=hidden, figures=_typed_figures(form), confirm_label=confirm_label,
                            reasons=[reason_text(r.as_dict()) for r in verdict.reasons])
 
 
@@ -666,8 +665,7 @@ def correct_load(cycle_id: int):
             lambda verdict: _confirm_page(form, verdict, layout=layout,
                                           title=_("Correct the figures of load %(n)s", n=cycle.cycle_number),
                                           action=url_for("sterilisation.correct_load", cycle_id=cycle.id),
-                                          confirm_label=_("Yes: store the correction, the load fails"),
-                                          cycle=cycle))
+                                          confirm_label=_("Yes: store the correction, the load fails")))
         if not isinstance(outcome, int):
             return outcome
     return render_template("sterilisation/correct_form.html", layout=layout, form=form, cycle=cycle,
