@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 
 import pytest
@@ -17,6 +17,9 @@ from compliance.timeutil import utcnow
 
 PASSWORD = "correct-horse-battery"
 PIN = "2468"
+
+# Sites and sterilisers in tests were added long before the fixed moments the tests use.
+LONG_AGO = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
 @lru_cache(maxsize=None)
@@ -126,7 +129,7 @@ def make_site(db, make_org):
              language: str = "en", rooms: tuple[str, ...] = ("Room 1",)) -> Site:
         org = org or make_org()
         site = Site(organisation=org, name=name or f"Site {Site.query.count() + 1}", timezone=timezone,
-                    language=language)
+                    language=language, created_at=LONG_AGO)
         db.session.add(site)
         for room in rooms:
             db.session.add(Room(site=site, name=room))

@@ -86,7 +86,7 @@ class ObligationSchema(Schema):
     overdue_local = LocalDateTimeField()
     next_action = fields.String(allow_none=True, metadata={"enum": list(ACTIONS), "description": (
         "What the scan does next for it (null: nothing more, e.g. paused)")})
-    next_action_at = UTCDateTimeField(allow_none=True, attribute="alert_after")
+    next_action_at = UTCDateTimeField(allow_none=True, attribute="action_at")
     snoozed_until = UTCDateTimeField(allow_none=True)
     last_done_at = UTCDateTimeField(allow_none=True)
     ended_at = UTCDateTimeField(allow_none=True)

@@ -426,7 +426,8 @@ def _after_answer(run: ChecklistRun, item: TemplateItem, row: Answer, attention:
     if run.completed_at is None and rules.is_complete(required, current_answers(run)):
         run.completed_at = now
         if run.treatment_id is None:  # the day's opening or closing checklist does its obligation
-            schedule.checklist_completed(run.site_id, run.version.template.kind, now)
+            schedule.checklist_completed(run.site_id, run.version.template.kind, now, record=f"checklist_run:{run.id}",
+                                         day=run.day)
     db.session.flush()
 
 

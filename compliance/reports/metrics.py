@@ -1,9 +1,9 @@
 """Compliance rates, counted the same way on the dashboard and in the audit report.
 
-An obligation's occurrences in a period are the times it was done in the period (its "done" changes) plus
-the times it was found overdue and still not done at the end of the period; the missed ones are the
-findings whose due time falls in the period. Rate = (occurrences − missed) / occurrences. A duty done late
-counts once as an occurrence and once as a miss; a duty never done counts once as both.
+An obligation's occurrences in a period are its due times in the period whose turn has been decided: done on
+time, done late, or missed (one row each in `occurrences`; excused ones — a pause, a closed day — and those
+still open within their grace are left out). Rate = done on time / occurrences, so five missed days out of ten
+are 50 %. A duty done late counts as due and not on time.
 
 A checklist's rate is the share of its runs started in the period that were completed; a run started in the
 last day before the period's end and not yet completed is still under way, and not counted either way."""
@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from ..checklists.models import ChecklistRun, ChecklistTemplate, TemplateVersion
 from ..extensions import db
 from ..guidelines import load_pack
-from ..schedule.models import Finding, Obligation, ObligationChange
+from ..schedule.models import Occurrence
 
+DECIDED = ("done_on_time", "done_late", "missed")
 
 
 def unrated_kinds() -> frozenset[str]:
@@ -46,21 +47,13 @@ class Rate:
 
 def obligation_rates(site_ids: Iterable[int], start: datetime, end: datetime) -> dict[str, Rate]:
     """Per obligation kind, over [start, end)."""
-    site_ids = list(site_ids)
-    done = dict(db.session.execute(
-        select(Obligation.kind, func.count()).join(ObligationChange, ObligationChange.obligation_id == Obligation.id)
-        .where(Obligation.site_id.in_(site_ids), ObligationChange.reason == "done",
-               ObligationChange.at >= start, ObligationChange.at < end)
-        .group_by(Obligation.kind)).all())
-    missed = dict(db.session.execute(
-        select(Finding.kind, func.count()).where(Finding.site_id.in_(site_ids), Finding.due_at >= start,
-                                                 Finding.due_at < end).group_by(Finding.kind)).all())
-    never_done = dict(db.session.execute(
-        select(Finding.kind, func.count()).where(
-            Finding.site_id.in_(site_ids), Finding.due_at >= start, Finding.due_at < end,
-            or_(Finding.resolved_at.is_(None), Finding.resolved_at >= end)).group_by(Finding.kind)).all())
-    kinds = (set(done) | set(missed)) - unrated_kinds()
-    return {k: Rate(k, done.get(k, 0) + never_done.get(k, 0), missed.get(k, 0)) for k in sorted(kinds)}
+    rows = db.session.execute(
+        select(Occurrence.kind, func.count(), func.count().filter(Occurrence.state == "done_on_time"))
+        .where(Occurrence.site_id.in_(list(site_ids)), Occurrence.due_at >= start, Occurrence.due_at < end,
+               Occurrence.state.in_(DECIDED))
+        .group_by(Occurrence.kind)).all()
+    skip = unrated_kinds()
+    return {k: Rate(k, due, due - on_time) for k, due, on_time in sorted(rows) if k not in skip}
 
 
 def checklist_rates(site_ids: Iterable[int], start: datetime, end: datetime) -> dict[str, Rate]:

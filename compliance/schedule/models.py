@@ -1,9 +1,9 @@
 """Obligations (what must be done, when, by whom), their status changes, findings, and the email outbox."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -12,6 +12,7 @@ from ..timeutil import UTCDateTime, utcnow
 
 OBLIGATION_STATUSES = ("ok", "overdue", "paused", "ended")
 ACTIONS = ("reminder", "overdue", "escalation", "repeat")
+OCCURRENCE_STATES = ("due", "done_on_time", "done_late", "missed", "excused")
 OUTBOX_STATES = ("queued", "sent", "failed")
 MESSAGE_KINDS = ("reminder", "overdue", "escalation", "repeat", "digest")
 
@@ -19,10 +20,12 @@ MESSAGE_KINDS = ("reminder", "overdue", "escalation", "repeat", "digest")
 class Obligation(db.Model):
     """A duty of a subject (a steriliser's daily test, a site's opening checklist, a person's training renewal).
 
-    `alert_after` is the next moment the scan has something to do for it (a reminder, the overdue alert, an
-    escalation, a repeat: `next_action`), NULL when there is nothing (paused, ended, or told everything). It is
-    kept in the same transaction as every change, with an index, so that the scan reads only the rows whose
-    time has come (as Healthchecks does). The moment it becomes overdue is `next_due_at` + the grace.
+    `next_due_at` is the current due time: the one whose turn it is (it has come and the next has not), or the
+    coming one. `next_action` is what the scan tells people next (a reminder, the overdue alert, an escalation,
+    a repeat) at `action_at`. `alert_after` is the next moment the scan has anything to do for it: the action,
+    the due time coming (its occurrence is made), or the next due time coming (the current one's turn ends);
+    NULL when there is nothing (paused, ended). It is kept in the same transaction as every change, with an
+    index, so that the scan reads only the rows whose time has come (as Healthchecks does).
     """
 
     __tablename__ = "obligations"
@@ -47,6 +50,7 @@ class Obligation(db.Model):
     next_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     alert_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_action: Mapped[str | None] = mapped_column(String(12))
+    action_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when next_action is due
     status: Mapped[str] = mapped_column(String(8), default="ok")
     # What has been told for the current due time; cleared when it is done.
     reminded: Mapped[bool] = mapped_column(default=False)
@@ -80,8 +84,40 @@ class ObligationChange(db.Model):
     by: Mapped["User | None"] = relationship()
 
 
+class Occurrence(db.Model):
+    """One due time of an obligation and what became of it: due (its turn has come), done on time, done late,
+    missed (not done by the end of its grace, with a finding; done later in its turn it becomes done late), or
+    excused (a pause, a closed day, the subject out of service). One row per obligation and due time; the
+    compliance rates are counted from these rows."""
+
+    __tablename__ = "occurrences"
+    __table_args__ = (
+        UniqueConstraint("obligation_id", "due_at"),
+        CheckConstraint(f"state IN {OCCURRENCE_STATES!r}", name="state"),
+        Index("ix_occurrences_site_id_due_at", "site_id", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    local_day: Mapped[date] = mapped_column(Date)          # the due time's day in the site's zone
+    state: Mapped[str] = mapped_column(String(12), default="due")
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    record: Mapped[str] = mapped_column(String(80), default="")   # what did it, e.g. "steriliser_test:12"
+    note: Mapped[str] = mapped_column(Text, default="")           # why it was excused
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    obligation: Mapped[Obligation] = relationship()
+    done_by: Mapped["User | None"] = relationship()
+
+
 class Finding(db.Model):
-    """An overdue obligation (one per obligation and due time), with the guideline version in force."""
+    """An overdue obligation (one per obligation and due time), with the guideline version in force. A finding
+    with `gap_until` says the scheduler was not running: due times from `due_at` to `gap_until` were beyond
+    the look-back and were not checked one by one."""
 
     __tablename__ = "findings"
     __table_args__ = (UniqueConstraint("obligation_id", "due_at"),)
@@ -97,6 +133,7 @@ class Finding(db.Model):
     overrides: Mapped[dict] = mapped_column(JSON, default=dict)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    gap_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     obligation: Mapped[Obligation] = relationship()
 

@@ -30,11 +30,12 @@ from ..guidelines.services import pack_for_site
 from ..sites.models import Site, SiteHoliday, User, user_sites
 from . import rules, subjects
 from .labels import kind_label
-from .models import Finding, Obligation, ObligationChange, OutboxMessage
+from .models import Finding, Obligation, ObligationChange, Occurrence, OutboxMessage
 
 log = logging.getLogger(__name__)
 # During one scan each site's pack (with its overrides) is read once; None outside a scan (always fresh).
 _scan_packs: ContextVar[dict | None] = ContextVar("scan_packs", default=None)
+_scan_calendars: ContextVar[dict | None] = ContextVar("scan_calendars", default=None)
 
 
 def _pack(site_id: int) -> Pack:
@@ -44,6 +45,21 @@ def _pack(site_id: int) -> Pack:
     if site_id not in cache:
         cache[site_id] = pack_for_site(site_id)
     return cache[site_id]
+
+
+def _calendar(site_id: int) -> "Calendar":
+    cache = _scan_calendars.get()
+    if cache is None:
+        return site_calendar(db.session.get(Site, site_id))
+    if site_id not in cache:
+        cache[site_id] = site_calendar(db.session.get(Site, site_id))
+    return cache[site_id]
+
+
+def lookback() -> timedelta:
+    """How far back a scan makes the occurrences it missed one by one (SCAN_LOOKBACK_DAYS)."""
+    return timedelta(days=int(current_app.config.get("SCAN_LOOKBACK_DAYS", 14)))
+
 MAX_ATTEMPTS = 8
 MAX_SNOOZE = timedelta(days=7)  # a product limit, not a guideline: a longer break is a pause with a reason
 NOTICE_NAMES = ("reminder_lead_minutes", "escalate_after_minutes", "repeat_every_minutes")
@@ -104,10 +120,26 @@ def _progress(o: Obligation) -> rules.Progress:
                           escalated=o.escalated, repeats_sent=o.repeats_sent, snoozed_until=o.snoozed_until)
 
 
+def _wake(due_at: datetime, action_at: datetime | None, spec: rules.Schedule | None, tz: str,
+          now: datetime) -> datetime | None:
+    """The next moment the scan has anything to do: the action, the due time coming, the next one coming."""
+    times = [action_at] if action_at is not None else []
+    if due_at > now:
+        times.append(due_at)
+    if spec is not None:
+        times.append(rules.next_due_at(spec, tz, due_at))
+    return min(times) if times else None
+
+
 def _replan(o: Obligation, pack: Pack, now: datetime) -> None:
-    """Set alert_after / next_action from the obligation's state (same transaction as the change)."""
-    o.next_action, o.alert_after = rules.plan(o.next_due_at, grace_of(o), notices_for(pack, o.kind),
-                                              _progress(o), now)
+    """Set next_action / action_at / alert_after from the obligation's state (same transaction as the change)."""
+    if o.status in ("paused", "ended"):
+        o.next_action, o.action_at, o.alert_after = None, None, None
+        return
+    o.next_action, o.action_at = rules.plan(o.next_due_at, grace_of(o), notices_for(pack, o.kind), _progress(o), now)
+    calendar = _calendar(o.site_id)
+    o.alert_after = _wake(o.next_due_at, o.action_at, schedule_from_json(o.schedule, calendar), calendar.timezone,
+                          now)
 
 
 def _reset_progress(o: Obligation) -> None:
@@ -132,6 +164,21 @@ class SyncResult:
     paused: int = 0
     resumed: int = 0
     rescheduled: int = 0
+
+
+def _rescheduled_due(o: Obligation, spec: rules.Schedule, calendar: Calendar, now: datetime) -> datetime:
+    """A recurring duty's coming due time under new numbers or closed days: from its last record, never
+    before `now` (nothing becomes owed backwards)."""
+    tz = calendar.timezone
+    if spec.every is not None:
+        if o.last_done_at is None:
+            return rules.next_due_at(spec, tz, now)
+        return max(rules.next_due_at(spec, tz, o.last_done_at), now)
+    after = now
+    if o.last_done_at is not None:
+        after = max(now, rules.start_of_local_day(rules.local_day(o.last_done_at, tz) + timedelta(days=1), tz)
+                    - timedelta(microseconds=1))
+    return rules.next_due_at(spec, tz, after)
 
 
 def _first_due(o: Obligation, wanted: subjects.Wanted | None, calendar: Calendar, now: datetime) -> datetime:
@@ -170,14 +217,23 @@ def _create(site: Site, pack: Pack, calendar: Calendar, wanted: subjects.Wanted,
 
 
 def _set_paused(o: Obligation, now: datetime, by_id: int | None, reason: str) -> None:
+    """Nothing falls due while paused; the current due time, if its turn has come and it is not done, is excused."""
     _change(o, "paused", now, by_id, reason)
-    o.status, o.alert_after, o.next_action = "paused", None, None
+    if o.next_due_at <= now:
+        _excuse(o, o.next_due_at, reason or "paused")
+    o.status, o.alert_after, o.next_action, o.action_at = "paused", None, None, None
 
 
-def _end(o: Obligation, now: datetime, reason: str, done: bool = False) -> None:
-    """The subject is gone or its one-off duty is done: nothing more falls due; open findings are resolved."""
+def _end(o: Obligation, now: datetime, reason: str, done: bool = False, record: str = "",
+         by_id: int | None = None) -> None:
+    """The subject is gone or its one-off duty is done: nothing more falls due; open findings are resolved.
+    A one-off duty done (a container changed, an action closed) counts for its due time."""
     _change(o, "ended", now, reason=reason)
-    o.status, o.alert_after, o.next_action, o.ended_at = "ended", None, None, now
+    if done and reason == "done" and o.schedule.get("once"):
+        _satisfy(o, o.next_due_at, now, now, record, by_id)
+    elif o.next_due_at <= now:
+        _excuse(o, o.next_due_at, reason)
+    o.status, o.alert_after, o.next_action, o.action_at, o.ended_at = "ended", None, None, None, now
     if done:
         o.last_done_at = now
     _resolve_findings(o, now)
@@ -214,15 +270,22 @@ def sync_site(site: Site, now: datetime) -> SyncResult:
             _change(o, "ok", now, reason="subject back")
             o.status, o.ended_at = "ok", None
             _reset_progress(o)
-            o.next_due_at = _first_due(o, w, calendar, now)
+            due = _first_due(o, w, calendar, now)
+            spec = schedule_from_json(o.schedule, calendar)
+            if spec is not None and due < now:  # nothing is owed for the time it was gone
+                due = rules.next_due_at(spec, calendar.timezone, now)
+            o.next_due_at = due
             _replan(o, pack, now)
             result.created += 1
             continue
         new_schedule = schedule_json(pack, o.kind)
         if new_schedule != o.schedule or (o.schedule.get("once") and w.due_at != o.next_due_at):
             o.schedule = new_schedule
-            if o.status == "ok":
-                o.next_due_at = _first_due(o, w, calendar, now)
+            if o.schedule.get("once"):
+                if o.status == "ok" and o.next_due_at > now:
+                    o.next_due_at = w.due_at
+            elif o.status == "ok" and o.next_due_at > now:  # new numbers from the next due time on
+                o.next_due_at = _rescheduled_due(o, schedule_from_json(o.schedule, calendar), calendar, now)
             if o.status != "paused":
                 _replan(o, pack, now)
             result.rescheduled += 1
@@ -255,33 +318,174 @@ def sync(now: datetime, site_id: int | None = None) -> SyncResult:
 
 # --- doing the thing -----------------------------------------------------------------------------
 
-def mark_done(o: Obligation, done_at: datetime) -> None:
-    """Doing the thing advances the obligation in the same transaction as the record that did it; open
-    findings are resolved. A one-off obligation (an expiry, a corrective action) ends."""
+def _occurrence(o: Obligation, due_at: datetime, now: datetime) -> Occurrence:
+    """The row for one due time of an obligation, made when first needed (unique per obligation and due time)."""
+    row = db.session.scalar(select(Occurrence).where(Occurrence.obligation_id == o.id, Occurrence.due_at == due_at))
+    if row is not None:
+        return row
+    row = Occurrence(obligation_id=o.id, site_id=o.site_id, kind=o.kind, due_at=due_at, state="due",
+                     local_day=rules.local_day(due_at, _calendar(o.site_id).timezone), created_at=now)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:  # made a moment ago by another process
+        return db.session.scalar(select(Occurrence).where(Occurrence.obligation_id == o.id,
+                                                          Occurrence.due_at == due_at))
+    return row
+
+
+def _satisfy(o: Obligation, due_at: datetime, at: datetime, now: datetime, record: str = "",
+             by_id: int | None = None) -> Occurrence:
+    """A record done at `at` does the due time `due_at`: on time up to the end of its grace, late after it."""
+    row = _occurrence(o, due_at, now)
+    if row.state in ("due", "missed"):
+        row.state = "done_on_time" if at <= due_at + grace_of(o) else "done_late"
+        row.done_at, row.done_by_id, row.record = at, by_id, (record or "")[:80]
+        for finding in db.session.scalars(select(Finding).where(
+                Finding.obligation_id == o.id, Finding.due_at == due_at, Finding.resolved_at.is_(None))):
+            finding.resolved_at = now
+    return row
+
+
+def _excuse(o: Obligation, due_at: datetime, note: str) -> None:
+    row = db.session.scalar(select(Occurrence).where(Occurrence.obligation_id == o.id, Occurrence.due_at == due_at))
+    if row is None:
+        row = _occurrence(o, due_at, due_at)
+    if row.state == "due":
+        row.state, row.note = "excused", (note or "")[:500]
+
+
+def _open_finding(o: Obligation, pack: Pack, due_at: datetime, now: datetime,
+                  gap_until: datetime | None = None) -> Finding | None:
+    """A finding for a missed due time (or a gap the look-back skipped), once per obligation and due time."""
+    if db.session.scalar(select(Finding.id).where(Finding.obligation_id == o.id, Finding.due_at == due_at)):
+        return None
+    rule = pack.rule(o.rule_id)
+    finding = Finding(site_id=o.site_id, obligation_id=o.id, kind=o.kind, rule_id=rule.id, severity=rule.severity,
+                      due_at=due_at, guideline_version=pack.version, gap_until=gap_until,
+                      overrides={f"{r}.{k}": val for (r, k), val in pack.overrides.items()}, opened_at=now)
+    try:
+        with db.session.begin_nested():
+            db.session.add(finding)
+    except IntegrityError:
+        return None
+    return finding
+
+
+def _miss(o: Obligation, pack: Pack, due_at: datetime, now: datetime) -> Finding | None:
+    """A due time whose grace ended without a record: its occurrence is missed, with one finding."""
+    row = _occurrence(o, due_at, now)
+    if row.state == "due":
+        row.state = "missed"
+    if row.state != "missed":
+        return None
+    return _open_finding(o, pack, due_at, now)
+
+
+def check_done_time(o: Obligation, at: datetime, now: datetime) -> None:
+    """A record's time must be real: not in the future, not before its subject existed (its first local day)."""
+    if at > now + timedelta(minutes=5):
+        raise Invalid(_l("a record cannot be dated in the future"), field="performed_at")
+    started = subjects.started_at(o.subject_type, o.subject_id)
+    if started is not None:
+        tz = _calendar(o.site_id).timezone
+        if at < rules.start_of_local_day(rules.local_day(started, tz), tz):
+            raise Invalid(_l("a record cannot be dated before its subject was added (%(day)s)",
+                             day=rules.local_day(started, tz).isoformat()), field="performed_at")
+
+
+def _record_missed(o: Obligation, pack: Pack, catch: rules.CatchUp, now: datetime) -> list[int]:
+    """The due times a catch-up passed are missed occurrences (one finding each); a gap is one finding."""
+    found = []
+    for due in catch.passed:
+        finding = _miss(o, pack, due, now)
+        if finding is not None:
+            db.session.flush()
+            found.append(finding.id)
+    if catch.gap is not None:
+        finding = _open_finding(o, pack, catch.gap[0], now, gap_until=catch.gap[1])
+        if finding is not None:
+            db.session.flush()
+            found.append(finding.id)
+    return found
+
+
+def mark_done(o: Obligation, done_at: datetime, now: datetime | None = None, record: str = "",
+              by_id: int | None = None, day: date | None = None) -> Occurrence | None:
+    """Doing the thing, in the same transaction as the record that did it. The record does the due time it
+    belongs to: a daily duty's due time on the record's local day, an interval duty's current due time.
+
+    The newest record moves the obligation on (due times passed before it are missed, one finding each) and
+    resolves its open findings. A record older than the last one fills a past open occurrence if there is
+    one, and otherwise nothing: the next due time never moves backwards. A one-off obligation ends.
+    `day` names the local day a daily record is for when it is not the day it was done on."""
+    now = done_at if now is None else now
+    check_done_time(o, done_at, now)
     if o.schedule.get("once"):
-        _end(o, done_at, "done", done=True)
+        _end(o, done_at, "done", done=True, record=record, by_id=by_id)
         db.session.flush()
-        return
-    site = db.session.get(Site, o.site_id)
-    calendar = site_calendar(site)
+        return None
+    calendar = _calendar(o.site_id)
+    tz = calendar.timezone
     spec = schedule_from_json(o.schedule, calendar)
-    old = o.status
-    due = rules.next_due_after_done(spec, calendar.timezone, done_at)
+    newest = o.last_done_at is None or done_at >= o.last_done_at
     if o.status == "paused":  # done while paused: remembered, the pause stays
-        o.last_done_at, o.next_due_at = done_at, due
+        if newest:
+            o.last_done_at = done_at
+            o.next_due_at = max(o.next_due_at, rules.next_due_after_done(spec, tz, done_at))
         db.session.flush()
-        return
-    _change(o, "ok", done_at, reason="done", from_status=old)
-    o.next_due_at, o.last_done_at, o.status = due, done_at, "ok"
-    _reset_progress(o)
-    _replan(o, pack_for_site(o.site_id), done_at)
-    _resolve_findings(o, done_at)
+        return None
+    pack = _pack(o.site_id)
+    if spec.cron is not None:
+        target = rules.due_on_day(spec, tz, day or rules.local_day(done_at, tz))
+    else:
+        target = o.next_due_at if newest else None
+        if newest and rules.next_due_at(spec, tz, o.next_due_at) <= done_at:  # its turn passed: the latest one
+            target = rules.catch_up(o.next_due_at, spec, tz, done_at, lookback()).current
+    if newest and target is not None and target >= o.next_due_at:
+        if target > o.next_due_at:  # the due times before this record's one passed without a record
+            catch = rules.catch_up(o.next_due_at, spec, tz, target, lookback())
+            _record_missed(o, pack, catch, now)
+        row = _satisfy(o, target, done_at, now, record, by_id)
+        due = rules.next_due_after_done(spec, tz, target if spec.cron is not None else done_at)
+        if due <= target:
+            due = rules.next_due_at(spec, tz, target)
+        old = o.status
+        o.next_due_at = target
+        _change(o, "ok", done_at, by_id=None, reason="done", from_status=old)
+        o.next_due_at, o.last_done_at, o.status = due, done_at, "ok"
+        _reset_progress(o)
+        _replan(o, pack, now)
+        _resolve_findings(o, now)
+        db.session.flush()
+        return row
+    row = _past_open(o, spec, done_at, target)
+    if row is not None:
+        row = _satisfy(o, row.due_at, done_at, now, record, by_id)
+    if newest:
+        o.last_done_at = done_at
     db.session.flush()
+    return row
 
 
-def record_done(site_id: int, kind: str, subject_type: str, subject_id: int, done_at: datetime) -> Obligation | None:
+def _past_open(o: Obligation, spec: rules.Schedule, at: datetime, target: datetime | None) -> Occurrence | None:
+    """The past occurrence a late-arriving record belongs to, if it is still open (due or missed)."""
+    stmt = select(Occurrence).where(Occurrence.obligation_id == o.id, Occurrence.state.in_(("due", "missed")))
+    if spec.cron is not None:
+        if target is None:
+            return None
+        return db.session.scalar(stmt.where(Occurrence.due_at == target))
+    # an interval duty: the latest open due time within one interval after the record
+    return db.session.scalar(stmt.where(Occurrence.due_at > at - spec.every, Occurrence.due_at <= at + spec.every)
+                             .order_by(Occurrence.due_at.desc()).limit(1))
+
+
+def record_done(site_id: int, kind: str, subject_type: str, subject_id: int, done_at: datetime,
+                now: datetime | None = None, record: str = "", by_id: int | None = None,
+                day: date | None = None) -> Obligation | None:
     """The hook the other domains call when a record does a duty (a test, a completed checklist): the
     obligation is made first if the scheduler has not made it yet. Kinds the pack does not have are ignored."""
+    now = done_at if now is None else now
     pack = pack_for_site(site_id)
     if kind not in pack.obligations:
         return None
@@ -289,21 +493,23 @@ def record_done(site_id: int, kind: str, subject_type: str, subject_id: int, don
                                                    Obligation.subject_id == subject_id))
     if o is None:
         site = db.session.get(Site, site_id)
-        o = _create(site, pack, site_calendar(site), subjects.Wanted(kind, subject_type, subject_id), done_at)
+        o = _create(site, pack, site_calendar(site), subjects.Wanted(kind, subject_type, subject_id),
+                    min(done_at, now))
         if o is None:
             return None
     if o.status != "ended":
-        mark_done(o, done_at)
+        mark_done(o, done_at, now, record, by_id, day=day)
     return o
 
 
-def subject_closed(subject_type: str, subject_id: int, at: datetime) -> None:
+def subject_closed(subject_type: str, subject_id: int, at: datetime, record: str = "",
+                   by_id: int | None = None) -> None:
     """The hook for a subject whose duties are over (a sharps container closed, a corrective action closed,
     a training record replaced): its obligations end, counted as done."""
     for o in db.session.scalars(select(Obligation).where(
             Obligation.subject_type == subject_type, Obligation.subject_id == subject_id,
             Obligation.status != "ended")):
-        _end(o, at, "done", done=True)
+        _end(o, at, "done", done=True, record=record, by_id=by_id)
     db.session.flush()
 
 
@@ -366,8 +572,15 @@ def _resume(o: Obligation, pack: Pack, calendar: Calendar, now: datetime, by_id:
     spec = schedule_from_json(o.schedule, calendar)
     if spec is not None and spec.cron is not None and o.next_due_at < now:
         o.next_due_at = rules.next_due_at(spec, calendar.timezone, now)  # daily duties missed while paused are not owed
+    elif spec is not None and o.next_due_at <= now:
+        excused = db.session.scalar(select(Occurrence.id).where(
+            Occurrence.obligation_id == o.id, Occurrence.due_at == o.next_due_at, Occurrence.state == "excused"))
+        if excused:  # its turn was excused by the pause; an interval duty is owed from now
+            o.next_due_at = now
     o.status = "ok"
     _reset_progress(o)
+    if o.next_due_at <= now:
+        _occurrence(o, o.next_due_at, now)
     _replan(o, pack, now)
 
 
@@ -403,10 +616,11 @@ class ScanResult:
     notices: dict[str, int] = field(default_factory=dict)
     skipped: list[int] = field(default_factory=list)
     ended: list[int] = field(default_factory=list)
+    occurrences: int = 0     # occurrences whose turn came in this scan (made or closed)
 
 
 def candidates(now: datetime, limit: int | None = 500) -> list[Obligation]:
-    """Obligations with something to do at `now`, through the alert_after index, the most overdue first."""
+    """Obligations with something to do at `now`, through the alert_after index, the longest waiting first."""
     stmt = select(Obligation).where(Obligation.alert_after <= now, Obligation.status.in_(("ok", "overdue"))) \
         .order_by(Obligation.alert_after, Obligation.id)
     return list(db.session.scalars(stmt.limit(limit) if limit else stmt))
@@ -419,16 +633,15 @@ class Step:
     progress: rules.Progress
 
 
-def next_step(o: Obligation, now: datetime) -> Step | None:
-    """Pure given the row: the action due at `now`, or None (e.g. exactly at the end of the grace)."""
-    action = o.next_action
-    if action is None or o.alert_after is None or o.alert_after > now:
+def _step(action: str | None, at: datetime | None, due_at: datetime, grace: timedelta, p: rules.Progress,
+          now: datetime) -> Step | None:
+    """The action due at `now`, or None (nothing planned yet, or exactly at the end of the grace)."""
+    if action is None or at is None or at > now:
         return None
-    p = _progress(o)
-    if action == "reminder" and now > o.next_due_at + grace_of(o):
+    if action == "reminder" and now > due_at + grace:
         action = "overdue"  # too late to remind (the scheduler was down): say it is overdue
     if action == "overdue":
-        if now <= o.next_due_at + grace_of(o):
+        if now <= due_at + grace:
             return None
         return Step(action, replace(p, status="overdue", overdue_since=now, escalated=False, repeats_sent=0))
     if action == "reminder":
@@ -438,82 +651,125 @@ def next_step(o: Obligation, now: datetime) -> Step | None:
     return Step(action, replace(p, repeats_sent=p.repeats_sent + 1))
 
 
-def scan(now: datetime, limit: int = 500) -> ScanResult:
-    """Do what is due at `now` for every obligation whose alert_after has come: reminders, overdue alerts
-    (with a finding), escalations and repeats, each once.
+def next_step(o: Obligation, now: datetime) -> Step | None:
+    """The notice due at `now` for the obligation's current due time, from its stored plan."""
+    return _step(o.next_action, o.action_at, o.next_due_at, grace_of(o), _progress(o), now)
 
-    After downtime each missed obligation is flagged once (its due time does not move until it is done) and
-    missed repeats are not sent one by one. One bad row is logged and skipped; it never stops the loop."""
+
+@dataclass(frozen=True)
+class Visit:
+    """Everything the scan does for one obligation at `now`, worked out before anything is written."""
+    catch: rules.CatchUp           # due times whose turn passed (missed unless done), a gap, the current one
+    step: Step | None              # the notice due for the current due time
+    progress: rules.Progress       # the state after it
+    next_action: str | None
+    action_at: datetime | None
+    alert_after: datetime | None
+
+
+def plan_visit(o: Obligation, now: datetime, pack: Pack, calendar: Calendar, back: timedelta) -> Visit:
+    """Pure given the row, the pack and the calendar."""
+    spec = schedule_from_json(o.schedule, calendar)
+    grace, notices = grace_of(o), notices_for(pack, o.kind)
+    progress, action, at = _progress(o), o.next_action, o.action_at
+    catch = rules.CatchUp((), o.next_due_at)
+    if spec is not None:
+        catch = rules.catch_up(o.next_due_at, spec, calendar.timezone, now, back)
+        if catch.passed or catch.gap:  # a new due time's turn: its own notices from the start
+            progress = rules.Progress(snoozed_until=o.snoozed_until)
+            action, at = rules.plan(catch.current, grace, notices, progress, now)
+    step = _step(action, at, catch.current, grace, progress, now)
+    if step is not None:
+        progress = step.progress
+        action, at = rules.plan(catch.current, grace, notices, progress, now)
+    return Visit(catch, step, progress, action, at, _wake(catch.current, at, spec, calendar.timezone, now))
+
+
+def scan(now: datetime, limit: int = 500) -> ScanResult:
+    """Do what is due at `now` for every obligation whose alert_after has come: make the occurrences whose
+    turn came (each one that fell due while nothing ran, back to the look-back, missed with its own finding),
+    send reminders, overdue alerts (with a finding), escalations and repeats, each once. Missed repeats are
+    not sent one by one. One bad row is logged and skipped; it never stops the loop."""
     result = ScanResult()
-    token = _scan_packs.set({})
+    tokens = _scan_packs.set({}), _scan_calendars.set({})
+    back = lookback()
     try:
         for o in candidates(now, limit):
             try:
                 with db.session.begin_nested():
-                    _act(o, now, result)
+                    _act(o, now, result, back)
             except (SQLAlchemyError, ValueError, KeyError, PackError) as exc:  # one bad row must not stop the others
                 log.exception("scan: obligation %s skipped: %s", o.id, exc)
                 result.skipped.append(o.id)
     finally:
-        _scan_packs.reset(token)
+        _scan_packs.reset(tokens[0])
+        _scan_calendars.reset(tokens[1])
     return result
 
 
-def _act(o: Obligation, now: datetime, result: ScanResult) -> None:
-    step = next_step(o, now)
-    if step is None:
-        return
-    if not subjects.is_live(o.subject_type, o.subject_id):  # e.g. a pack used since the last sync
-        _end(o, now, "subject closed, used or gone", done=True)
+def _act(o: Obligation, now: datetime, result: ScanResult, back: timedelta) -> None:
+    pack = _pack(o.site_id)
+    visit = plan_visit(o, now, pack, _calendar(o.site_id), back)
+    catch, step, p = visit.catch, visit.step, visit.progress
+    if (catch.passed or step is not None) and not subjects.is_live(o.subject_type, o.subject_id):
+        _end(o, now, "subject closed, used or gone", done=True)  # e.g. a pack used since the last sync
         result.ended.append(o.id)
         return
-    pack = _pack(o.site_id)
-    rule = pack.rule(o.rule_id)
-    new_action, new_at = rules.plan(o.next_due_at, grace_of(o), notices_for(pack, o.kind), step.progress, now)
-    p = step.progress
-    old_status = o.status
+    old_status, old_due = o.status, o.next_due_at
     claimed = db.session.execute(update(Obligation).where(
-        Obligation.id == o.id, Obligation.status == o.status, Obligation.next_action == o.next_action,
+        Obligation.id == o.id, Obligation.status == o.status, Obligation.next_due_at == o.next_due_at,
         Obligation.alert_after == o.alert_after).values(
-        status=p.status, reminded=p.reminded, overdue_since=p.overdue_since, escalated=p.escalated,
-        repeats_sent=p.repeats_sent, next_action=new_action, alert_after=new_at)
+        next_due_at=catch.current, status=p.status, reminded=p.reminded, overdue_since=p.overdue_since,
+        escalated=p.escalated, repeats_sent=p.repeats_sent, next_action=visit.next_action,
+        action_at=visit.action_at, alert_after=visit.alert_after)
         .execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
         return  # another scan got it first
-    due = o.next_due_at
-    finding = None
-    if step.action == "overdue":
-        db.session.add(ObligationChange(obligation_id=o.id, from_status=old_status, to_status="overdue",
-                                        due_at=due, at=now))
-        finding = Finding(site_id=o.site_id, obligation_id=o.id, kind=o.kind, rule_id=rule.id,
-                          severity=rule.severity, due_at=due, guideline_version=pack.version,
-                          overrides={f"{r}.{k}": val for (r, k), val in pack.overrides.items()}, opened_at=now)
-        db.session.add(finding)
-        db.session.flush()
-        result.findings.append(finding.id)
-    people = site_managers(o.site_id) if step.action == "escalation" else responsible_people(o)
-    n = p.repeats_sent if step.action == "repeat" else 0
-    for person in people:
-        if queue_notice(o, step.action, due, person, now, n=n) is not None:
-            result.notices[step.action] = result.notices.get(step.action, 0) + 1
+    if catch.passed or catch.gap:
+        if old_status == "overdue":
+            db.session.add(ObligationChange(obligation_id=o.id, from_status="overdue", to_status="ok",
+                                            due_at=old_due, at=now, reason="next due time"))
+        result.findings += _record_missed(o, pack, catch, now)
+        result.occurrences += len(catch.passed)
+    due = catch.current
+    if due <= now:
+        row = _occurrence(o, due, now)
+        result.occurrences += row.created_at == now
+    if step is not None and step.action == "overdue":
+        db.session.add(ObligationChange(obligation_id=o.id, from_status="ok" if catch.passed else old_status,
+                                        to_status="overdue", due_at=due, at=now))
+        finding = _miss(o, pack, due, now)
+        if finding is not None:
+            db.session.flush()
+            result.findings.append(finding.id)
+    if step is not None:
+        people = site_managers(o.site_id) if step.action == "escalation" else responsible_people(o)
+        n = p.repeats_sent if step.action == "repeat" else 0
+        for person in people:
+            if queue_notice(o, step.action, due, person, now, n=n) is not None:
+                result.notices[step.action] = result.notices.get(step.action, 0) + 1
     db.session.expire(o)
 
 
 def dry_run(at: datetime) -> list[dict]:
-    """What the scan would do at `at`, changing nothing: one row per obligation with an action due."""
+    """What the scan would do at `at`, changing nothing: one row per obligation with a notice due, or with
+    due times that would be recorded as missed (how many)."""
     rows = []
     obligations = candidates(at, limit=None)
     names = subjects.labels(obligations)
+    back = lookback()
     for o in obligations:
-        step = next_step(o, at)
-        if step is None:
-            continue
         site = db.session.get(Site, o.site_id)
-        people = site_managers(o.site_id) if step.action == "escalation" else responsible_people(o)
+        visit = plan_visit(o, at, pack_for_site(o.site_id), site_calendar(site), back)
+        if visit.step is None and not visit.catch.passed:
+            continue
+        action = visit.step.action if visit.step is not None else "missed"
+        people = [] if visit.step is None else (
+            site_managers(o.site_id) if action == "escalation" else responsible_people(o))
         rows.append({"obligation_id": o.id, "site": site.name, "kind": o.kind,
                      "subject": names.get((o.subject_type, o.subject_id), f"{o.subject_type} {o.subject_id}"),
-                     "action": step.action, "due_at": o.next_due_at,
-                     "due_local": o.next_due_at.astimezone(ZoneInfo(site.timezone)),
+                     "action": action, "due_at": visit.catch.current, "missed": len(visit.catch.passed),
+                     "due_local": visit.catch.current.astimezone(ZoneInfo(site.timezone)),
                      "recipients": [p.email for p in people]})
     db.session.rollback()
     return rows
@@ -739,21 +995,24 @@ def send_due(now: datetime, limit: int = 100) -> dict[str, int]:
 
 # --- hooks for the other domains ---------------------------------------------------------------
 
-def steriliser_test_recorded(site_id: int, steriliser_id: int, test_kind: str, result: str, at: datetime) -> None:
+def steriliser_test_recorded(site_id: int, steriliser_id: int, test_kind: str, result: str, at: datetime,
+                             now: datetime | None = None, record: str = "", by_id: int | None = None) -> None:
     """A steriliser test was recorded: the obligations it does advance (a failed test does not do the duty;
     it takes the steriliser out of service, which pauses them)."""
     if result == "fail":
         return
     for kind, spec in pack_for_site(site_id).obligations.items():
         if spec.get("test_kind") == test_kind:
-            record_done(site_id, kind, "steriliser", steriliser_id, at)
+            record_done(site_id, kind, "steriliser", steriliser_id, at, now, record, by_id)
 
 
-def checklist_completed(site_id: int, checklist_kind: str, at: datetime) -> None:
-    """A site's day checklist (opening, closing) was completed."""
+def checklist_completed(site_id: int, checklist_kind: str, at: datetime, record: str = "",
+                        by_id: int | None = None, day: date | None = None) -> None:
+    """A site's day checklist (opening, closing) was completed at `at`; it does the due time of its own
+    local `day` (a run of yesterday finished after midnight does yesterday's)."""
     for kind, spec in pack_for_site(site_id).obligations.items():
         if spec.get("checklist_kind") == checklist_kind and spec["subject"] == "site":
-            record_done(site_id, kind, "site", site_id, at)
+            record_done(site_id, kind, "site", site_id, at, at, record, by_id, day=day)
 
 
 def refresh_site(site_id: int, now: datetime) -> None:
@@ -764,16 +1023,24 @@ def refresh_site(site_id: int, now: datetime) -> None:
 
 
 def reschedule_site(site_id: int, now: datetime) -> int:
-    """The site's closed days changed: duties that skip closed days get their next due time again."""
+    """The site's closed days changed: duties that skip closed days get their coming due time again; a due
+    time whose turn has come on a day now closed is excused."""
     site = db.session.get(Site, site_id)
     calendar, count = site_calendar(site), 0
     pack = pack_for_site(site_id)
     for o in db.session.scalars(select(Obligation).where(Obligation.site_id == site_id, Obligation.status == "ok")):
         if not o.schedule.get("closed_days") or o.schedule.get("once"):
             continue
-        due = _first_due(o, None, calendar, now)
+        spec = schedule_from_json(o.schedule, calendar)
+        if o.next_due_at <= now:
+            day = rules.local_day(o.next_due_at, calendar.timezone)
+            if not (day in calendar.holidays or rules.WEEKDAYS[day.weekday()] in calendar.closed_weekdays):
+                continue  # its turn has come on an open day: it stays
+            _excuse(o, o.next_due_at, "closed day")
+        due = _rescheduled_due(o, spec, calendar, now)
         if due != o.next_due_at:
             o.next_due_at = due
+            _reset_progress(o)
             _replan(o, pack, now)
             count += 1
     db.session.flush()

@@ -125,3 +125,12 @@ def is_live(subject_type: str, subject_id: int) -> bool:
     }
     model, condition = checks[subject_type]
     return db.session.scalar(select(model.id).where(model.id == subject_id, condition)) is not None
+
+
+def started_at(subject_type: str, subject_id: int) -> datetime | None:
+    """When the subject was added: a record of its duty cannot be dated before that day."""
+    models = {"steriliser": Steriliser, "site": Site}
+    model = models.get(subject_type)
+    if model is None:
+        return None
+    return db.session.scalar(select(model.created_at).where(model.id == subject_id))

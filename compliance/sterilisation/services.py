@@ -112,9 +112,14 @@ def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:
     if kind in ("air_removal", "leak") and steriliser.type == "N":
         raise Invalid(_l("a type N steriliser has no air-removal or leak test"), field="kind",
                       rule="air-removal-test-daily")
+    performed_at = _datetime(data, "performed_at", now)
+    added_on = local_today(db.session.get(Site, steriliser.site_id).timezone, steriliser.created_at)
+    if local_today(db.session.get(Site, steriliser.site_id).timezone, performed_at) < added_on:
+        raise Invalid(_l("performed_at is before this steriliser was added (%(day)s)", day=added_on.isoformat()),
+                      field="performed_at")
     test = SteriliserTest(
         site_id=steriliser.site_id, steriliser_id=steriliser.id, kind=kind,
-        performed_at=_datetime(data, "performed_at", now), performed_by_id=actor.user_id,
+        performed_at=performed_at, performed_by_id=actor.user_id,
         performed_by_name=v.text(data, "performed_by_name", 200, required=False),
         api_key_id=actor.api_key_id,
         result=result, indicator_lot=v.text(data, "indicator_lot", 80, required=kind == "spore"),
@@ -137,7 +142,8 @@ def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:
     db.session.add(test)
     db.session.flush()
     _after_result(actor, steriliser, test, now)
-    schedule.steriliser_test_recorded(steriliser.site_id, steriliser.id, kind, result, test.performed_at)
+    schedule.steriliser_test_recorded(steriliser.site_id, steriliser.id, kind, result, test.performed_at, now,
+                                      record=f"steriliser_test:{test.id}", by_id=actor.user_id)
     return test
 
 

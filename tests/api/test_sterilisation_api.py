@@ -15,6 +15,7 @@ from compliance.auth.actor import actor_for_user
 from compliance.devices.models import Device, DeviceEvent, DeviceType, Programme, Steriliser
 from compliance.sterilisation import services
 from compliance.sterilisation.models import Cycle, Pack, Recall, SteriliserTest
+from tests.conftest import LONG_AGO
 
 V1 = "/api/v1"
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # 10:00 in Jakarta
@@ -34,6 +35,7 @@ def frozen():
 def make_steriliser(db):
     def make(site, type="B", name=None, temperature="134.0", holding=180):
         steriliser = Steriliser(site_id=site.id, name=name or f"Autoclave {Steriliser.query.count() + 1}", type=type,
+                                created_at=LONG_AGO,
                                 is_in_service=True)
         db.session.add(steriliser)
         db.session.flush()

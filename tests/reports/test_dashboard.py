@@ -17,6 +17,7 @@ from compliance.schedule import services as schedule
 from compliance.schedule.models import Finding, Obligation, ObligationChange
 from compliance.sterilisation.models import Cycle, Recall
 from compliance.treatments.models import Client, GateAttempt, GateOverride, Treatment
+from tests.schedule.history import add_done, add_finding
 from tests.sterilisation.conftest import make_steriliser  # noqa: F401  (fixture)
 
 # Wednesday 25 November 2026, 10:00 in Jakarta. The last 7 days start on 19 November 00:00 local (17:00 UTC
@@ -36,20 +37,11 @@ def _obligation(site, kind: str) -> Obligation:
 
 
 def _done(o: Obligation, at: datetime) -> None:
-    from compliance.extensions import db
-
-    db.session.add(ObligationChange(obligation_id=o.id, from_status="ok", to_status="ok", due_at=at, at=at,
-                                    reason="done"))
+    add_done(o, at)
 
 
 def _finding(o: Obligation, due_at: datetime, resolved_at: datetime | None = None) -> Finding:
-    from compliance.extensions import db
-
-    f = Finding(site_id=o.site_id, obligation_id=o.id, kind=o.kind, rule_id=o.rule_id, severity="major",
-                due_at=due_at, guideline_version="test", opened_at=due_at + timedelta(hours=1),
-                resolved_at=resolved_at)
-    db.session.add(f)
-    return f
+    return add_finding(o, due_at, resolved_at)
 
 
 @pytest.fixture
@@ -62,8 +54,7 @@ def duties(db, site, other_site):
     for days in (1, 9, 16):
         _done(o, NOW - timedelta(days=days))
     _finding(o, NOW - timedelta(days=20))                                  # the oldest open finding
-    _finding(o, NOW - timedelta(days=30), resolved_at=NOW - timedelta(days=29))
-    _done(o, NOW - timedelta(days=29))                                     # … done a day late
+    _finding(o, NOW - timedelta(days=30), resolved_at=NOW - timedelta(days=29))  # done a day late
     elsewhere = _obligation(other_site, "opening-checklist")
     _done(elsewhere, NOW - timedelta(days=2))
     _finding(elsewhere, NOW - timedelta(days=60))                          # older, but another organisation's

@@ -5,6 +5,7 @@ import socket
 
 import pytest
 from aiosmtpd.controller import Controller
+from tests.conftest import LONG_AGO
 
 
 class Inbox:
@@ -57,6 +58,7 @@ def make_steriliser(db):
 
     def make(site, type="B", name=None):
         steriliser = Steriliser(site_id=site.id, name=name or f"Autoclave {Steriliser.query.count() + 1}", type=type,
+                                created_at=LONG_AGO,
                                 is_in_service=True)
         db.session.add(steriliser)
         db.session.commit()

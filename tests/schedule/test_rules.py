@@ -118,3 +118,54 @@ def test_done_any_time_of_a_local_day_counts_for_that_days_due_time():
         assert (nxt.date(), nxt.hour) == (date(2026, 11, 26), 9)
     weekly = Schedule(every=timedelta(days=7))
     assert next_due_after_done(weekly, jakarta, early) == early + timedelta(days=7)
+
+
+# --- clock changes: a daily duty falls due once a local day ------------------------------------
+
+def _dues(tz: str, hour: int, minute: int, start: datetime, days: int) -> list[datetime]:
+    from zoneinfo import ZoneInfo
+
+    schedule, out, after = Schedule(cron={"hour": hour, "minute": minute}), [], start
+    for _ in range(days):
+        after = next_due_at(schedule, tz, after)
+        out.append(after.astimezone(ZoneInfo(tz)))
+    return out
+
+
+@pytest.mark.parametrize("tz, day", [("Europe/London", 25), ("America/New_York", 1)])
+def test_a_duty_in_the_repeated_autumn_hour_falls_due_once_that_day(tz, day):
+    month = 10 if tz == "Europe/London" else 11
+    start = datetime(2026, month, day, tzinfo=timezone.utc) - timedelta(days=2)
+    dues = _dues(tz, 1, 30, start, 5)
+    days = [d.date() for d in dues]
+    assert len(days) == len(set(days)) == 5                      # one a day, none twice
+    assert all((d.hour, d.minute) == (1, 30) for d in dues)        # 01:30 local each day
+    change = [d for d in dues if d.day == day and d.month == month][0]
+    assert change.fold == 0 and change.utcoffset() == change.replace(fold=0).utcoffset()  # the first 01:30
+
+
+@pytest.mark.parametrize("tz, month, day, hour, expect", [
+    ("Europe/London", 3, 29, 1, (2, 0)),        # 01:00–02:00 does not exist: at 02:00 summer time
+    ("America/New_York", 3, 8, 2, (3, 0)),      # 02:00–03:00 does not exist: at 03:00 daylight time
+])
+def test_a_duty_in_the_skipped_spring_hour_falls_due_at_the_next_valid_local_time(tz, month, day, hour, expect):
+    dues = _dues(tz, hour, 30, datetime(2026, month, day - 2, tzinfo=timezone.utc), 4)
+    on_the_day = [d for d in dues if (d.month, d.day) == (month, day)]
+    assert len(on_the_day) == 1 and (on_the_day[0].hour, on_the_day[0].minute) == expect
+    assert [(d.hour, d.minute) for d in dues if (d.month, d.day) != (month, day)] == [(hour, 30)] * 3
+
+
+def test_catch_up_lists_each_passed_due_time_and_bounds_them_by_the_look_back():
+    from compliance.schedule.rules import catch_up
+
+    daily = Schedule(cron={"hour": 9, "minute": 0})
+    first = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 6, 8, tzinfo=timezone.utc)
+    result = catch_up(first, daily, "UTC", now, timedelta(days=30))
+    assert result.passed == tuple(first + timedelta(days=d) for d in range(3)) and result.gap is None
+    assert result.current == first + timedelta(days=3)
+    assert catch_up(result.current, daily, "UTC", now, timedelta(days=30)).passed == ()   # idempotent
+    bounded = catch_up(first, daily, "UTC", now, timedelta(days=1))   # look back to 5 March 08:00
+    assert bounded.passed == (first,)                                  # its current due time
+    assert bounded.gap == (first + timedelta(days=1), first + timedelta(days=3))   # 3 and 4 March
+    assert bounded.current == first + timedelta(days=3)

@@ -58,12 +58,12 @@ def test_sync_makes_each_subjects_obligations_from_the_pack(db, site, make_steri
 
 def test_opening_checklist_is_due_at_nine_local_and_overdue_after_the_grace(opening):
     assert opening.next_due_at == NINE_JAKARTA
-    assert opening.alert_after == NINE_JAKARTA + timedelta(hours=1) and opening.next_action == "overdue"
+    assert opening.action_at == NINE_JAKARTA + timedelta(hours=1) and opening.next_action == "overdue"
 
 
 def test_nothing_is_flagged_before_the_grace_ends(db, opening):
-    assert _scan(db, opening.alert_after).findings == []
-    assert _scan(db, opening.alert_after + timedelta(seconds=1)).findings != []
+    assert _scan(db, opening.action_at).findings == []
+    assert _scan(db, opening.action_at + timedelta(seconds=1)).findings != []
 
 
 def test_a_site_override_reschedules(db, site, manager, make_steriliser):
@@ -93,7 +93,7 @@ def test_closed_days_and_holidays_move_the_daily_duties(db, site, manager, openi
 # --- the scan -------------------------------------------------------------------------------------
 
 def test_two_scans_give_one_finding_and_one_email_each(db, opening, nurse):
-    late = opening.alert_after + timedelta(minutes=5)
+    late = opening.action_at + timedelta(minutes=5)
     first = _scan(db, late)
     second = _scan(db, late + timedelta(minutes=1))
     assert len(first.findings) == 1 and second.findings == []
@@ -104,7 +104,7 @@ def test_two_scans_give_one_finding_and_one_email_each(db, opening, nurse):
 
 
 def test_two_scans_at_the_same_moment_in_two_threads_give_one_finding(app, db, opening):
-    late = opening.alert_after + timedelta(minutes=5)
+    late = opening.action_at + timedelta(minutes=5)
     db.session.commit()  # the test's own transaction must not hold the database
     barrier, results, errors = threading.Barrier(2), [], []
 
@@ -128,16 +128,19 @@ def test_two_scans_at_the_same_moment_in_two_threads_give_one_finding(app, db, o
     assert _count(db, Finding) == 1 and _count(db, OutboxMessage) == 1
 
 
-def test_a_three_day_gap_gives_one_finding_per_missed_obligation(db, site, opening):
+def test_a_three_day_gap_gives_one_finding_per_missed_due_time(db, site, opening):
     closing = _get(db, site, "closing-checklist")
-    result = _scan(db, NOW + timedelta(days=3))
-    assert sorted(db.session.get(Finding, f).obligation_id for f in result.findings) == sorted([opening.id, closing.id])
+    result = _scan(db, NOW + timedelta(days=3))  # 25, 26 and 27 November's due times have all passed by then
+    found = [db.session.get(Finding, f) for f in result.findings]
+    assert sorted((f.obligation_id, f.due_at) for f in found if f.obligation_id == opening.id) == [
+        (opening.id, NINE_JAKARTA + timedelta(days=d)) for d in range(3)]
+    assert len([f for f in found if f.obligation_id == closing.id]) == 3
     assert _scan(db, NOW + timedelta(days=3, minutes=1)).findings == []
 
 
 def test_doing_the_thing_advances_and_resolves(db, site, opening):
-    _scan(db, opening.alert_after + timedelta(minutes=1))
-    services.checklist_completed(site.id, "opening", opening.alert_after + timedelta(minutes=30))
+    _scan(db, opening.action_at + timedelta(minutes=1))
+    services.checklist_completed(site.id, "opening", opening.action_at + timedelta(minutes=30))
     db.session.commit()
     assert opening.status == "ok"
     assert opening.next_due_at == NINE_JAKARTA + timedelta(days=1)
@@ -177,13 +180,13 @@ def test_reminder_then_overdue_then_escalation_then_one_repeat_per_gap(db, site,
     for other in db.session.scalars(select(Obligation).where(Obligation.id != spore.id)):
         services.pause(actor_for_user(manager), other.id, {"reason": "not under test"}, NOW)
     due = spore.next_due_at
-    assert (spore.next_action, spore.alert_after) == ("reminder", due - timedelta(days=1))
+    assert (spore.next_action, spore.action_at) == ("reminder", due - timedelta(days=1))
     assert _scan(db, due - timedelta(days=1) + timedelta(seconds=1)).notices == {"reminder": 1}
-    assert (spore.next_action, spore.alert_after) == ("overdue", due + timedelta(days=1))
+    assert (spore.next_action, spore.action_at) == ("overdue", due + timedelta(days=1))
     overdue_at = due + timedelta(days=1, minutes=1)
     assert _scan(db, overdue_at).notices == {"overdue": 1}
-    assert spore.next_action == "escalation" and spore.alert_after == overdue_at + timedelta(minutes=240)
-    assert _scan(db, spore.alert_after).notices == {"escalation": 1}  # to the manager
+    assert spore.next_action == "escalation" and spore.action_at == overdue_at + timedelta(minutes=240)
+    assert _scan(db, spore.action_at).notices == {"escalation": 1}  # to the manager
     # Three days of downtime: one repeat, not three.
     assert _scan(db, overdue_at + timedelta(days=3, hours=1)).notices == {"repeat": 1}
     assert _scan(db, overdue_at + timedelta(days=3, hours=2)).notices == {}
@@ -198,7 +201,7 @@ def test_snooze_holds_the_alerts_and_ends_by_itself(db, opening, manager):
     actor = actor_for_user(manager)
     services.snooze(actor, opening.id, {"reason": "engineer on site", "hours": "4"}, NOW)
     db.session.commit()
-    assert opening.alert_after == NOW + timedelta(hours=4)
+    assert opening.action_at == NOW + timedelta(hours=4)
     assert _scan(db, NOW + timedelta(hours=3)).findings == []
     assert len(_scan(db, NOW + timedelta(hours=4, minutes=1)).findings) == 1
     change = db.session.scalar(select(ObligationChange).where(ObligationChange.to_status == "snoozed"))
@@ -211,7 +214,7 @@ def test_pause_needs_a_reason_and_resume_skips_missed_daily_duties(db, opening, 
         services.pause(actor, opening.id, {"reason": " "}, NOW)
     services.pause(actor, opening.id, {"reason": "closed for refurbishment"}, NOW)
     db.session.commit()
-    assert opening.status == "paused" and opening.alert_after is None
+    assert opening.status == "paused" and opening.action_at is None
     _scan(db, NOW + timedelta(days=5))
     assert _count(db, Finding, Finding.obligation_id == opening.id) == 0
     with pytest.raises(Conflict):
@@ -260,7 +263,7 @@ def test_a_closed_container_and_a_closed_action_end_their_obligations(db, site, 
     assert o.next_due_at == NOW + timedelta(days=90) and o.next_action == "reminder"
     close_sharps_container(actor, container.id, "", NOW + timedelta(days=10))
     db.session.commit()
-    assert o.status == "ended" and o.alert_after is None
+    assert o.status == "ended" and o.action_at is None
 
 
 def test_a_steriliser_out_of_service_pauses_its_tests(db, site, manager, make_steriliser):
@@ -305,8 +308,8 @@ def test_the_email_arrives_in_the_persons_language_with_a_link(app, db, opening,
     inbox, _controller = smtp
     nurse.language = "id"
     db.session.commit()
-    _scan(db, opening.alert_after + timedelta(minutes=1))
-    assert services.send_due(opening.alert_after + timedelta(minutes=2)) == {"sent": 1}
+    _scan(db, opening.action_at + timedelta(minutes=1))
+    assert services.send_due(opening.action_at + timedelta(minutes=2)) == {"sent": 1}
     [message] = inbox.messages
     assert message["To"] == nurse.email
     assert message["Content-Language"] == "id"
@@ -318,9 +321,9 @@ def test_the_email_arrives_in_the_persons_language_with_a_link(app, db, opening,
 
 def test_smtp_down_the_email_waits_then_is_delivered_once(app, db, opening, smtp):
     inbox, controller = smtp
-    _scan(db, opening.alert_after + timedelta(minutes=1))
+    _scan(db, opening.action_at + timedelta(minutes=1))
     controller.stop()
-    t = opening.alert_after + timedelta(minutes=2)
+    t = opening.action_at + timedelta(minutes=2)
     assert services.send_due(t) == {"retry": 1}
     assert services.send_due(t) == {}  # backing off: not before its next attempt
     controller.start()

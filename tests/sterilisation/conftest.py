@@ -8,6 +8,7 @@ from compliance.auth.actor import actor_for_user
 from compliance.devices.models import Device, DeviceEvent, DeviceType, Programme, Steriliser
 from compliance.sterilisation import services
 from compliance.sterilisation.models import SteriliserTest
+from tests.conftest import LONG_AGO
 
 # 10:00 in Jakarta, 25 November 2026
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
@@ -27,6 +28,7 @@ def actor(manager):
 def make_steriliser(db):
     def make(site, type="B", name=None, validated=False, temperature="134.0", holding=180, pressure=None):
         steriliser = Steriliser(site_id=site.id, name=name or f"Autoclave {Steriliser.query.count() + 1}", type=type,
+                                created_at=LONG_AGO,
                                 is_validated_for_wrapped=validated, is_in_service=True)
         db.session.add(steriliser)
         db.session.flush()
