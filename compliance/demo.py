@@ -219,7 +219,8 @@ def _demo_checklists(org: Organisation, site: Site, staff: User, now: datetime, 
     from .checklists.models import ChecklistRun, ChecklistTemplate
 
     counts["created"] += checklists.load_default_templates(org.id, now)
-    if db.session.scalar(select(ChecklistRun.id).where(ChecklistRun.site_id == site.id)):
+    if db.session.scalar(select(ChecklistRun.id).where(ChecklistRun.site_id == site.id,
+                                                       ChecklistRun.day == local_today(site.timezone, now))):
         counts["existing"] += 1
         return
     actor = actor_for_user(staff)
@@ -255,6 +256,38 @@ def _demo_checklists(org: Organisation, site: Site, staff: User, now: datetime, 
     db.session.flush()
 
 
+def _demo_day_checklists(site: Site, staff: User, now: datetime, counts: dict[str, int],
+                         skipped: set[tuple[str, int]]) -> None:
+    """The last two weeks' opening and closing checklists through the real services, except the (checklist,
+    days ago) in `skipped`: at London the opening checklist was not done the last five mornings, so five
+    missed days are five findings."""
+    from .auth.actor import actor_for_user
+    from .checklists import services as checklists
+    from .checklists.models import ChecklistRun, ChecklistTemplate
+
+    today = local_today(site.timezone, now)
+    if db.session.scalar(select(ChecklistRun.id).where(ChecklistRun.site_id == site.id, ChecklistRun.day < today)):
+        counts["existing"] += 1
+        return
+    actor = actor_for_user(staff)
+    templates = {t.key: t for t in db.session.scalars(
+        select(ChecklistTemplate).where(ChecklistTemplate.organisation_id == site.organisation_id))}
+    values = {"yes_no": "yes", "tick": "yes", "number": "4"}
+    for days_ago in range(14, 0, -1):
+        day = today - timedelta(days=days_ago)
+        for key, hour, minute in (("opening", 8, 40), ("closing", 18, 30)):
+            if (key, days_ago) in skipped:
+                continue
+            start = _at(site, day, hour, minute)
+            run = checklists.start_run(actor, {"site_id": site.id, "template_id": templates[key].id}, start)
+            for n, item in enumerate(i for i in run.version.items if i.is_required):
+                checklists.answer(actor, run.id, {"item_id": item.id, "value": values.get(item.kind, "ok"),
+                                                  "idempotency_key": f"demo-{run.id}-{item.key}"},
+                                  start + timedelta(minutes=n + 1))
+            counts["created"] += 1
+    db.session.flush()
+
+
 def load_demo(now: datetime) -> dict[str, Any]:
     """Create what is missing of the demo data; existing rows are left exactly as they are."""
     from .auth.services import make_enrolment_token
@@ -266,7 +299,7 @@ def load_demo(now: datetime) -> dict[str, Any]:
     for spec in SITES:
         site = _get_or_create(Site, counts, {"organisation_id": org.id, "name": spec["name"]},
                               timezone=spec["timezone"], language=spec["language"], address=spec["address"],
-                              created_at=now)
+                              created_at=now - timedelta(days=30))  # the clinic has a history
         sites[site.name] = site
         for room_name, kind in spec["rooms"]:
             _get_or_create(Room, counts, {"site_id": site.id, "name": room_name}, kind=kind, created_at=now)
@@ -319,6 +352,11 @@ def load_demo(now: datetime) -> dict[str, Any]:
                             recall=site_name == "London Shoreditch")
     _demo_treatments(sites["Jakarta Kemang"], users["manager@demo.clinic"], users["sari@demo.clinic"],
                      users["budi@demo.clinic"], now, counts)
+    from .checklists import services as checklists
+    counts["created"] += checklists.load_default_templates(org.id, now)
+    _demo_day_checklists(sites["Jakarta Kemang"], users["sari@demo.clinic"], now, counts, {("closing", 3)})
+    _demo_day_checklists(sites["London Shoreditch"], users["emma@demo.clinic"], now, counts,
+                         {("opening", d) for d in range(1, 6)})
     _demo_checklists(org, sites["Jakarta Kemang"], users["sari@demo.clinic"], now, counts)
     # Obligations for every subject, and what is overdue now flagged with its findings and emails (queued;
     # the scheduler sends them). Both steps are idempotent.

@@ -1,4 +1,7 @@
 """The demo command is idempotent and gives what the README promises."""
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import func, select
 
 from compliance.extensions import db as _db
@@ -106,13 +109,37 @@ def test_demo_has_todays_checklists_at_jakarta_and_a_corrective_action_twice_the
     assert runner.invoke(args=["demo"]).exit_code == 0
     assert counts() == first and first[0] == 6  # the default checklists, loaded once
     jakarta = _db.session.scalar(select(Site).where(Site.name == "Jakarta Kemang"))
-    runs = {run.version.template.key: run for run in _db.session.scalars(
-        select(ChecklistRun).where(ChecklistRun.site_id == jakarta.id))}
-    assert set(runs) == {"opening", "before_client"}
     today = local_today(jakarta.timezone, utcnow())
+    runs = {run.version.template.key: run for run in _db.session.scalars(
+        select(ChecklistRun).where(ChecklistRun.site_id == jakarta.id, ChecklistRun.day == today))}
+    assert set(runs) == {"opening", "before_client"}
     assert runs["opening"].day == today and runs["opening"].completed_at is not None
     assert runs["before_client"].day == today and runs["before_client"].completed_at is None
     action = _db.session.scalar(select(CorrectiveAction))
     assert action.run_id == runs["opening"].id and action.closed_at is None
     assert action.answer.item.key == "fridge_temp" and action.answer.value == "11" and action.answer.note
     assert _db.session.scalar(select(func.count()).select_from(Answer).where(Answer.amends_id.is_not(None))) == 1
+
+
+def test_demo_shows_londons_five_missed_mornings_as_five_findings_and_an_honest_rate(runner, db):
+    from datetime import timedelta
+
+    from compliance.reports import metrics
+    from compliance.schedule.models import Finding, Obligation, Occurrence
+    from compliance.timeutil import local_today, utcnow
+
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    london = _db.session.scalar(select(Site).where(Site.name == "London Shoreditch"))
+    today = local_today(london.timezone, utcnow())
+    opening = _db.session.scalar(select(Obligation).where(Obligation.site_id == london.id,
+                                                          Obligation.kind == "opening-checklist"))
+    missed = sorted(f.due_at.astimezone(ZoneInfo(london.timezone)).date() for f in _db.session.scalars(
+        select(Finding).where(Finding.obligation_id == opening.id)))
+    past = [d for d in missed if d < today]   # today's, after 10:00 London time, is missed too
+    assert past == [today - timedelta(days=d) for d in range(5, 0, -1)] and len(missed) - len(past) <= 1
+    states = dict(_db.session.execute(select(Occurrence.local_day, Occurrence.state).where(
+        Occurrence.obligation_id == opening.id, Occurrence.local_day < today)).all())
+    assert sorted(states.values()).count("missed") == 5 and len(states) == 14
+    start = datetime.combine(today - timedelta(days=14), time(0), ZoneInfo(london.timezone))
+    rate = metrics.obligation_rates([london.id], start, datetime.combine(today, time(0), ZoneInfo(london.timezone)))
+    assert (rate["opening-checklist"].occurrences, rate["opening-checklist"].met) == (14, 9)
