@@ -39,3 +39,47 @@ def test_migrations_upgrade_an_empty_database_to_the_models(empty_database_url, 
             diff = compare_metadata(context, db.metadata)
         db.engine.dispose()
     assert diff == [], f"models and migrations disagree; run `flask db migrate`: {diff}"
+
+
+@pytest.mark.slow
+def test_upgrading_a_database_with_history_keeps_it_as_occurrences(empty_database_url, tmp_path):
+    """A clinic's database at the migration before occurrences (made here by loading the demo and going back
+    one step) keeps its history through the upgrade: each done change and finding becomes the occurrence of
+    its due time, so the rates on the dashboard are the same before and after."""
+    from datetime import datetime, timezone
+
+    from flask_migrate import downgrade
+    from sqlalchemy import inspect, select
+
+    from compliance.demo import load_demo
+    from compliance.reports import metrics
+    from compliance.schedule.models import Occurrence
+    from compliance.sites.models import Site
+    from compliance.timeutil import utcnow
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path)}, environ={})
+    decided = ("done_on_time", "done_late", "missed")
+    span = (datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc))
+
+    def history():
+        rows = db.session.execute(select(Occurrence.obligation_id, Occurrence.due_at, Occurrence.state,
+                                         Occurrence.done_at).where(Occurrence.state.in_(decided))).all()
+        site_ids = list(db.session.scalars(select(Site.id)))
+        return {(o, due): (state, done) for o, due, state, done in rows}, metrics.obligation_rates(site_ids, *span)
+
+    with app.app_context():
+        upgrade()
+        load_demo(utcnow())
+        db.session.commit()
+        before, rates_before = history()
+        db.session.remove()
+        downgrade(revision="9a7e0c1d2b11")
+        assert "occurrences" not in inspect(db.engine).get_table_names()
+        upgrade()
+        after, rates_after = history()
+        db.session.remove()
+        db.engine.dispose()
+    assert len(before) > 50 and any(state == "missed" for state, _done in before.values())
+    assert after == before
+    assert rates_after == rates_before
