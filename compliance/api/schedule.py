@@ -20,7 +20,15 @@ from sqlalchemy.orm import defer, selectinload
 from ..extensions import db
 from ..schedule import services, subjects
 from ..schedule.labels import kind_label
-from ..schedule.models import ACTIONS, MESSAGE_KINDS, OBLIGATION_STATUSES, OUTBOX_STATES, Obligation, OutboxMessage
+from ..schedule.models import (
+    ACTIONS,
+    MESSAGE_KINDS,
+    OBLIGATION_STATUSES,
+    OCCURRENCE_STATES,
+    OUTBOX_STATES,
+    Obligation,
+    OutboxMessage,
+)
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
 from .schemas import InputSchema, UTCDateTimeField, _text
@@ -108,6 +116,9 @@ class FindingSchema(Schema):
     id = fields.Integer()
     rule_id = fields.String()
     due_at = UTCDateTimeField()
+    gap_until = UTCDateTimeField(allow_none=True, metadata={"description": (
+        "Set when the scheduler was not running: the due times from due_at until this one were beyond the "
+        "look-back and were not checked one by one")})
     opened_at = UTCDateTimeField()
     resolved_at = UTCDateTimeField(allow_none=True)
     severity = fields.String()
@@ -115,7 +126,20 @@ class FindingSchema(Schema):
     overrides = fields.Dict()
 
 
+class OccurrenceSchema(Schema):
+    """One due time and what became of it; the compliance rates are counted from these."""
+
+    due_at = UTCDateTimeField()
+    local_day = fields.Date(metadata={"description": "The due time's day in the site's zone"})
+    state = fields.String(metadata={"enum": list(OCCURRENCE_STATES)})
+    done_at = UTCDateTimeField(allow_none=True)
+    done_by_id = fields.Integer(allow_none=True)
+    record = fields.String(metadata={"description": "What did it, e.g. steriliser_test:12"})
+    note = fields.String(metadata={"description": "Why it was excused"})
+
+
 class ObligationDetailSchema(ObligationSchema):
+    occurrences = fields.List(fields.Nested(OccurrenceSchema), metadata={"description": "The latest 30, newest first"})
     history = fields.List(fields.Nested(ObligationChangeSchema), metadata={"description": "Newest first"})
     findings = fields.List(fields.Nested(FindingSchema), metadata={"description": "Newest due time first"})
 
@@ -176,7 +200,8 @@ def _out(o: Obligation, now: datetime, names: dict, **extra) -> _With:
 
 
 def _detail(o: Obligation, now: datetime) -> _With:
-    return _out(o, now, subjects.labels([o]), history=services.history(o), findings=services.findings_of(o))
+    return _out(o, now, subjects.labels([o]), history=services.history(o), findings=services.findings_of(o),
+                occurrences=services.occurrences_of(o))
 
 
 @blp.route("/obligations", tags=["obligations"])
@@ -257,3 +282,45 @@ class Outbox(MethodView):
         stmt = stmt.options(defer(OutboxMessage.text_body), defer(OutboxMessage.html_body)).order_by(
             OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
         return _page(stmt, pagination_parameters)
+
+
+# --- compliance rates ----------------------------------------------------------------------------
+
+class RateSchema(Schema):
+    key = fields.String(metadata={"description": "The obligation kind, a checklist's key, or all"})
+    due = fields.Integer(attribute="occurrences", metadata={"description": "Due times decided in the period"})
+    on_time = fields.Integer(attribute="met")
+    not_on_time = fields.Integer(attribute="missed", metadata={"description": "Done late or missed"})
+    rate = fields.Float(allow_none=True, metadata={"description": "on_time / due; null when nothing fell due"})
+
+
+class RatesSchema(Schema):
+    site_id = fields.Integer()
+    timezone = fields.String()
+    start = fields.Date(metadata={"description": "The first local day counted"})
+    end = fields.Date(metadata={"description": "The last local day counted"})
+    obligations = fields.List(fields.Nested(RateSchema), metadata={"description": "Per obligation kind"})
+    overall = fields.Nested(RateSchema)
+    checklists = fields.List(fields.Nested(RateSchema), metadata={"description": "Runs completed / started"})
+
+
+class RatesQuerySchema(Schema):
+    site_id = fields.Integer(required=True)
+    start = fields.Date(load_default=None, data_key="from", metadata={
+        "description": "First local day (default: 28 days before the end)"})
+    end = fields.Date(load_default=None, data_key="to", metadata={"description": "Last local day (default: yesterday)"})
+
+
+@blp.route("/rates", tags=["obligations"])
+class Rates(MethodView):
+    @blp.arguments(RatesQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, RatesSchema)
+    @_errors(403, 404, 422)
+    def get(self, site_id, start, end):
+        """A site's compliance rates over local days, counted from its due times exactly as the dashboard, the
+        audit report and its PDF count them: done on time / due, per obligation kind and overall."""
+        from ..reports import metrics
+        from ..reports.services import rates_for_site
+
+        result = rates_for_site(api_actor(), site_id, start, end, utcnow())
+        return {**result, "overall": metrics.overall({r.key: r for r in result["obligations"]})}

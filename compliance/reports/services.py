@@ -530,3 +530,19 @@ def canonical_json(report: AuditReport) -> bytes:
 def content_sha256(report: AuditReport) -> str:
     """SHA-256 of canonical_json(report), printed on the PDF and written to the zip's summary."""
     return hashlib.sha256(canonical_json(report)).hexdigest()
+
+
+def rates_for_site(actor: Actor, site_id: int, day_from: date | None, day_to: date | None,
+                   now: datetime) -> dict[str, Any]:
+    """One site's rates over local days [day_from, day_to] (default: the 28 days before today), counted by
+    metrics.py exactly as the dashboard and the audit report count them."""
+    actor.require("reports.read")
+    actor.require_site(site_id)
+    site = db.session.get(Site, site_id)
+    day_to = day_to or local_today(site.timezone, now) - timedelta(days=1)
+    day_from = day_from or day_to - timedelta(days=27)
+    check_range(day_from, day_to)
+    start, end = local_midnight(day_from, site.timezone), local_midnight(day_to + timedelta(days=1), site.timezone)
+    return {"site_id": site.id, "timezone": site.timezone, "start": day_from, "end": day_to,
+            "obligations": list(metrics.obligation_rates([site.id], start, end).values()),
+            "checklists": list(metrics.checklist_rates([site.id], start, end).values())}

@@ -543,6 +543,12 @@ def history(o: Obligation, limit: int = 200) -> list[ObligationChange]:
                                    .order_by(ObligationChange.id.desc()).limit(limit)))
 
 
+def occurrences_of(o: Obligation, limit: int = 30) -> list[Occurrence]:
+    """Its latest due times and what became of each, newest first."""
+    return list(db.session.scalars(select(Occurrence).where(Occurrence.obligation_id == o.id)
+                                   .order_by(Occurrence.due_at.desc()).limit(limit)))
+
+
 def findings_of(o: Obligation, limit: int = 50) -> list[Finding]:
     return list(db.session.scalars(select(Finding).where(Finding.obligation_id == o.id)
                                    .order_by(Finding.due_at.desc()).limit(limit)))

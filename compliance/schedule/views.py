@@ -256,6 +256,13 @@ def _change_rows(changes: list[ObligationChange]) -> list[ChangeRow]:
     return rows
 
 
+OCCURRENCE_LABELS = {
+    "due": _l("due"), "done_on_time": _l("done on time"), "done_late": _l("done late"), "missed": _l("missed"),
+    "excused": _l("excused"),
+}
+OCCURRENCE_PILLS = {"done_on_time": "pill-ok", "done_late": "pill-warn", "missed": "pill-bad"}
+
+
 def _obligation_page(actor: Actor, obligation_id: int, status: int = 200, **forms):
     # After a refused POST, only the form that was sent keeps its input; the others start empty.
     o = services.get_obligation(actor, obligation_id)
@@ -273,6 +280,7 @@ def _obligation_page(actor: Actor, obligation_id: int, status: int = 200, **form
         rule_title=rule.title_in(_lang()) if rule else "", schedule=schedule_text(o, site.timezone),
         grace=duration_text(int(grace.total_seconds() // 60)), overdue_at=o.next_due_at + grace,
         findings=services.findings_of(o), history=_change_rows(services.history(o)),
+        occurrences=services.occurrences_of(o), OCCURRENCE_LABELS=OCCURRENCE_LABELS, OCCURRENCE_PILLS=OCCURRENCE_PILLS,
         can_manage=actor.can("obligations.manage") and o.status != "ended",
         pause_form=forms.get("pause_form") or PauseForm(formdata=None),
         resume_form=forms.get("resume_form") or ResumeForm(formdata=None),

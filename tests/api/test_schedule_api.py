@@ -25,6 +25,7 @@ ENDPOINTS = {
     "/api/v1/obligations/{obligation_id}/resume": {"post"},
     "/api/v1/obligations/{obligation_id}/snooze": {"post"},
     "/api/v1/outbox": {"get"},
+    "/api/v1/rates": {"get"},
 }
 
 
@@ -322,3 +323,19 @@ def test_the_document_lists_the_obligation_and_outbox_paths_with_their_filters(c
     assert not {"text_body", "html_body", "dedupe_key"} & set(schemas["OutboxMessage"]["properties"])
     assert schemas["SnoozeInput"]["properties"]["hours"]["maximum"] == 168
     assert schemas["ReasonInput"]["additionalProperties"] is False
+
+
+def test_the_detail_lists_its_due_times_and_the_rates_count_them(client, login_as, manager, site, other_site,
+                                                                  overdue, clock):
+    opening = overdue()[(site.id, "opening-checklist")]
+    c = login_as(manager)
+    body = c.api("GET", f"{V1}/obligations/{opening.id}").get_json()
+    assert [(o["local_day"], o["state"]) for o in body["occurrences"]] == [("2026-11-25", "missed")]
+    rates = c.api("GET", f"{V1}/rates?site_id={site.id}&from=2026-11-25&to=2026-11-25").get_json()
+    by_key = {r["key"]: r for r in rates["obligations"]}
+    assert (by_key["opening-checklist"]["due"], by_key["opening-checklist"]["on_time"],
+            by_key["opening-checklist"]["rate"]) == (1, 0, 0.0)
+    assert rates["overall"]["due"] == 2 and rates["timezone"] == "Asia/Jakarta"
+    assert c.api("GET", f"{V1}/rates?site_id={other_site.id}").status_code == 404
+    r = c.api("GET", f"{V1}/rates?site_id={site.id}&from=2026-11-25&to=2026-11-01")
+    assert r.status_code == 422

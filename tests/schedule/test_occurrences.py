@@ -236,3 +236,20 @@ def test_declaring_today_closed_excuses_its_due_time(db, london, march, manager)
     services.scan(local(date(2026, 3, 27), 12))
     db.session.commit()
     assert _findings(db, march) == []
+
+
+def test_the_api_counts_the_rate_as_the_dashboard_and_the_report_do(app, db, london, march, manager):
+    from compliance.reports import services as reports
+
+    manager.sites.append(london)
+    db.session.commit()
+    services.scan(local(date(2026, 4, 1), 8))
+    db.session.commit()
+    report = reports.audit_report(actor_for_user(manager), london.id, date(2026, 3, 22), date(2026, 3, 31),
+                                  local(date(2026, 4, 1), 8))
+    row = next(r for r in report.obligation_rates if r.key == "opening-checklist")
+    assert (row.occurrences, row.met, row.rate) == (10, 5, 0.5)
+    api = reports.rates_for_site(actor_for_user(manager), london.id, date(2026, 3, 22), date(2026, 3, 31),
+                                 local(date(2026, 4, 1), 8))
+    opening = next(r for r in api["obligations"] if r.key == "opening-checklist")
+    assert (opening.occurrences, opening.met, opening.rate) == (10, 5, 0.5)
