@@ -102,6 +102,7 @@ SETTINGS: list[tuple[str, str, Callable[[str], Any], str | None]] = [
     ("LOGIN_WINDOW_MINUTES", "LOGIN_WINDOW_MINUTES", _int(1, 1440), "15"),
     ("PROXY_FIX", "PROXY_FIX", _bool, "false"),
     ("RUN_SCHEDULER", "RUN_SCHEDULER", _bool, "false"),
+    ("SCAN_LOOKBACK_DAYS", "SCAN_LOOKBACK_DAYS", _int(1, 366), "14"),
 ]
 
 # Keys checked again after overrides (tests pass values directly, not through the environment).

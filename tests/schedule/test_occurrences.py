@@ -110,12 +110,13 @@ def test_the_scan_makes_each_occurrence_when_its_due_time_comes(db, london, marc
 
 
 def test_the_look_back_bounds_the_catch_up_with_one_gap_finding(app, db, london, march):
+    before = app.config["SCAN_LOOKBACK_DAYS"]
     app.config["SCAN_LOOKBACK_DAYS"] = 3
     try:
         services.scan(local(date(2026, 4, 10), 12))
         db.session.commit()
     finally:
-        app.config.pop("SCAN_LOOKBACK_DAYS")
+        app.config["SCAN_LOOKBACK_DAYS"] = before
     findings = list(db.session.scalars(select(Finding).where(Finding.obligation_id == march.id)
                                        .order_by(Finding.due_at)))
     gap = [f for f in findings if f.gap_until is not None]
