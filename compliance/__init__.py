@@ -29,6 +29,11 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     from . import db_setup, i18n, security, web
+    from .checklists import obligations as _checklist_subjects  # noqa: F401  (each registers its subject types
+    from .devices import obligations as _device_subjects  # noqa: F401          with the schedule engine)
+    from .sites import obligations as _site_subjects  # noqa: F401
+    from .sterilisation import obligations as _pack_subjects  # noqa: F401
+    from .treatments import obligations as _sharps_subjects  # noqa: F401
     from .extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
