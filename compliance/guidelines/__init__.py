@@ -166,7 +166,8 @@ class Pack:
                 raise NumberRefused("unknown", rule_id, key, f"the pack has no notice setting {key!r}")
             return self.notices[key]
         if rule_id not in self.rules:
-            raise NumberRefused("unknown", rule_id, key, f"no rule {rule_id!r} in pack {self.name} {self.version}")
+            raise NumberRefused("unknown", rule_id, key,
+                                f"no rule {rule_id!r} (for a number {key!r}) in pack {self.name} {self.version}")
         numbers = self.rules[rule_id].numbers
         if key not in numbers:
             raise NumberRefused("unknown", rule_id, key, f"rule {rule_id!r} has no number {key!r}")
