@@ -51,12 +51,12 @@ def test_managers_admins_and_auditors_read_every_number_of_the_site(request, cli
     assert (change_link in html) is (who != "auditor")
 
 
-def test_staff_may_not_see_or_change_the_numbers(client, login_as, site, nurse):
+def test_staff_may_not_see_or_change_the_numbers(db, client, login_as, site, nurse):
     c = login_as(nurse)
     assert c.get(URL.format(site=site.id)).status_code == 403
     assert c.get(SPORE.format(site=site.id)).status_code == 403
     assert _change(c, site, "30").status_code == 403
-    assert _rows(client.application.extensions["sqlalchemy"]) == 0
+    assert _rows(db) == 0
 
 
 def test_an_auditor_may_not_change_a_number(client, login_as, site, auditor, db):
@@ -77,10 +77,13 @@ def test_another_organisations_site_is_not_found(db, client, login_as, site, oth
     assert _rows(db) == 0
 
 
-def test_an_indonesian_site_shows_the_rule_titles_in_indonesian(db, client, login_as, make_site, make_user):
+def test_an_indonesian_site_reads_titles_and_refusals_in_indonesian(db, client, login_as, make_site, make_user):
     jakarta = make_site(name="Jakarta ID", language="id")
-    page = _text(login_as(make_user("manager", [jakarta])).get(URL.format(site=jakarta.id)))
-    assert "Indikator biologis (Geobacillus stearothermophilus)" in page
+    c = login_as(make_user("manager", [jakarta]))
+    page = _text(c.get(URL.format(site=jakarta.id)))
+    assert "Indikator biologis (Geobacillus stearothermophilus)" in page and "Angka pedoman" in page
+    refused = _text(_change(c, jakarta, "90"))
+    assert "spore-test.frequency_days harus dari 1 sampai 31, rentang yang diizinkan paket pedoman" in refused
 
 
 def test_the_sites_list_links_to_the_numbers(client, login_as, site, manager):
