@@ -95,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
     from .checklists.manage_views import bp as checklists_admin_bp
     from .checklists.views import bp as checklists_bp
     from .devices.views import bp as devices_bp
+    from .guidelines.views import bp as guidelines_bp
     from .schedule.views import bp as schedule_bp
     from .reports.dashboard import bp as dashboard_bp
     from .sterilisation.views import bp as sterilisation_bp
@@ -115,6 +116,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(checklists_admin_bp)
     app.register_blueprint(checklists_bp)
     app.register_blueprint(schedule_bp)
+    app.register_blueprint(guidelines_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(dashboard_bp)
     init_api(app)

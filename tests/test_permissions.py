@@ -65,6 +65,7 @@ def _ids(site):
         "action_id": row_id(CorrectiveAction, CorrectiveAction.site_id == site.id),
         "obligation_id": row_id(Obligation, Obligation.site_id == site.id),
         "message_id": row_id(OutboxMessage, OutboxMessage.site_id == site.id),
+        "rule_id": "spore-test", "key": "frequency_days",  # a site number of the guideline pack
     }
 
 

@@ -10,7 +10,8 @@ Sites, rooms, people and training records; reusable devices, sterilisers, steril
 sterilisation cycles (loads), packs and recalls; single-use item types, lots and unit labels, sharps
 containers, clients, treatments with the point-of-use gate, adverse events and look-back; checklists (versioned
 templates, runs, answers with idempotency keys, corrections, corrective actions); obligations (what falls
-due when, paused, resumed and snoozed by a manager) and the email outbox of one organisation.
+due when, paused, resumed and snoozed by a manager), the email outbox and each site's own guideline numbers
+(within the range the pack allows, with their history) of one organisation.
 
 **Authentication.** Either the session cookie of a signed-in person (writes also need the
 `X-CSRFToken` header, the token of the page's `csrf-token` meta tag), or a site's API key as
@@ -66,6 +67,8 @@ def init_api(app: Flask) -> None:
 
     from .checklists import TAGS as CHECKLIST_TAGS
     from .checklists import blp as checklists_blp
+    from .guidelines import TAGS as GUIDELINE_TAGS
+    from .guidelines import blp as guidelines_blp
     from .schedule import TAGS as SCHEDULE_TAGS
     from .schedule import blp as schedule_blp
     from .sites import blp as sites_blp
@@ -85,5 +88,7 @@ def init_api(app: Flask) -> None:
     api.register_blueprint(checklists_blp)
     csrf.exempt(schedule_blp)
     api.register_blueprint(schedule_blp)
-    for tag in STERILISATION_TAGS + TREATMENT_TAGS + CHECKLIST_TAGS + SCHEDULE_TAGS:
+    csrf.exempt(guidelines_blp)
+    api.register_blueprint(guidelines_blp)
+    for tag in STERILISATION_TAGS + TREATMENT_TAGS + CHECKLIST_TAGS + SCHEDULE_TAGS + GUIDELINE_TAGS:
         api.spec.tag(tag)

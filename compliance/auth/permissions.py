@@ -32,6 +32,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "cycles.decide": frozenset({"staff", "manager", "admin"}),
     "cycles.correct": WRITE_ROLES,  # a mistyped figure of a load, corrected with a reason
     "recalls.manage": WRITE_ROLES,
+    # A site's own numbers for the guideline pack: read by managers, admins, auditors and the site's key.
+    "guidelines.read": MACHINE_READ,
     "guidelines.manage": WRITE_ROLES,
     # Single-use stock and treatments. Client names and phones are for managers (and admins) only.
     "stock.receive": frozenset({"staff", "manager", "admin"}),

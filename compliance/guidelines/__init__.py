@@ -21,10 +21,39 @@ OVERRIDE_CHOICES = ("never", "manager")
 # was used, or must not be used on this client never can (RULES.md, "Overrides").
 MAY_BE_OVERRIDDEN = ("person",)
 ITEM_KEYS = ("pack", "unit")
+LOOSER = ("higher", "lower")  # which way a number relaxes the rule (a longer shelf life, a rarer test)
 
 
 class PackError(ValueError):
     """The pack file is malformed; the message names the rule and key."""
+
+
+class NumberRefused(PackError):
+    """Why a site's number was refused: kind is "unknown", "fixed", "number", "whole", "range", "order" or
+    "gate"; str() is the English sentence naming the rule and key (the services translate by kind)."""
+
+    def __init__(self, kind: str, rule_id: str, key: str, message: str, limit: "Limit | None" = None,
+                 other: str | None = None):
+        self.kind, self.rule_id, self.key, self.limit, self.other = kind, rule_id, key, limit, other
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The range the pack allows a site's number in (inclusive), and which way is looser, if that matters.
+    `at_most`: another number of the same rule this one may not exceed (min_passes ≤ max_passes)."""
+    min: int | float
+    max: int | float
+    whole: bool
+    looser: str | None = None
+    at_most: str | None = None
+
+    def text(self) -> str:
+        return f"{self.min}–{self.max}"
+
+
+def is_plain_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -77,6 +106,7 @@ class Pack:
     obligations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     gate: Mapping[str, GateReason] = field(default_factory=dict)
     methods: Mapping[str, Method] = field(default_factory=dict)
+    limits: Mapping[tuple[str, str], Limit] = field(default_factory=dict)  # (rule or "notices", key) -> range
 
     def override_for(self, code: str) -> str:
         """Whether a manager may override a gate reason here ("manager") or not ("never"); unknown codes: never."""
@@ -125,32 +155,67 @@ class Pack:
             return int(self.resolve(spec["rule"], spec[name]))
         return int(self.number(NOTICES, name))
 
+    def default(self, rule_id: str, key: str) -> Any:
+        """A number as the pack gives it, before any site's override."""
+        if rule_id == GATE:
+            if key not in self.gate:
+                raise NumberRefused("unknown", rule_id, key, f"the gate has no reason {key!r}")
+            return self.gate[key].override
+        if rule_id == NOTICES:
+            if key not in self.notices:
+                raise NumberRefused("unknown", rule_id, key, f"the pack has no notice setting {key!r}")
+            return self.notices[key]
+        if rule_id not in self.rules:
+            raise NumberRefused("unknown", rule_id, key,
+                                f"no rule {rule_id!r} (for a number {key!r}) in pack {self.name} {self.version}")
+        numbers = self.rules[rule_id].numbers
+        if key not in numbers:
+            raise NumberRefused("unknown", rule_id, key, f"rule {rule_id!r} has no number {key!r}")
+        return numbers[key]
+
+    def check_number(self, rule_id: str, key: str, value: Any) -> None:
+        """Refuse a site's number the pack does not allow: unknown, fixed (no range, a list, a text), not a
+        number, not whole where the default is, outside the range, or a gate reason made looser."""
+        if rule_id == GATE:
+            _check_gate_override(self, key, value)
+            return
+        self.default(rule_id, key)
+        limit = self.limits.get((rule_id, key))
+        if limit is None:
+            raise NumberRefused("fixed", rule_id, key, f"{rule_id}.{key} is fixed by the guideline pack; "
+                                                       "a site may not change it")
+        if not is_plain_number(value):
+            raise NumberRefused("number", rule_id, key, f"{rule_id}.{key} must be a number", limit)
+        if limit.whole and not isinstance(value, int):
+            raise NumberRefused("whole", rule_id, key, f"{rule_id}.{key} must be a whole number", limit)
+        if not limit.min <= value <= limit.max:
+            raise NumberRefused("range", rule_id, key, f"{rule_id}.{key} must be between {limit.min} and "
+                                                       f"{limit.max} (the range the guideline pack allows)", limit)
+
     def with_overrides(self, overrides: Mapping[tuple[str, str], Any]) -> "Pack":
-        """The same pack with a site's numbers in force (checked: same rule, same key, same kind of value)."""
+        """The same pack with a site's numbers in force (each checked against the pack's range; a gate reason
+        only stricter), and every `at_most` pair still in order."""
         for (rule_id, key), value in overrides.items():
-            if rule_id == GATE:
-                _check_gate_override(self, key, value)
-                continue
-            base = self.notices.get(key) if rule_id == NOTICES else self.rule(rule_id).numbers.get(key)
-            if base is None:
-                raise PackError(f"rule {rule_id!r} has no number {key!r} to override")
-            if isinstance(base, (int, float)) and not isinstance(base, bool):
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                    raise PackError(f"{rule_id}.{key} must be a number ≥ 0")
-            if rule_id == NOTICES and (not isinstance(value, int) or isinstance(value, bool)):
-                raise PackError(f"{rule_id}.{key} must be a whole number ≥ 0")
-        return replace(self, overrides=dict(overrides))
+            self.check_number(rule_id, key, value)
+        pack = replace(self, overrides=dict(overrides))
+        for (rule_id, key), limit in self.limits.items():
+            if limit.at_most and ((rule_id, key) in overrides or (rule_id, limit.at_most) in overrides):
+                if pack.number(rule_id, key) > pack.number(rule_id, limit.at_most):
+                    raise NumberRefused("order", rule_id, key, f"{rule_id}.{key} may not be more than "
+                                        f"{rule_id}.{limit.at_most} ({pack.number(rule_id, limit.at_most)})",
+                                        limit, limit.at_most)
+        return pack
 
 
 def _check_gate_override(pack: Pack, code: str, value: Any) -> None:
     """A site may make a gate reason stricter (manager -> never), never looser."""
     if code not in pack.gate:
-        raise PackError(f"the gate has no reason {code!r} to override")
-    if value not in OVERRIDE_CHOICES:
-        raise PackError(f"gate.{code} must be one of {', '.join(OVERRIDE_CHOICES)}")
+        raise NumberRefused("unknown", GATE, code, f"the gate has no reason {code!r} to override")
+    if not isinstance(value, str) or value not in OVERRIDE_CHOICES:
+        raise NumberRefused("choice", GATE, code, f"gate.{code} must be one of {', '.join(OVERRIDE_CHOICES)}")
     if value == "manager" and pack.gate[code].override == "never":
-        raise PackError(f"gate.{code} can never be overridden by a manager: a site may make a rule stricter, "
-                        "never looser")
+        raise NumberRefused("gate", GATE, code, f"gate.{code} can never be overridden by a manager: a site may "
+                                                "make a rule stricter, never looser")
 
 
 def parse_pack(data: Mapping[str, Any]) -> Pack:
@@ -170,12 +235,43 @@ def parse_pack(data: Mapping[str, Any]) -> Pack:
     if set(notices) != set(NOTICE_KEYS) or not all(isinstance(v, int) and v >= 0 for v in notices.values()):
         raise PackError(f"notices: give whole numbers ≥ 0 for {', '.join(NOTICE_KEYS)}")
     obligations = dict(data.get("obligations") or {})
+    limits = {(rule_id, key): limit for rule_id, spec in (data.get("rules") or {}).items()
+              for key, limit in _parse_limits(rule_id, rules[rule_id].numbers, spec.get("limits") or {}).items()}
+    limits.update({(NOTICES, key): limit
+                   for key, limit in _parse_limits(NOTICES, notices, data.get("notice_limits") or {}).items()})
     pack = Pack(str(data.get("pack", "default")), str(data["version"]), rules, {}, notices, obligations,
                 _parse_gate_reasons(rules, (data.get("gate") or {}).get("reasons") or {}),
-                _parse_methods((data.get("gate") or {}).get("methods") or {}))
+                _parse_methods((data.get("gate") or {}).get("methods") or {}), limits)
     for key, spec in obligations.items():
         _check_obligation(pack, key, spec)
     return pack
+
+
+def _parse_limits(rule_id: str, numbers: Mapping[str, Any], specs: Mapping[str, Any]) -> dict[str, Limit]:
+    """Each range a site's number may take: a plain number of the rule, min ≤ default ≤ max (a pack whose own
+    default lies outside its range is refused), whole bounds for a whole default."""
+    limits = {}
+    for key, spec in specs.items():
+        where = f"rule {rule_id!r}: limits of {key!r}"
+        default, spec = numbers.get(key), spec or {}
+        if not is_plain_number(default):
+            raise PackError(f"{where}: only a plain number of the rule can have a range")
+        lo, hi, looser, at_most = spec.get("min"), spec.get("max"), spec.get("looser"), spec.get("at_most")
+        whole = isinstance(default, int)
+        if not is_plain_number(lo) or not is_plain_number(hi) or lo > hi:
+            raise PackError(f"{where}: give numbers min ≤ max")
+        if whole and not (isinstance(lo, int) and isinstance(hi, int)):
+            raise PackError(f"{where}: the default is a whole number, so min and max must be too")
+        if not lo <= default <= hi:
+            raise PackError(f"{where}: the default {default} lies outside the pack's own range {lo}–{hi}")
+        if looser is not None and looser not in LOOSER:
+            raise PackError(f"{where}: looser must be one of {', '.join(LOOSER)}")
+        if at_most is not None and (not is_plain_number(numbers.get(at_most)) or numbers[at_most] < default):
+            raise PackError(f"{where}: at_most must name a number of the rule not below the default")
+        if set(spec) - {"min", "max", "looser", "at_most"}:
+            raise PackError(f"{where}: unknown settings {sorted(set(spec) - {'min', 'max', 'looser', 'at_most'})}")
+        limits[key] = Limit(lo, hi, whole, looser, at_most)
+    return limits
 
 
 def _parse_gate_reasons(rules: Mapping[str, Rule], specs: Mapping[str, Any]) -> dict[str, GateReason]:

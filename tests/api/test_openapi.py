@@ -5,6 +5,7 @@ import pytest
 
 from .test_checklists_api import ENDPOINTS as CHECKLIST_ENDPOINTS
 from .test_schedule_api import ENDPOINTS as SCHEDULE_ENDPOINTS
+from .test_site_numbers_api import ENDPOINTS as SITE_NUMBER_ENDPOINTS
 from .test_sterilisation_api import ENDPOINTS as STERILISATION_ENDPOINTS
 from .test_treatments_api import ENDPOINTS as TREATMENT_ENDPOINTS
 
@@ -28,6 +29,7 @@ ENDPOINTS = {
     **TREATMENT_ENDPOINTS,
     **CHECKLIST_ENDPOINTS,
     **SCHEDULE_ENDPOINTS,
+    **SITE_NUMBER_ENDPOINTS,
 }
 HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
 
@@ -78,7 +80,7 @@ def test_openapi_declares_cookie_csrf_and_bearer_security_schemes(spec):
 
 def test_every_write_operation_requires_the_csrf_header_with_a_session(spec):
     writes = [(path, method, op) for path, method, op in _operations(spec) if method != "get"]
-    assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13 + 19 + 15 + 4 + 3
+    assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13 + 19 + 15 + 4 + 3 + 2
     for path, method, operation in writes:
         assert operation["security"] == [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []}], path
 
