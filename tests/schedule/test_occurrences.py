@@ -254,3 +254,39 @@ def test_the_api_counts_the_rate_as_the_dashboard_and_the_report_do(app, db, lon
                                  local(date(2026, 4, 1), 8))
     opening = next(r for r in api["obligations"] if r.key == "opening-checklist")
     assert (opening.occurrences, opening.met, opening.rate) == (10, 5, 0.5)
+
+
+# --- clock changes, through the scan ------------------------------------------------------------
+
+@pytest.mark.parametrize("zone, hour, day, expect", [
+    ("Europe/London", 1, date(2026, 10, 25), (1, 30)),        # 01:30 happens twice: due once, at the first
+    ("America/New_York", 1, date(2026, 11, 1), (1, 30)),
+    ("Europe/London", 1, date(2026, 3, 29), (2, 0)),          # 01:30 does not exist: due at 02:00
+    ("America/New_York", 2, date(2026, 3, 8), (3, 0)),        # 02:30 does not exist: due at 03:00
+])
+def test_a_daily_duty_falls_due_once_on_a_clock_change_day(db, make_site, site, manager, zone, hour, day, expect):
+    from compliance.guidelines.services import set_site_number
+
+    tz = ZoneInfo(zone)
+    there = make_site(org=site.organisation, name=zone, timezone=zone)
+    manager.sites.append(there)
+    db.session.commit()
+    start = local(day - timedelta(days=2), 12, tz=tz)
+    actor = actor_for_user(manager)
+    set_site_number(actor, there.id, "daily-checks", "opening_hour", hour, "early shift", start)
+    set_site_number(actor, there.id, "daily-checks", "opening_minute", 30, "early shift", start)
+    services.sync_site(there, start)
+    db.session.commit()
+    o = _get(db, there, "opening-checklist")
+    at = start
+    while at < local(day + timedelta(days=2), 12, tz=tz):
+        services.scan(at)
+        db.session.commit()
+        at += timedelta(minutes=15)
+    rows = list(db.session.scalars(select(Occurrence).where(Occurrence.obligation_id == o.id)
+                                   .order_by(Occurrence.due_at)))
+    days = [r.local_day for r in rows]
+    assert days == sorted(set(days)) and day in days                  # one due time a local day
+    on_the_day = next(r for r in rows if r.local_day == day).due_at.astimezone(tz)
+    assert (on_the_day.hour, on_the_day.minute) == expect
+    assert len(_findings(db, o)) == len(rows) == 4                    # each missed, once
