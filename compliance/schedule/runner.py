@@ -16,6 +16,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -275,9 +276,14 @@ class Runner:
         self.scheduler.start()
         self.leading.set()
         try:
-            while not self.stop.wait(self.poll_seconds):
-                if self._lost.is_set() or not self._still_leader():
-                    break
+            checked = time.monotonic()
+            # A job that found the lock lost stops the jobs within a second; between jobs the lock is checked
+            # every poll_seconds.
+            while not self.stop.wait(min(self.poll_seconds, 1.0)) and not self._lost.is_set():
+                if time.monotonic() - checked >= self.poll_seconds:
+                    checked = time.monotonic()
+                    if not self._still_leader():
+                        break
         finally:
             self.scheduler.shutdown(wait=True)
             self.leading.clear()
