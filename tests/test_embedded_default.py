@@ -168,7 +168,7 @@ def test_scripts_dev_with_no_settings_serves_and_sends_the_demo_emails(source_co
     assert (source_copy / "instance" / "compliance.db").exists()
     assert (source_copy / "instance" / "scheduler.lock").exists()
     message = sink.messages[0]
-    assert message["From"] == "compliance@localhost.localdomain"
+    assert message["From"] == "compliance@localhost.localdomain" and message["Message-ID"]
 
 
 def test_the_scheduler_command_on_the_default_sqlite_stays_up_and_sends(source_copy, sink, tmp_path):
