@@ -123,6 +123,22 @@ def send_command() -> None:
     click.echo(f"{services.send_due(utcnow()) or 'nothing to send'}")
 
 
+@scheduler_group.command("resend")
+@click.option("--failed", "failed", is_flag=True, help="Queue every failed email again (the only choice today).")
+def resend_command(failed: bool) -> None:
+    """Queue failed emails again: next try now, given up again only after OUTBOX_GIVE_UP_DAYS more."""
+    from .audit.services import system_actor
+    from .schedule import services
+
+    if not failed:
+        raise click.UsageError("say which emails to send again: --failed")
+    system_actor.set("scheduler (command line)")
+    count = services.resend_failed(utcnow())
+    db.session.commit()
+    click.echo(f"{count} failed email(s) queued again; the scheduler sends them within a minute "
+               f"(or now: flask --app wsgi scheduler send)")
+
+
 @scheduler_group.command("sync")
 def sync_command() -> None:
     """Make every site's obligations match its subjects and the guideline pack, once."""

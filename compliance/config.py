@@ -103,6 +103,8 @@ SETTINGS: list[tuple[str, str, Callable[[str], Any], str | None]] = [
     ("PROXY_FIX", "PROXY_FIX", _bool, "false"),
     ("RUN_SCHEDULER", "RUN_SCHEDULER", _bool, "false"),
     ("SCAN_LOOKBACK_DAYS", "SCAN_LOOKBACK_DAYS", _int(1, 366), "14"),
+    ("OUTBOX_GIVE_UP_DAYS", "OUTBOX_GIVE_UP_DAYS", _int(1, 365), "7"),
+    ("OUTBOX_MAX_BACKOFF_MINUTES", "OUTBOX_MAX_BACKOFF_MINUTES", _int(1, 1440), "30"),
 ]
 
 # Keys checked again after overrides (tests pass values directly, not through the environment).

@@ -16,6 +16,7 @@ def test_defaults_are_valid():
     assert values["SMTP_PORT"] == 25
     assert values["DEFAULT_TIMEZONE"] == "UTC"
     assert values["ENV"] == "development"
+    assert values["OUTBOX_GIVE_UP_DAYS"] == 7 and values["OUTBOX_MAX_BACKOFF_MINUTES"] == 30
 
 
 @pytest.mark.parametrize("name,value", [
@@ -23,6 +24,8 @@ def test_defaults_are_valid():
     ("DEFAULT_LANGUAGE", "fr"), ("SMTP_SECURITY", "ssl3"), ("MAIL_FROM", "not-an-address"),
     ("BASE_URL", "ftp://x"), ("DATABASE_URL", "mysql://x"), ("TABLET_IDLE_SECONDS", "5"),
     ("COMPLIANCE_ENV", "staging"), ("PROXY_FIX", "maybe"),
+    ("OUTBOX_GIVE_UP_DAYS", "0"), ("OUTBOX_GIVE_UP_DAYS", "a week"), ("OUTBOX_MAX_BACKOFF_MINUTES", "0"),
+    ("OUTBOX_MAX_BACKOFF_MINUTES", "2000"),
 ])
 def test_bad_value_names_the_variable(name, value):
     with pytest.raises(ConfigError) as exc:

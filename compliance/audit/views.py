@@ -14,7 +14,7 @@ bp = Blueprint("audit", __name__)
 
 # Personal data a person without "clients.contact" (an auditor, staff) must not read in the log either.
 PERSONAL_FIELDS = {"clients": frozenset({"name", "phone", "consent_note"})}
-ACTIONS = ("create", "update", "delete", "export")
+ACTIONS = ("create", "update", "delete", "export", "resend")  # resend: an email queued again
 
 
 def masked(entry: AuditEntry, can_see_personal: bool) -> tuple[dict | None, dict | None]:

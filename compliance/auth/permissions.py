@@ -51,6 +51,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "obligations.read": MACHINE_READ | {"staff"},
     "obligations.manage": WRITE_ROLES,
     "outbox.read": READ_ROLES,
+    "outbox.resend": frozenset({"admin"}),  # queue failed emails again
     "sites.closing_days": WRITE_ROLES,
     # Reports and the audit trail: read by managers, admins and auditors (auditors see no client names).
     "reports.read": READ_ROLES,

@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from ..checklists.manage_views import in_lang
 from ..i18n import select_timezone
+from ..schedule import services as schedule_services
 from ..schedule.labels import KIND_LABELS, kind_label
 from ..timeutil import to_local, utcnow
 from ..web import current_actor, requires
@@ -73,6 +74,7 @@ class Page:
     checklists: Markup | None
     oldest_day: date | None          # the local date the oldest open finding fell due
     failed_site_id: int | None       # the logbook shows one site: the chosen one, else the first with a failure
+    failed_emails: int               # emails given up after OUTBOX_GIVE_UP_DAYS of trying (an alert)
 
 
 @bp.get("/dashboard")
@@ -95,6 +97,8 @@ def dashboard():
                          _("Checklists completed, by checklist")),
         oldest_day=to_local(finding.due_at, finding_tz).date() if finding else None,
         failed_site_id=g.site.id if g.get("site") else next((r.site.id for r in d.rows if r.counts.failed_loads),
-                                                             None))
+                                                             None),
+        failed_emails=schedule_services.failed_count(actor, d.site.id if d.site else None)
+        if actor.can("outbox.read") else 0)
     return render_template("reports/dashboard.html", p=page, d=d, rate_text=rate_text, recent_weeks=RECENT_WEEKS,
                            weeks=WEEKS)

@@ -4,17 +4,22 @@ Embedded default: started inside the single server process (RUN_SCHEDULER=true, 
 Production: its own process, `flask --app wsgi scheduler`, never once per gunicorn worker. Either way a
 leader lock is taken first: on PostgreSQL `pg_try_advisory_lock` on a connection held for the process's
 life (the lock goes when the process dies); on SQLite a non-blocking `fcntl.flock` on a file in the instance
-folder. A second scheduler waits as a follower and takes over when the first one stops.
+folder (app.instance_path). A second scheduler waits as a follower and takes over when the first one stops.
+The leader checks before every job that it still holds the lock; one that lost it (its lock connection ended)
+runs nothing more, stops its jobs and waits as a follower again.
 
 Jobs live in a memory job store: they are fixed, and their state is in our own tables."""
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -81,102 +86,219 @@ def sync_job(app: Flask) -> None:
             db.session.remove()
 
 
-def build_scheduler(app: Flask) -> BackgroundScheduler:
-    """The three jobs with fixed ids; one run of each at a time; a late run is not repeated (coalesce)."""
+def _guarded(job: Callable[[Flask], None], before: Callable[[], bool] | None) -> Callable[[Flask], None]:
+    """The job, run only when `before()` says so (the leader still holds its lock)."""
+    if before is None:
+        return job
+
+    @functools.wraps(job)
+    def run(app: Flask) -> None:
+        if before():
+            job(app)
+
+    return run
+
+
+def build_scheduler(app: Flask, before_job: Callable[[], bool] | None = None) -> BackgroundScheduler:
+    """The three jobs with fixed ids; one run of each at a time; a late run is not repeated (coalesce).
+    Sync and send also run once at start (sync: subjects may have changed while stopped; send: mail queued
+    while stopped goes out at once). `before_job` is asked before every run: False runs nothing."""
     scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(2)}, timezone="UTC",
                                     job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 50})
-    scheduler.add_job(scan_job, "interval", seconds=SCAN_SECONDS, args=[app], id="scan", replace_existing=True)
-    scheduler.add_job(send_job, "interval", seconds=SEND_SECONDS, args=[app], id="send", replace_existing=True)
-    scheduler.add_job(sync_job, "interval", minutes=SYNC_MINUTES, args=[app], id="sync", replace_existing=True,
-                      next_run_time=utcnow())
+    now = utcnow()
+    scheduler.add_job(_guarded(scan_job, before_job), "interval", seconds=SCAN_SECONDS, args=[app], id="scan",
+                      replace_existing=True)
+    scheduler.add_job(_guarded(send_job, before_job), "interval", seconds=SEND_SECONDS, args=[app], id="send",
+                      replace_existing=True, next_run_time=now)
+    scheduler.add_job(_guarded(sync_job, before_job), "interval", minutes=SYNC_MINUTES, args=[app], id="sync",
+                      replace_existing=True, next_run_time=now)
     return scheduler
 
 
 # --- the leader lock ------------------------------------------------------------------------------------
 
 class LeaderLock:
-    """Held by at most one scheduler process per database."""
+    """Held by at most one scheduler process per database.
+
+    PostgreSQL: a session advisory lock on a connection kept for as long as it is held. SQLite: an exclusive
+    `flock` on `scheduler.lock` in the instance folder (app.instance_path, the same folder as the database
+    file by default). `still_held()` checks that it has not been lost since: the lock connection ended (a
+    network blip, a failover, pg_terminate_backend) or the lock file removed or replaced."""
 
     def __init__(self, app: Flask):
         self.app = app
         self._conn = None
         self._file = None
+        self._inode: tuple[int, int] | None = None
+        self._mutex = threading.Lock()  # the jobs' threads and the runner's loop share the lock connection
+
+    @property
+    def path(self) -> Path:
+        return Path(self.app.instance_path) / "scheduler.lock"
 
     @property
     def held(self) -> bool:
         return self._conn is not None or self._file is not None
 
     def try_acquire(self) -> bool:
-        if self.held:
-            return True
-        with self.app.app_context():
-            if db.engine.dialect.name == "postgresql":
-                conn = db.engine.connect()
-                got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
-                conn.commit()  # the lock is the session's, not the transaction's: it stays
-                if got:
-                    self._conn = conn
-                else:
-                    conn.close()
-                return bool(got)
-            path = Path(self.app.config["INSTANCE_PATH"]) / "scheduler.lock"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "a+")
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                return False
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()}\n")
-            handle.flush()
-            self._file = handle
-            return True
+        with self._mutex:
+            if self.held:
+                return True
+            with self.app.app_context():
+                if db.engine.dialect.name == "postgresql":
+                    return self._acquire_advisory()
+            return self._acquire_file()
+
+    def _acquire_advisory(self) -> bool:
+        conn = db.engine.connect()
+        try:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
+            conn.commit()  # the lock is the session's, not the transaction's: it stays
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+        if got:
+            self._conn = conn
+        else:
+            conn.close()
+        return bool(got)
+
+    def _acquire_file(self) -> bool:
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        status = os.fstat(handle.fileno())
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file, self._inode = handle, (status.st_dev, status.st_ino)
+        return True
+
+    def still_held(self) -> bool:
+        """True while the lock is certainly ours; any doubt (an error included) is False."""
+        with self._mutex:
+            if self._conn is not None:
+                try:
+                    mine = self._conn.execute(text(
+                        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                        " AND pid = pg_backend_pid() AND classid::bigint = :high AND objid::bigint = :low"
+                        " AND objsubid = 1)"), {"high": LOCK_KEY >> 32, "low": LOCK_KEY & 0xFFFFFFFF}).scalar()
+                    self._conn.commit()
+                    return bool(mine)
+                except Exception:
+                    log.warning("the leader lock's connection failed", exc_info=True)
+                    return False
+            if self._file is not None:
+                # flock cannot be taken from an open descriptor; the danger is a lock file removed (or replaced)
+                # after we locked it, so that another scheduler locks a new file at the same path.
+                try:
+                    status = os.stat(self.path)
+                    os.fstat(self._file.fileno())
+                except OSError:
+                    return False
+                return (status.st_dev, status.st_ino) == self._inode
+            return False
 
     def release(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-                self._conn.commit()
-            finally:
-                self._conn.close()
-                self._conn = None
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        with self._mutex:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                    conn.commit()
+                except Exception:  # a lost connection holds nothing: throw it away, never back to the pool
+                    conn.invalidate()
+                finally:
+                    conn.close()
+            if self._file is not None:
+                handle, self._file, self._inode = self._file, None, None
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                finally:
+                    handle.close()
 
 
 @dataclass
 class Runner:
-    """One scheduler process's life: wait for the lock, run the jobs until stopped, let the lock go."""
+    """One scheduler process's life: wait for the lock, run the jobs while it is held, let the lock go.
+
+    Before every job (and every `poll_seconds` between them) the leader checks that it still holds the lock.
+    When it does not, it runs nothing more, stops its APScheduler and waits as a follower again; it leads again
+    once it can take the lock."""
     app: Flask
     poll_seconds: float = 15
     stop: threading.Event = field(default_factory=threading.Event)
     leading: threading.Event = field(default_factory=threading.Event)
     scheduler: BackgroundScheduler | None = None
+    terms: int = 0  # how many times it became the leader
+    _lost: threading.Event = field(default_factory=threading.Event)
+    _lock: LeaderLock | None = None
 
-    def serve(self) -> None:
-        lock = LeaderLock(self.app)
-        try:
-            waiting_logged = False
-            while not self.stop.is_set():
+    def _still_leader(self) -> bool:
+        """Asked before each job: False (and nothing runs) once the lock is lost or the runner is stopping."""
+        if self._lost.is_set() or self.stop.is_set():
+            return False
+        if self._lock is None or not self._lock.still_held():
+            self._lost.set()
+            log.error("scheduler (pid %s) lost the leader lock: no job runs here until it leads again",
+                      os.getpid())
+            return False
+        return True
+
+    def _wait_for_lock(self, lock: LeaderLock) -> bool:
+        waiting_logged = False
+        while not self.stop.is_set():
+            try:
                 if lock.try_acquire():
-                    break
+                    return True
+            except Exception:  # the database is away: try again later
+                log.warning("could not ask for the leader lock; trying again in %s s", self.poll_seconds,
+                            exc_info=True)
+            else:
                 if not waiting_logged:
                     log.info("another scheduler holds the lock; waiting as a follower")
                     waiting_logged = True
-                self.stop.wait(self.poll_seconds)
-            else:
-                return
-            log.info("scheduler started (pid %s)", os.getpid())
-            self.scheduler = build_scheduler(self.app)
-            self.scheduler.start()
-            self.leading.set()
-            self.stop.wait()
+            self.stop.wait(self.poll_seconds)
+        return False
+
+    def _lead(self, lock: LeaderLock) -> None:
+        self._lost.clear()
+        self.terms += 1
+        log.info("scheduler started (pid %s)", os.getpid())
+        self.scheduler = build_scheduler(self.app, before_job=self._still_leader)
+        self.scheduler.start()
+        self.leading.set()
+        try:
+            checked = time.monotonic()
+            # A job that found the lock lost stops the jobs within a second; between jobs the lock is checked
+            # every poll_seconds.
+            while not self.stop.wait(min(self.poll_seconds, 1.0)) and not self._lost.is_set():
+                if time.monotonic() - checked >= self.poll_seconds:
+                    checked = time.monotonic()
+                    if not self._still_leader():
+                        break
+        finally:
             self.scheduler.shutdown(wait=True)
+            self.leading.clear()
+        if self._lost.is_set():
+            log.warning("scheduler (pid %s) stopped its jobs after losing the leader lock; waiting as a follower",
+                        os.getpid())
+        else:
             log.info("scheduler stopped")
+
+    def serve(self) -> None:
+        lock = self._lock = LeaderLock(self.app)
+        try:
+            while self._wait_for_lock(lock):
+                self._lead(lock)
+                lock.release()  # stopped, or lost: what is left of it goes
         finally:
             self.leading.clear()
             lock.release()

@@ -5,6 +5,7 @@ in the state they were read in) and acted on only when exactly one row changed; 
 Services never touch the request: they take an Actor and `now`."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from contextvars import ContextVar
 import smtplib
@@ -22,6 +23,8 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import validation as v
+from ..audit.models import AuditEntry
+from ..audit.services import record_event
 from ..auth.actor import Actor
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
@@ -60,7 +63,7 @@ def lookback() -> timedelta:
     """How far back a scan makes the occurrences it missed one by one (SCAN_LOOKBACK_DAYS)."""
     return timedelta(days=int(current_app.config.get("SCAN_LOOKBACK_DAYS", 14)))
 
-MAX_ATTEMPTS = 8
+
 MAX_SNOOZE = timedelta(days=7)  # a product limit, not a guideline: a longer break is a pause with a reason
 NOTICE_NAMES = ("reminder_lead_minutes", "escalate_after_minutes", "repeat_every_minutes")
 
@@ -933,16 +936,36 @@ def counts_by_state(actor: Actor, site_id: int | None, now: datetime) -> dict[st
 
 
 # --- sending -----------------------------------------------------------------------------------
+# At least once: a message is claimed (attempts + 1, next try set) and committed before it is sent, and marked
+# sent after; a crash in between sends it again at its next try. Every copy carries the same Message-ID (made
+# from the dedupe key), so the receiving side can tell a duplicate. A message that cannot be sent is tried
+# again, backing off to OUTBOX_MAX_BACKOFF_MINUTES, until it is OUTBOX_GIVE_UP_DAYS old; only then is it
+# `failed` (shown on the dashboard and the Emails page). An admin can queue failed messages again.
 
-def backoff(attempts: int) -> timedelta:
-    """1, 2, 4 … minutes between tries, at most an hour."""
-    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+RESEND_EVENT = "resend"  # the audit event of a message queued again (the outbox's own changes are not audited)
+
+
+def backoff(attempts: int, cap_minutes: int | None = None) -> timedelta:
+    """1, 2, 4 … minutes between tries, at most OUTBOX_MAX_BACKOFF_MINUTES (default 30)."""
+    cap = int(current_app.config["OUTBOX_MAX_BACKOFF_MINUTES"] if cap_minutes is None else cap_minutes)
+    return timedelta(minutes=min(cap, 2 ** min(max(0, attempts - 1), 20)))
+
+
+def give_up_after() -> timedelta:
+    return timedelta(days=int(current_app.config["OUTBOX_GIVE_UP_DAYS"]))
+
+
+def message_id_for(dedupe_key: str, mail_from: str) -> str:
+    """The Message-ID of every copy of one outbox message: `<sha256 of the dedupe key @ the sender's domain>`."""
+    domain = mail_from.rpartition("@")[2] or "localhost"
+    return f"<{hashlib.sha256(dedupe_key.encode()).hexdigest()}@{domain}>"
 
 
 def _smtp_send(message: OutboxMessage) -> None:
     config = current_app.config
     email = EmailMessage()
     email["From"], email["To"], email["Subject"] = config["MAIL_FROM"], message.recipient, message.subject
+    email["Message-ID"] = message_id_for(message.dedupe_key, config["MAIL_FROM"])
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
     email["Content-Language"] = message.language  # after the body: set_content replaces Content-* headers
@@ -958,6 +981,21 @@ def _smtp_send(message: OutboxMessage) -> None:
         if config["SMTP_USER"]:
             smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
         smtp.send_message(email)
+
+
+def trying_since(message: OutboxMessage) -> datetime:
+    """When the give-up clock started: when it was queued, or last queued again by a person."""
+    resent = db.session.scalar(select(func.max(AuditEntry.at)).where(
+        AuditEntry.entity_type == OutboxMessage.__tablename__, AuditEntry.entity_id == str(message.id),
+        AuditEntry.action == RESEND_EVENT))
+    return max(message.created_at, resent) if resent else message.created_at
+
+
+def _gives_up(message: OutboxMessage, now: datetime) -> bool:
+    limit = give_up_after()
+    if now - message.created_at < limit:  # the common case, without reading the audit trail
+        return False
+    return now - trying_since(message) >= limit
 
 
 def send_one(message_id: int, now: datetime) -> str:
@@ -977,8 +1015,10 @@ def send_one(message_id: int, now: datetime) -> str:
         _smtp_send(message)
     except (OSError, smtplib.SMTPException) as exc:
         message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        if message.attempts >= MAX_ATTEMPTS:
+        if _gives_up(message, now):
             message.state = "failed"
+            log.warning("email %s to %s failed for good after %s tries: %s", message.id, message.recipient,
+                        message.attempts, message.last_error)
         db.session.commit()
         return "retry" if message.state == "queued" else "failed"
     message.state, message.sent_at, message.last_error = "sent", now, ""
@@ -997,6 +1037,67 @@ def send_due(now: datetime, limit: int = 100) -> dict[str, int]:
         outcome = send_one(message_id, now)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def failed_count(actor: Actor, site_id: int | None = None) -> int:
+    """How many emails of the actor's sites were given up (for the dashboard's and the Emails page's alert)."""
+    stmt = outbox_query(actor, site_id=site_id, state="failed")
+    return db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+
+
+def _requeue(messages: list[OutboxMessage], now: datetime, actor: Actor | None) -> int:
+    """Queue failed messages again: next try now, the give-up clock from now. The tries so far stay counted;
+    the audit trail keeps who queued it again, when, and its state, tries and last error before."""
+    organisation_of = dict(db.session.execute(select(Site.id, Site.organisation_id)).all())
+    queued = 0
+    for message in messages:
+        before = {"state": message.state, "attempts": message.attempts, "last_error": message.last_error,
+                  "next_attempt_at": message.next_attempt_at}
+        claimed = db.session.execute(update(OutboxMessage).where(
+            OutboxMessage.id == message.id, OutboxMessage.state == "failed").values(
+            state="queued", next_attempt_at=now))
+        if claimed.rowcount != 1:  # queued again by someone else a moment ago
+            continue
+        organisation_id = organisation_of.get(message.site_id) or (actor.organisation_id if actor else None)
+        if organisation_id is not None:
+            record_event(RESEND_EVENT, OutboxMessage.__tablename__, message.id, organisation_id=organisation_id,
+                         site_id=message.site_id, before=before, after={"state": "queued", "next_attempt_at": now},
+                         actor=actor, at=now)
+        queued += 1
+    db.session.expire_all()
+    return queued
+
+
+def resend(actor: Actor, now: datetime, message_id: int | None = None, site_id: int | None = None) -> int:
+    """An admin queues failed emails again: one (message_id) or every failed one of its sites (or of one site).
+    Returns how many; refused (saying why) when there is none to send again."""
+    actor.require("outbox.resend")
+    if site_id is not None:
+        actor.require_site(site_id)
+    stmt = outbox_query(actor, site_id=site_id)
+    if message_id is not None:
+        message = db.session.scalar(stmt.where(OutboxMessage.id == message_id))
+        if message is None:
+            raise NotFound(_l("no such email"))
+        if message.state != "failed":
+            raise Conflict(_l("Only an email that failed can be sent again; this one is %(state)s.",
+                              state=_OUTBOX_STATE_WORDS.get(message.state, message.state)))
+        messages = [message]
+    else:
+        messages = list(db.session.scalars(stmt.where(OutboxMessage.state == "failed").order_by(OutboxMessage.id)))
+        if not messages:
+            raise Conflict(_l("There is no failed email to send again."))
+    return _requeue(messages, now, actor)
+
+
+def resend_failed(now: datetime) -> int:
+    """The operator's command (`flask scheduler resend --failed`): every failed email, of every organisation."""
+    messages = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.state == "failed")
+                                       .order_by(OutboxMessage.id)))
+    return _requeue(messages, now, None)
+
+
+_OUTBOX_STATE_WORDS = {"queued": _l("queued"), "sent": _l("sent"), "failed": _l("failed")}
 
 
 # --- hooks for the other domains ---------------------------------------------------------------

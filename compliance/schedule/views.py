@@ -7,17 +7,18 @@ from datetime import datetime, time
 from typing import Iterable
 
 from babel.dates import format_time, get_day_names
-from flask import Blueprint, abort, g, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from sqlalchemy import case, select
-from wtforms import SelectField, TextAreaField
-from wtforms.validators import Length
+from wtforms import HiddenField, SelectField, TextAreaField
+from wtforms.validators import Length, Optional, Regexp
 
 from ..auth.actor import Actor
+from ..errors import Invalid
 from ..extensions import db
 from ..guidelines import PackError
 from ..guidelines.services import pack_for_site
@@ -87,6 +88,11 @@ class SnoozeForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.hours.choices = choices((str(h), duration_text(h * 60)) for h in SNOOZE_HOURS)
+
+
+class ResendForm(FlaskForm):
+    """Queue failed emails again: every one of the admin's sites, or of the site the list shows."""
+    site = HiddenField(validators=[Optional(), Regexp(r"^[0-9]{1,9}$")])
 
 
 class ClosingDaysForm(FlaskForm):
@@ -349,7 +355,8 @@ def list_emails():
     page = paginate(stmt.order_by(order, OutboxMessage.id.desc()))
     return render_template("schedule/emails.html", page=page, sites=sites, by_site={s.id: s for s in sites},
                            many_sites=len(sites) > 1, site_id=site_id, state=state, kind=kind, q=q,
-                           filtered=any((site_id, state, kind, q)), kinds=MESSAGE_KINDS, states=OUTBOX_STATES)
+                           filtered=any((site_id, state, kind, q)), kinds=MESSAGE_KINDS, states=OUTBOX_STATES,
+                           failed=services.failed_count(actor, site_id), give_up_days=_give_up_days())
 
 
 @bp.get("/emails/<int:message_id>")
@@ -364,7 +371,37 @@ def show_email(message_id: int):
     obligation = db.session.get(Obligation, message.obligation_id) if message.obligation_id else None
     return render_template("schedule/email.html", m=message, site=site, obligation=obligation,
                            subject=subjects.labels([obligation]).get((obligation.subject_type, obligation.subject_id),
-                                                                     "") if obligation else "")
+                                                                     "") if obligation else "",
+                           give_up_days=_give_up_days())
+
+
+def _give_up_days() -> int:
+    return int(current_app.config["OUTBOX_GIVE_UP_DAYS"])
+
+
+def _resend(message_id: int | None, back: str):
+    actor = current_actor()
+    form = ResendForm()
+    if not form.validate_on_submit():  # the CSRF token is checked before; what is left is the site
+        raise Invalid(_l("Not a site: %(value)s.", value=str(form.site.data)[:20]), field="site")
+    count = services.resend(actor, utcnow(), message_id=message_id,
+                            site_id=int(form.site.data) if form.site.data else None)
+    db.session.commit()
+    flash(ngettext("%(num)s failed email queued again: it is sent within a minute.",
+                   "%(num)s failed emails queued again: they are sent within a minute.", count), "success")
+    return redirect(back)
+
+
+@bp.post("/emails/resend")
+@requires("outbox.resend")
+def resend_failed_emails():
+    return _resend(None, url_for("schedule.list_emails", site=request.form.get("site", type=int)))
+
+
+@bp.post("/emails/<int:message_id>/resend")
+@requires("outbox.resend")
+def resend_email(message_id: int):
+    return _resend(message_id, url_for("schedule.show_email", message_id=message_id))
 
 
 # --- a site's closing days -----------------------------------------------------------------------
