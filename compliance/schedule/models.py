@@ -139,7 +139,8 @@ class Finding(db.Model):
 
 
 class OutboxMessage(db.Model):
-    """An email to send, at least once and never twice for the same key (obligation, due time, kind, recipient)."""
+    """An email to send, at least once (a copy sent again after a crash carries the same Message-ID); queued
+    once per key (kind, obligation, due time, repeat, recipient)."""
 
     __tablename__ = "outbox_messages"
     __table_args__ = (

@@ -12,6 +12,7 @@ Jobs live in a memory job store: they are fixed, and their state is in our own t
 from __future__ import annotations
 
 import fcntl
+from datetime import timedelta
 import functools
 import logging
 import os
@@ -101,13 +102,13 @@ def _guarded(job: Callable[[Flask], None], before: Callable[[], bool] | None) ->
 
 def build_scheduler(app: Flask, before_job: Callable[[], bool] | None = None) -> BackgroundScheduler:
     """The three jobs with fixed ids; one run of each at a time; a late run is not repeated (coalesce).
-    Sync and send also run once at start (sync: subjects may have changed while stopped; send: mail queued
-    while stopped goes out at once). `before_job` is asked before every run: False runs nothing."""
+    Each also runs once at start (sync: subjects may have changed while stopped; scan, a few seconds later:
+    what fell due while stopped is recorded at once; send: mail queued while stopped goes out at once). `before_job` is asked before every run: False runs nothing."""
     scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(2)}, timezone="UTC",
                                     job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 50})
     now = utcnow()
     scheduler.add_job(_guarded(scan_job, before_job), "interval", seconds=SCAN_SECONDS, args=[app], id="scan",
-                      replace_existing=True)
+                      replace_existing=True, next_run_time=now + timedelta(seconds=5))
     scheduler.add_job(_guarded(send_job, before_job), "interval", seconds=SEND_SECONDS, args=[app], id="send",
                       replace_existing=True, next_run_time=now)
     scheduler.add_job(_guarded(sync_job, before_job), "interval", minutes=SYNC_MINUTES, args=[app], id="sync",
