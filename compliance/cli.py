@@ -104,15 +104,16 @@ def scan_command(dry_run: bool, at: str | None) -> None:
         rows = services.dry_run(moment)
         click.echo(f"At {moment.isoformat()}: {len(rows)} obligation(s) would be acted on (dry run, nothing changed).")
         for r in rows:
+            missed = f"{r['missed']} earlier due time(s) missed; " if r["missed"] else ""
             click.echo(f"  #{r['obligation_id']} {r['site']} · {r['kind']} · {r['subject']} → {r['action']}; "
-                       f"due {r['due_at'].isoformat()} UTC = {r['due_local'].isoformat()} local; "
+                       f"{missed}due {r['due_at'].isoformat()} UTC = {r['due_local'].isoformat()} local; "
                        f"to {', '.join(r['recipients']) or 'nobody'}")
         return
     result = services.scan(moment)
     digests = services.queue_digests(moment)
     db.session.commit()
-    click.echo(f"{len(result.findings)} finding(s), notices {result.notices or {}}, {digests} digest(s), "
-               f"{len(result.skipped)} skipped")
+    click.echo(f"{result.occurrences} due time(s) recorded, {len(result.findings)} finding(s), notices "
+               f"{result.notices or {}}, {digests} digest(s), {len(result.skipped)} skipped")
 
 
 @scheduler_group.command("send")

@@ -86,10 +86,18 @@ def test_dry_run_command_lists_and_changes_nothing(db, runner, day_checks):
     assert {o.status for o in db.session.scalars(select(Obligation))} == {"ok"}
 
 
+def test_dry_run_says_how_many_earlier_due_times_would_be_missed(db, runner, day_checks):
+    result = runner.invoke(args=["scheduler", "scan", "--dry-run", "--at", "2026-11-28T10:30:00+07:00"])
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.output.splitlines() if "opening-checklist" in l)
+    assert "3 earlier due time(s) missed" in line and "2026-11-28T09:00:00+07:00 local" in line  # 25, 26, 27
+    assert db.session.scalar(select(func.count()).select_from(Finding)) == 0
+
+
 def test_scan_command_at_a_time_flags_once(db, runner, day_checks):
     first = runner.invoke(args=["scheduler", "scan", "--at", "2026-11-26T00:00:00Z"])
     second = runner.invoke(args=["scheduler", "scan", "--at", "2026-11-26T00:01:00Z"])
-    assert first.output.startswith("2 finding(s)") and second.output.startswith("0 finding(s)")
+    assert ", 2 finding(s)" in first.output and ", 0 finding(s)" in second.output
 
 
 def test_a_bad_time_is_refused_with_a_clear_message(db, runner):
