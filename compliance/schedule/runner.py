@@ -239,6 +239,9 @@ class Runner:
     leading: threading.Event = field(default_factory=threading.Event)
     scheduler: BackgroundScheduler | None = None
     terms: int = 0  # how many times it became the leader
+    # After losing the lock it steps back this long (default three polls) before asking again, so that a
+    # scheduler that was waiting takes over; when none does, it leads again.
+    step_back_seconds: float | None = None
     _lost: threading.Event = field(default_factory=threading.Event)
     _lock: LeaderLock | None = None
 
@@ -300,6 +303,9 @@ class Runner:
             while self._wait_for_lock(lock):
                 self._lead(lock)
                 lock.release()  # stopped, or lost: what is left of it goes
+                if self._lost.is_set():
+                    self.stop.wait(self.poll_seconds * 3 if self.step_back_seconds is None
+                                   else self.step_back_seconds)
         finally:
             self.leading.clear()
             lock.release()

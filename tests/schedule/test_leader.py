@@ -70,7 +70,10 @@ def job_runs(monkeypatch):
 
 @pytest.fixture
 def two_runners(app, second_app):
-    one, two = Runner(app, poll_seconds=0.05), Runner(second_app, poll_seconds=0.05)
+    # The old leader steps back for a second after losing its lock: long enough, even on a busy machine,
+    # for the waiting one (asking every 50 ms) to take over first.
+    one, two = (Runner(app, poll_seconds=0.05, step_back_seconds=1.0),
+                Runner(second_app, poll_seconds=0.05, step_back_seconds=1.0))
     threads = [threading.Thread(target=r.serve, daemon=True) for r in (one, two)]
     yield one, two, threads
     for r in (one, two):
@@ -159,7 +162,7 @@ def test_the_check_before_a_job_notices_at_once_and_the_lock_is_taken_again(app,
     """Its own loop would not look again for an hour: the check before the next job finds the lock lost, the
     jobs stop, and (nobody else holding it) the scheduler takes the lock again and leads a second term."""
     caplog.set_level(logging.INFO, logger="compliance.schedule.runner")
-    one = Runner(app, poll_seconds=3600)
+    one = Runner(app, poll_seconds=3600, step_back_seconds=0.5)
     thread = threading.Thread(target=one.serve, daemon=True)
     thread.start()
     try:
