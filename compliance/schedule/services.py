@@ -321,12 +321,13 @@ def sync(now: datetime, site_id: int | None = None) -> SyncResult:
 
 # --- doing the thing -----------------------------------------------------------------------------
 
-def _occurrence(o: Obligation, due_at: datetime, now: datetime) -> Occurrence:
-    """The row for one due time of an obligation, made when first needed (unique per obligation and due time)."""
+def _occurrence(o: Obligation, due_at: datetime, now: datetime, state: str = "due") -> Occurrence:
+    """The row for one due time of an obligation, made when first needed (unique per obligation and due time),
+    in `state` when it is made now."""
     row = db.session.scalar(select(Occurrence).where(Occurrence.obligation_id == o.id, Occurrence.due_at == due_at))
     if row is not None:
         return row
-    row = Occurrence(obligation_id=o.id, site_id=o.site_id, kind=o.kind, due_at=due_at, state="due",
+    row = Occurrence(obligation_id=o.id, site_id=o.site_id, kind=o.kind, due_at=due_at, state=state,
                      local_day=rules.local_day(due_at, _calendar(o.site_id).timezone), created_at=now)
     try:
         with db.session.begin_nested():
@@ -377,7 +378,7 @@ def _open_finding(o: Obligation, pack: Pack, due_at: datetime, now: datetime,
 
 def _miss(o: Obligation, pack: Pack, due_at: datetime, now: datetime) -> Finding | None:
     """A due time whose grace ended without a record: its occurrence is missed, with one finding."""
-    row = _occurrence(o, due_at, now)
+    row = _occurrence(o, due_at, now, state="missed")
     if row.state == "due":
         row.state = "missed"
     if row.state != "missed":
