@@ -62,16 +62,18 @@ def is_set_up() -> bool:
     return exists
 
 
-def announce_code(app: Flask) -> None:
-    """Write the set-up code to the server's log (once per process)."""
+def announce_code(app: Flask, url: str | None = None) -> None:
+    """Write the set-up code to the server's log (once per process), with the page's address (BASE_URL's, or
+    the one the first request came to)."""
     state = app.extensions["first_run"]
     with state.lock:
         if state.announced:
             return
         state.announced = True
     code = setup.setup_code(app.config["SECRET_KEY"])
-    app.logger.warning("No organisation yet. To set up this installation, open %s/setup and type the set-up "
-                       "code %s (or run: flask --app wsgi setup)", app.config["BASE_URL"].rstrip("/"), code)
+    app.logger.warning("No organisation yet. To set up this installation, open %s and type the set-up "
+                       "code %s (or run: flask --app wsgi setup)", url or app.config["BASE_URL"].rstrip("/") + "/setup",
+                       code)
 
 
 def announce_at_start(app: Flask) -> None:
@@ -88,7 +90,7 @@ def announce_at_start(app: Flask) -> None:
 def _gate():
     if _state().is_set_up or request.endpoint in OPEN_ENDPOINTS or is_set_up():
         return None
-    announce_code(current_app._get_current_object())
+    announce_code(current_app._get_current_object(), url_for("setup.setup_page", _external=True))
     if is_api_request():
         return jsonify(code=503, message="not set up yet: open /setup in a browser, or run "
                                          "`flask --app wsgi setup`"), 503
@@ -165,7 +167,7 @@ def setup_page():
     if is_set_up():
         abort(404)
     code = setup.setup_code(current_app.config["SECRET_KEY"])
-    announce_code(current_app._get_current_object())
+    announce_code(current_app._get_current_object(), url_for("setup.setup_page", _external=True))
     if session.get(_SESSION_KEY) != setup.code_fingerprint(code):
         return _code_step(code)
     form = SetupForm()
