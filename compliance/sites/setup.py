@@ -240,7 +240,7 @@ class SetupLocked(Forbidden):
         self.until = until
 
 
-def _lock_until(now: datetime, max_attempts: int, lock_minutes: int) -> tuple[datetime | None, int]:
+def _lock_until(now: datetime, lock_minutes: int) -> tuple[datetime | None, int]:
     """(end of the current lock or None, wrong codes since the last lock within the lock's length)."""
     last_lock = db.session.scalar(select(func.max(AuthEvent.at)).where(AuthEvent.kind == "setup_locked"))
     if last_lock is not None and now < last_lock + timedelta(minutes=lock_minutes):
@@ -257,7 +257,7 @@ def check_setup_code(given: str, expected: str, address: str, now: datetime,
                      max_attempts: int = MAX_CODE_ATTEMPTS, lock_minutes: int = CODE_LOCK_MINUTES) -> int:
     """Compare a typed set-up code in constant time; the max_attempts-th wrong code in a row (within
     lock_minutes) locks the page for everyone for lock_minutes. Returns the attempts left after a right code."""
-    until, failures = _lock_until(now, max_attempts, lock_minutes)
+    until, failures = _lock_until(now, lock_minutes)
     if until is not None:
         db.session.add(AuthEvent(kind="setup_code_refused", address=address[:64], at=now))
         db.session.flush()
