@@ -44,6 +44,9 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     i18n.init_app(app)
     security.init_app(app)
     web.init_app(app)
+    from .sites import setup_views
+
+    setup_views.init_app(app)  # while no organisation exists, pages lead to /setup
 
     _register_models()
     _register_blueprints(app)
@@ -51,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     from .cli import register_cli
 
     register_cli(app)
+    setup_views.announce_at_start(app)
     return app
 
 
@@ -103,12 +107,14 @@ def _register_blueprints(app: Flask) -> None:
     from .treatments.views import bp as treatments_bp
     from .health import bp as health_bp
     from .reports.views import bp as reports_bp
+    from .sites.setup_views import bp as setup_bp
     from .sites.views import bp as sites_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(sites_bp)
+    app.register_blueprint(setup_bp)
     app.register_blueprint(devices_bp)
     app.register_blueprint(sterilisation_bp)
     app.register_blueprint(stock_bp)

@@ -1,4 +1,4 @@
-"""Flask commands: demo data, tablet set-up links, the scheduler."""
+"""Flask commands: first run, demo data, tablet set-up links, the scheduler."""
 from __future__ import annotations
 
 import logging
@@ -14,10 +14,101 @@ from .timeutil import utcnow
 
 
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(setup_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(tablet_link_command)
     app.cli.add_command(scheduler_group)
     app.cli.add_command(audit_group)
+
+
+# (input, option, prompt): the order the command asks in, as the set-up page does.
+SETUP_INPUTS = [
+    ("organisation", "--organisation", "Organisation (the clinic's name)"),
+    ("admin_name", "--admin-name", "First admin: name"),
+    ("admin_email", "--admin-email", "First admin: email (signs in with it)"),
+    ("admin_password", "--admin-password", "First admin: password (at least 10 characters)"),
+    ("site_name", "--site-name", "First site: name"),
+    ("timezone", "--timezone", "Time zone (IANA, e.g. Asia/Jakarta or Europe/London)"),
+    ("language", "--language", "Language of the site's tablet (en or id)"),
+    ("closed_days", "--closed-days", "Closed every week on (e.g. sun or sat,sun; none)"),
+    ("opening_hour", "--opening-hour", "Opening checks due by (hour, 0-23)"),
+    ("closing_hour", "--closing-hour", "Closing checks due by (hour, 0-23)"),
+]
+
+
+@click.command("setup")
+@click.option("--organisation", help="The organisation (clinic) name.")
+@click.option("--admin-name", help="The first admin's name.")
+@click.option("--admin-email", help="The first admin's email; they sign in with it.")
+@click.option("--admin-password", envvar="SETUP_ADMIN_PASSWORD", show_envvar=True,
+              help="The first admin's password (better: the environment variable, or the prompt).")
+@click.option("--site-name", help="The first site's name.")
+@click.option("--timezone", help="The site's IANA time zone, e.g. Asia/Jakarta.")
+@click.option("--language", type=click.Choice(["en", "id"]), help="The language of the site's tablet.")
+@click.option("--closed-days", help="Weekly days off, e.g. sun or sat,sun (none: open every day).")
+@click.option("--opening-hour", help="Local hour the opening checks are due by (default 9).")
+@click.option("--closing-hour", help="Local hour the closing checks are due by (default 20).")
+@click.option("--address", default="", help="The site's address (optional).")
+@click.option("--no-input", is_flag=True, help="Never prompt: a missing value is an error (for scripts).")
+def setup_command(no_input: bool, address: str, **given: str | None) -> None:
+    """First run: create the organisation, its first admin and its first site (with the default checklists
+    and the site's obligations). Asks for what the options don't give; refused once an organisation exists."""
+    from .audit.services import system_actor
+    from .errors import ServiceError
+    from .sites import setup
+
+    if setup.organisation_exists():
+        raise click.ClickException("this installation is already set up: an organisation exists "
+                                   "(nothing was changed; people sign in at /login)")
+    defaults = {"language": current_app.config["BABEL_DEFAULT_LOCALE"], "closed_days": "none",
+                "opening_hour": str(setup.check_hour("opening_hour", None)),
+                "closing_hour": str(setup.check_hour("closing_hour", None))}
+    data: dict[str, str | None] = {"address": address}
+    for name, option, label in SETUP_INPUTS:
+        if given.get(name) is not None:
+            data[name] = given[name]
+            continue
+        if no_input:
+            if name in defaults:
+                data[name] = defaults[name]
+                continue
+            raise click.UsageError(f"{option} is required with --no-input")
+        data[name] = click.prompt(label, default=defaults.get(name), hide_input=name == "admin_password",
+                                  confirmation_prompt="Repeat the password" if name == "admin_password" else False,
+                                  value_proc=_checked(name, data))
+    token = system_actor.set("first run (command line)")
+    try:
+        result = setup.set_up(data, utcnow())
+    except ServiceError as exc:
+        db.session.rollback()
+        option = {n: o for n, o, _label in SETUP_INPUTS}.get(exc.field or "", "")
+        raise click.ClickException(f"{option + ': ' if option else ''}{exc.message} (nothing was stored)") from None
+    finally:
+        system_actor.reset(token)
+    db.session.commit()
+    site = result.site
+    click.echo(f"Set up {result.organisation.name}: site {site.name} ({site.timezone}, {site.language}), "
+               f"{result.checklists} checklists, {result.obligations} obligations.")
+    click.echo(f"Sign in at {current_app.config['BASE_URL']}/login as {result.admin.email}; add people, "
+               "rooms, sterilisers and tablets from there.")
+
+
+def _checked(name: str, data: dict):
+    """A prompt's value_proc: the service's own check, so that a wrong value is asked again at once."""
+    from .errors import ServiceError
+    from .sites import setup
+
+    def check(raw: str):
+        try:
+            setup.CHECKS[name](raw)
+            if name == "closing_hour":
+                setup.check_hours(setup.check_hour("opening_hour", data.get("opening_hour")),
+                                  setup.check_hour("closing_hour", raw))
+        except ServiceError as exc:
+            raise click.BadParameter(exc.message) from None
+        return raw
+
+    return check
 
 
 @click.command("demo")

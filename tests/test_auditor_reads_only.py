@@ -10,8 +10,10 @@ from compliance.sites.models import Site, User
 from tests.test_permissions import _ids
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-# Routes anyone may post to: signing in and out are not writes of records (they are audited sign-in events).
-NOT_WRITES = {"auth.login", "auth.logout", "auth.tablet", "auth.tablet_pin", "auth.enrol_from_link"}
+# Routes anyone may post to: signing in and out are not writes of records (they are audited sign-in events);
+# the first-run page only while no organisation exists (here it is not found).
+NOT_WRITES = {"auth.login", "auth.logout", "auth.tablet", "auth.tablet_pin", "auth.enrol_from_link",
+              "setup.setup_page"}
 # Rows that reading itself appends: sign-in events and the audit entries of them.
 APPEND_ON_READ = {"auth_events", "audit_entries", "audit_heads"}
 

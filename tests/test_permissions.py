@@ -12,7 +12,8 @@ from compliance.auth.permissions import role_can
 from compliance.extensions import db as _db
 from compliance.sites.models import Site, TrainingRecord, User
 
-PUBLIC = {"static", "health.healthz", "auth.home", "auth.login", "auth.logout", "auth.tablet", "auth.tablet_pin",
+PUBLIC = {"static", "health.healthz", "setup.setup_page", "auth.home", "auth.login", "auth.logout", "auth.tablet",
+          "auth.tablet_pin",
           "auth.enrol_from_link"}
 DEMO_USERS = {"staff": "sari@demo.clinic", "manager": "manager@demo.clinic", "admin": "admin@demo.clinic",
               "auditor": "auditor@demo.clinic"}

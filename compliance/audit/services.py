@@ -122,7 +122,7 @@ def _who(connection, actor=None) -> Who:
         user = current_user._get_current_object() if current_user else None
         if user is not None and getattr(user, "is_authenticated", False):
             return Who(user.id, None, f"{user.name} ({user.role})", user.organisation_id)
-        return Who(None, None, "anonymous", None)
+        return Who(None, None, g.get("audit_label") or "anonymous", None)  # e.g. the first run's set-up page
     return Who(None, None, system_actor.get(), None)
 
 
