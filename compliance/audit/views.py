@@ -1,11 +1,14 @@
 """The audit log screen: read-only, filtered, newest first, with a verification of the chain on demand."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+import hashlib
+
+from flask import Blueprint, Response, render_template, request
 from sqlalchemy import select
 
 from ..extensions import db
 from ..sites.models import Site
+from ..timeutil import utcnow
 from ..web import current_actor, paginate, requires
 from . import services
 from .models import AuditEntry
@@ -51,3 +54,29 @@ def list_entries():
     return render_template("audit/entries.html", page=page, rows=rows, sites=sites, site_id=site_id, entity=entity,
                            action=action, q=q, actions=ACTIONS, entity_types=entity_types, verified=verified,
                            by_site={s.id: s for s in sites}, filtered=bool(site_id or entity or action or q))
+
+
+@bp.get("/admin/export")
+@requires("organisation.export")
+def export_page():
+    """What the organisation's export holds, and the button that downloads it."""
+    from . import export
+
+    where, unreached = export.scopes(current_actor().organisation_id)
+    return render_template("audit/export.html", tables=sorted(where), not_exported=unreached,
+                           secrets=sorted(export.SECRETS))
+
+
+@bp.get("/admin/export.zip")
+@requires("organisation.export")
+def export_zip():
+    """The whole organisation as CSV files in a zip with a manifest; the export is written to the audit log."""
+    from . import export
+
+    actor, now = current_actor(), utcnow()
+    body, manifest = export.export_organisation(actor, actor.organisation_id, now)
+    db.session.commit()
+    name = f"organisation-{actor.organisation_id}-{now:%Y%m%d-%H%M}.zip"
+    return Response(body, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
+        "X-Content-SHA256": hashlib.sha256(body).hexdigest()})

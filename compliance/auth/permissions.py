@@ -19,6 +19,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "training.read": MACHINE_READ,
     "training.write": WRITE_ROLES,
     "apikeys.manage": frozenset({"admin"}),
+    "organisation.export": frozenset({"admin"}),
     "tablets.manage": WRITE_ROLES,
     "tablet.use": frozenset({"staff", "manager", "admin"}),
     # Devices and sterilisation. Staff work these on the decontamination-room tablet; a site's
