@@ -35,9 +35,10 @@ def demo_command() -> None:
     for email in summary["password_users"]:
         click.echo(f"  password sign-in: {email} / {DEMO_PASSWORD}")
     click.echo("Tablet: open one of these links to make the browser a site's shared tablet "
-               "(each sets up one tablet, within 24 hours):")
+               "(each sets up one tablet, within 24 hours; `flask tablet-link` makes more):")
     for site_name, tablet_name, link in summary["tablet_links"]:
-        click.echo(f"  {site_name}, “{tablet_name}”: {link}")
+        click.echo(f"  {site_name}: {link}")
+        click.echo(f"    (sets up “{tablet_name}”)")
     for site_name, people in summary["pins"].items():
         click.echo(f"  PINs at {site_name}: " + ", ".join(f"{n} {p}" for n, p in people))
 
