@@ -126,25 +126,36 @@ def demo_command() -> None:
     click.echo(f"Open {base}/login")
     for email in summary["password_users"]:
         click.echo(f"  password sign-in: {email} / {DEMO_PASSWORD}")
-    click.echo("Tablet: open one of these links to make the browser a site's shared tablet (valid 24 hours):")
-    for site_name, link in summary["tablet_links"]:
+    click.echo("Tablet: open one of these links to make the browser a site's shared tablet "
+               "(each sets up one tablet, within 24 hours; `flask tablet-link` makes more):")
+    for site_name, tablet_name, link in summary["tablet_links"]:
         click.echo(f"  {site_name}: {link}")
+        click.echo(f"    (sets up “{tablet_name}”)")
     for site_name, people in summary["pins"].items():
         click.echo(f"  PINs at {site_name}: " + ", ".join(f"{n} {p}" for n, p in people))
 
 
 @click.command("tablet-link")
 @click.option("--site", "site_name", required=True, help="The site's name.")
-@click.option("--name", default="Tablet", show_default=True, help="A name for the tablet.")
+@click.option("--name", required=True, help="The tablet's name, e.g. its room (unique among the site's tablets).")
 def tablet_link_command(site_name: str, name: str) -> None:
-    """Print a link (valid 24 hours) that makes a browser the site's shared tablet."""
-    from .auth.services import make_enrolment_token
+    """Print a single-use link (valid 24 hours) that makes one browser the site's shared tablet."""
+    from .audit.services import system_actor
+    from .auth.services import create_tablet_link
+    from .errors import ServiceError
     from .sites.models import Site
 
+    system_actor.set("tablet-link (command line)")
     site = db.session.scalar(select(Site).where(Site.name == site_name))
     if site is None:
         raise click.ClickException(f"no site named {site_name!r}")
-    click.echo(enrolment_url(make_enrolment_token(site.id, name)))
+    try:
+        _link, token = create_tablet_link(None, site.id, name, utcnow())
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(enrolment_url(token))
 
 
 def enrolment_url(token: str) -> str:

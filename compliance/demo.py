@@ -288,9 +288,15 @@ def _demo_day_checklists(site: Site, staff: User, now: datetime, counts: dict[st
     db.session.flush()
 
 
+def _demo_tablet_link(site: Site, now: datetime, create_tablet_link, free_tablet_name, enrolment_url):
+    """A single-use set-up link for the site's reception tablet (a second run names the next one "… 2")."""
+    link, token = create_tablet_link(None, site.id, free_tablet_name(site.id, "Reception tablet", now), now)
+    return site.name, link.name, enrolment_url(token)
+
+
 def load_demo(now: datetime) -> dict[str, Any]:
     """Create what is missing of the demo data; existing rows are left exactly as they are."""
-    from .auth.services import make_enrolment_token
+    from .auth.services import create_tablet_link, free_tablet_name
     from .cli import enrolment_url
 
     counts = {"created": 0, "existing": 0}
@@ -369,6 +375,7 @@ def load_demo(now: datetime) -> dict[str, Any]:
     return {
         **counts,
         "password_users": [p[1] for p in PEOPLE if p[2] != "staff"],
-        "tablet_links": [(s.name, enrolment_url(make_enrolment_token(s.id, "Demo tablet"))) for s in sites.values()],
+        "tablet_links": [_demo_tablet_link(s, now, create_tablet_link, free_tablet_name, enrolment_url)
+                         for s in sites.values()],
         "pins": {s: [(p[0], p[5]) for p in PEOPLE if p[5] and s in p[4]] for s in sites},
     }

@@ -126,9 +126,17 @@ def _load_user(user_id: str):
 def _before_request():
     if request.endpoint == "static":
         return None
-    from .auth.services import record_sign_out, tablet_for_token
+    from .auth.services import record_sign_out, tablet_for_token, touch_tablet
 
-    g.tablet = tablet_for_token(request.cookies.get(TABLET_COOKIE))
+    device = tablet_for_token(request.cookies.get(TABLET_COOKIE))
+    g.tablet = device if device is not None and device.is_active else None
+    g.revoked_tablet = device if device is not None and not device.is_active else None
+    if device is not None and not device.is_active:
+        refusal = _refuse_revoked_tablet()
+        if refusal is not None:
+            return refusal
+    elif g.tablet is not None and touch_tablet(g.tablet, utcnow()):
+        db.session.commit()  # the last use, at most once a minute (and never audited: a Core UPDATE)
     if session.get("tablet_mode") and current_user.is_authenticated:
         from flask import current_app
 
@@ -145,6 +153,29 @@ def _before_request():
             return redirect(url_for("auth.tablet"))
         session["last_seen"] = now
     return None
+
+
+# Pages a browser with a revoked tablet cookie still reaches: the revoked page, a new set-up, a manager's sign-in.
+_REVOKED_ALLOWED = {"auth.tablet_revoked", "auth.enrol_from_link", "auth.login", "health.healthz"}
+
+
+def _refuse_revoked_tablet():
+    """A revoked tablet's next request: whoever is signed in on it is signed out, and it is sent to the revoked
+    page. A person signed in with a password (a manager in that browser) is not a tablet session: left alone."""
+    from .auth.services import record_sign_out
+
+    if current_user.is_authenticated and not session.get("tablet_mode"):
+        return None
+    if current_user.is_authenticated:
+        record_sign_out(current_user._get_current_object(), utcnow(), kind="revoked_sign_out")
+        db.session.commit()
+        logout_user()
+        session.pop("tablet_mode", None)
+    if request.endpoint in _REVOKED_ALLOWED:
+        return None
+    if is_api_request():
+        return jsonify(code=403, message="this tablet was revoked"), 403
+    return redirect(url_for("auth.tablet_revoked"))
 
 
 def _error_response(code: int, message: str, errors: dict | None = None, headers: list | None = None):

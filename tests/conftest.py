@@ -223,12 +223,14 @@ def login_as(client):
 
 @pytest.fixture
 def enrol_tablet(client, app):
-    """Make the test client a site's shared tablet through the real set-up link."""
-    from compliance.auth.services import make_enrolment_token
+    """Make the test client a site's shared tablet through a real single-use set-up link."""
+    from compliance.auth.services import create_tablet_link, free_tablet_name
+    from compliance.timeutil import utcnow
 
     def enrol(site: Site, name: str = "Tablet") -> Client:
-        with app.test_request_context():
-            token = make_enrolment_token(site.id, name)
+        now = utcnow()
+        _link, token = create_tablet_link(None, site.id, free_tablet_name(site.id, name, now), now)
+        _db.session.commit()
         response = client.form_post(f"/tablet/enrol/{token}")
         assert response.status_code == 302, response.get_data(as_text=True)
         return client

@@ -31,6 +31,25 @@ class AuthEvent(db.Model):
     user: Mapped[User | None] = relationship()
 
 
+class TabletLink(db.Model):
+    """A set-up link for one named tablet: spent by the first browser that uses it (claimed by a conditional
+    UPDATE of `used_at`, so two browsers at the same moment make one tablet). Only the token's SHA-256 is kept."""
+
+    __tablename__ = "tablet_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the command line or demo
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    site: Mapped[Site] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+
 class TabletDevice(db.Model):
     """A browser a manager set up as a site's shared tablet; its cookie holds the token, we keep a hash."""
 
@@ -43,8 +62,20 @@ class TabletDevice(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: from the CLI
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The link it was enrolled with (None: a manager set up the browser they were using). Unique: one link,
+    # one tablet, even if the claim on the link were bypassed.
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("tablet_links.id"), unique=True)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     site: Mapped[Site] = relationship()
+    link: Mapped[TabletLink | None] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
 
 
 class ApiKey(db.Model):

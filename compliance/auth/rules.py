@@ -42,6 +42,11 @@ def after_failed_pin(failed_count: int, max_attempts: int, lock_minutes: int, no
     return PinFailure(failed_count, None)
 
 
+def pin_tries_left(failed_count: int, max_attempts: int) -> int:
+    """Wrong PINs still allowed before the next one locks the person (the last try counts: 1 means one more)."""
+    return max(0, max_attempts - failed_count)
+
+
 def is_login_throttled(failures_for_account: int, failures_for_address: int,
                        max_for_account: int, max_for_address: int) -> bool:
     """Too many recent failed passwords for this account or from this address."""

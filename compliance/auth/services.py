@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..errors import Forbidden, Invalid, NotFound
+from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..sites.models import Site, User
 from .actor import Actor
-from .models import ApiKey, AuthEvent, TabletDevice
-from .rules import after_failed_pin, is_login_throttled, is_pin_locked, is_valid_pin
+from .models import ApiKey, AuthEvent, TabletDevice, TabletLink
+from .rules import after_failed_pin, is_login_throttled, is_pin_locked, is_valid_pin, pin_tries_left
 
 # Checked when the email is unknown, so that a wrong email costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -72,13 +73,39 @@ def tablet_people(site_id: int) -> list[User]:
         ).order_by(User.name)))
 
 
+class PinLocked(Forbidden):
+    """The person is locked out of PIN sign-in until `locked_until` (UTC)."""
+
+    keep_changes = True  # the failure that caused the lock is kept
+
+    def __init__(self, locked_until: datetime):
+        super().__init__(_l("locked after too many wrong PINs; ask a manager or wait"), field="pin")
+        self.locked_until = locked_until
+
+    def details(self) -> dict:
+        return {"locked_until": self.locked_until.isoformat()}
+
+
+class WrongPin(Invalid):
+    """A wrong PIN; `tries_left` more wrong ones in a row and the person is locked."""
+
+    keep_changes = True  # the failure counts towards the lock
+
+    def __init__(self, tries_left: int):
+        super().__init__(_l("wrong PIN"), field="pin")
+        self.tries_left = tries_left
+
+    def details(self) -> dict:
+        return {"tries_left": self.tries_left}
+
+
 def pin_sign_in(site_id: int, user_id: int, pin: str, address: str, now: datetime, policy: PinPolicy) -> User:
     """Check a PIN on a site's tablet; the policy's Nth wrong PIN in a row locks the person for a while."""
     user = db.session.get(User, user_id)
     if user is None or not user.is_active_user or site_id not in user.site_ids or not user.pin_hash:
         raise NotFound(_l("this person cannot sign in on this tablet"), field="user_id")
     if is_pin_locked(user.pin_locked_until, now):
-        raise Forbidden(_l("locked after too many wrong PINs; ask a manager or wait"), field="pin")
+        raise PinLocked(user.pin_locked_until)
     if not is_valid_pin(pin or "") or not check_password_hash(user.pin_hash, pin):
         failure = after_failed_pin(user.pin_failed_count, policy.max_attempts, policy.lock_minutes, now)
         user.pin_failed_count = failure.failed_count
@@ -87,9 +114,9 @@ def pin_sign_in(site_id: int, user_id: int, pin: str, address: str, now: datetim
         if failure.locked_until:
             _event("pin_locked", now, user=user, address=address, site_id=site_id)
             db.session.flush()
-            raise Forbidden(_l("locked after too many wrong PINs; ask a manager or wait"), field="pin")
+            raise PinLocked(failure.locked_until)
         db.session.flush()
-        raise Invalid(_l("wrong PIN"), field="pin")
+        raise WrongPin(pin_tries_left(failure.failed_count, policy.max_attempts))
     user.pin_failed_count = 0
     user.pin_locked_until = None
     _event("pin_ok", now, user=user, address=address, site_id=site_id)
@@ -104,89 +131,178 @@ def record_sign_out(user: User, now: datetime, kind: str = "sign_out") -> None:
 
 # --- tablets -----------------------------------------------------------------------------------
 
-def enrol_tablet(actor: Actor, site_id: int, name: str, now: datetime) -> tuple[TabletDevice, str]:
-    """Make this browser a site's shared tablet; returns the device and the token for its cookie."""
-    actor.require("tablets.manage")
-    actor.require_site(site_id)
-    name = (name or "").strip()
+TABLET_LINK_HOURS = 24
+# A tablet's last use is written at most this often: one small UPDATE a minute, not one per request.
+LAST_USE_EVERY = timedelta(minutes=1)
+
+
+def _name_key(name: str) -> str:
+    # Compared case-folded in Python: SQLite's lower() folds ASCII only (STACK.md trap 11).
+    return " ".join(name.split()).casefold()
+
+
+def _clean_tablet_name(name: str | None) -> str:
+    name = " ".join((name or "").split())
     if not name or len(name) > 120:
-        raise Invalid(_l("name is required (at most 120 characters)"), field="name")
+        raise Invalid(_l("give the tablet a name, for example its room (at most 120 characters)"), field="name")
+    return name
+
+
+def _names_in_use(site_id: int, now: datetime) -> set[str]:
+    """Names of the site's active tablets and of its set-up links not yet used or expired."""
+    devices = db.session.scalars(select(TabletDevice.name).where(
+        TabletDevice.site_id == site_id, TabletDevice.revoked_at.is_(None)))
+    links = db.session.scalars(select(TabletLink.name).where(
+        TabletLink.site_id == site_id, TabletLink.used_at.is_(None), TabletLink.expires_at > now))
+    return {_name_key(n) for n in [*devices, *links]}
+
+
+def _require_free_name(site_id: int, name: str, now: datetime) -> None:
+    if _name_key(name) in _names_in_use(site_id, now):
+        raise Conflict(_l("a tablet or an unused set-up link of this site is already called “%(name)s”; "
+                          "choose another name or revoke that tablet first", name=name), field="name")
+
+
+def free_tablet_name(site_id: int, base: str, now: datetime) -> str:
+    """`base`, or `base 2`, `base 3`… whichever no active tablet or open link of the site uses (the demo's names)."""
+    taken = _names_in_use(site_id, now)
+    name, n = base, 1
+    while _name_key(name) in taken:
+        n += 1
+        name = f"{base} {n}"
+    return name
+
+
+def _new_device(site_id: int, name: str, created_by_id: int | None, now: datetime,
+                link_id: int | None = None) -> tuple[TabletDevice, str]:
     token = secrets.token_urlsafe(32)
-    device = TabletDevice(site_id=site_id, name=name, token_hash=_sha256(token),
-                          created_by_id=actor.user_id, created_at=now)
+    device = TabletDevice(site_id=site_id, name=name, token_hash=_sha256(token), created_by_id=created_by_id,
+                          created_at=now, link_id=link_id, last_used_at=now)
     db.session.add(device)
     db.session.flush()
     return device, token
 
 
-ENROLMENT_MAX_AGE = 24 * 3600
+def enrol_tablet(actor: Actor, site_id: int, name: str, now: datetime) -> tuple[TabletDevice, str]:
+    """Make this browser a site's shared tablet under a name no active tablet of the site has; returns the
+    device and the token for its cookie."""
+    actor.require("tablets.manage")
+    actor.require_site(site_id)
+    name = _clean_tablet_name(name)
+    _require_free_name(site_id, name, now)
+    return _new_device(site_id, name, actor.user_id, now)
 
 
-def make_enrolment_token(site_id: int, name: str, by_user_id: int | None = None) -> str:
-    """A signed link token (24 hours) that makes a browser a site's tablet, for a QR code or the demo."""
-    from flask import current_app
-    from itsdangerous import URLSafeTimedSerializer
-
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="tablet-enrol").dumps(
-        {"site_id": site_id, "name": name[:120], "by": by_user_id})
-
-
-def read_enrolment_token(token: str) -> dict:
-    """The site and name in a valid enrolment token; Invalid when expired or forged."""
-    from flask import current_app
-    from itsdangerous import BadData, URLSafeTimedSerializer
-
-    try:
-        data = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="tablet-enrol").loads(
-            token, max_age=ENROLMENT_MAX_AGE)
-    except BadData:
-        raise Invalid(_l("this set-up link is expired or not valid; ask a manager for a new one"), field="token") from None
-    site = db.session.get(Site, data.get("site_id"))
+def create_tablet_link(actor: Actor | None, site_id: int, name: str, now: datetime,
+                       hours: int = TABLET_LINK_HOURS) -> tuple[TabletLink, str]:
+    """A single-use set-up link (valid `hours`) for one named tablet; returns the row and the token, shown once.
+    `actor` None: the command line or the demo, which act for the whole instance."""
+    if actor is not None:
+        actor.require("tablets.manage")
+        actor.require_site(site_id)
+    site = db.session.get(Site, site_id)
     if site is None or not site.is_active:
         raise NotFound(_l("no such site"), field="site_id")
-    return {"site": site, "name": data.get("name") or "Tablet", "by": data.get("by")}
+    name = _clean_tablet_name(name)
+    _require_free_name(site_id, name, now)
+    token = secrets.token_urlsafe(24)
+    link = TabletLink(site_id=site_id, name=name, token_hash=_sha256(token),
+                      created_by_id=actor.user_id if actor is not None else None, created_at=now,
+                      expires_at=now + timedelta(hours=hours))
+    db.session.add(link)
+    db.session.flush()
+    return link, token
+
+
+class LinkSpent(Conflict):
+    """The set-up link was used already: the refusal page names the tablet it made and when."""
+
+    def __init__(self, link: TabletLink):
+        super().__init__(_l("this set-up link was already used; each link sets up one tablet. "
+                            "Ask a manager for a new link"), field="token")
+        self.link = link
+
+
+def read_tablet_link(token: str, now: datetime) -> TabletLink:
+    """The unused, unexpired set-up link of this token; refused (with why) otherwise."""
+    link = db.session.scalar(select(TabletLink).where(TabletLink.token_hash == _sha256(token or "")))
+    if link is None:
+        raise Invalid(_l("this set-up link is not valid; ask a manager for a new one"), field="token")
+    if link.used_at is not None:
+        raise LinkSpent(link)
+    if now >= link.expires_at:
+        raise Invalid(_l("this set-up link has expired; ask a manager for a new one"), field="token")
+    if not link.site.is_active:
+        raise NotFound(_l("no such site"), field="site_id")
+    return link
 
 
 def enrol_tablet_from_link(token: str, now: datetime) -> tuple[TabletDevice, str]:
-    """Enrol a tablet from a manager's signed link (no one is signed in on the tablet)."""
-    data = read_enrolment_token(token)
-    site = data["site"]
-    creator = data["by"] or db.session.scalar(select(User.id).join(User.sites).where(
-        Site.id == site.id, User.role.in_(("manager", "admin"))).order_by(User.id))
-    if creator is None:
-        creator = db.session.scalar(select(User.id).where(
-            User.organisation_id == site.organisation_id, User.role == "admin").order_by(User.id))
-    token_value = secrets.token_urlsafe(32)
-    device = TabletDevice(site_id=site.id, name=data["name"], token_hash=_sha256(token_value),
-                          created_by_id=creator, created_at=now)
-    db.session.add(device)
-    db.session.flush()
-    return device, token_value
+    """Enrol one tablet from a manager's set-up link and spend the link: of two browsers using it at once,
+    exactly one wins the conditional UPDATE below; the other is refused."""
+    link = read_tablet_link(token, now)
+    claimed = db.session.execute(
+        update(TabletLink).where(TabletLink.id == link.id, TabletLink.used_at.is_(None)).values(used_at=now)
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        db.session.refresh(link)
+        raise LinkSpent(link)
+    db.session.refresh(link)
+    # A tablet enrolled meanwhile under the same name (the manager's own browser): keep both, told apart.
+    name = free_tablet_name(link.site_id, link.name, now) if _name_key(link.name) in {
+        _name_key(n) for n in db.session.scalars(select(TabletDevice.name).where(
+            TabletDevice.site_id == link.site_id, TabletDevice.revoked_at.is_(None)))} else link.name
+    return _new_device(link.site_id, name, link.created_by_id, now, link_id=link.id)
 
 
 def tablet_for_token(token: str | None) -> TabletDevice | None:
-    """The enrolled, unrevoked tablet this cookie token belongs to."""
+    """The tablet this cookie token belongs to (revoked ones too: the caller refuses those), or None."""
     if not token:
         return None
     device = db.session.scalar(select(TabletDevice).where(TabletDevice.token_hash == _sha256(token)))
-    if device is None or device.revoked_at is not None or not device.site.is_active:
+    if device is None or not device.site.is_active:
         return None
     return device
 
 
+def touch_tablet(device: TabletDevice, now: datetime) -> bool:
+    """Note the tablet's last use, at most once a minute (a conditional UPDATE, so two requests write once)."""
+    if device.last_used_at is not None and now - device.last_used_at < LAST_USE_EVERY:
+        return False
+    result = db.session.execute(
+        update(TabletDevice).where(
+            TabletDevice.id == device.id,
+            (TabletDevice.last_used_at.is_(None)) | (TabletDevice.last_used_at <= now - LAST_USE_EVERY))
+        .values(last_used_at=now).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
 def tablets_query(actor: Actor):
     actor.require("tablets.manage")
-    return select(TabletDevice).where(TabletDevice.site_id.in_(actor.site_ids)).order_by(
-        TabletDevice.created_at.desc())
+    return select(TabletDevice).where(TabletDevice.site_id.in_(actor.site_ids)).options(
+        selectinload(TabletDevice.site), selectinload(TabletDevice.created_by),
+        selectinload(TabletDevice.revoked_by), selectinload(TabletDevice.link).selectinload(TabletLink.created_by),
+    ).order_by(TabletDevice.revoked_at.is_not(None), TabletDevice.created_at.desc())
+
+
+def open_links(actor: Actor, now: datetime) -> list[TabletLink]:
+    """The actor's sites' set-up links not yet used and not expired."""
+    actor.require("tablets.manage")
+    return list(db.session.scalars(select(TabletLink).where(
+        TabletLink.site_id.in_(actor.site_ids), TabletLink.used_at.is_(None), TabletLink.expires_at > now)
+        .options(selectinload(TabletLink.site), selectinload(TabletLink.created_by)).order_by(TabletLink.created_at.desc())))
 
 
 def revoke_tablet(actor: Actor, device_id: int, now: datetime) -> TabletDevice:
-    """A revoked tablet shows no names and signs nobody in."""
+    """A revoked tablet shows no names and signs nobody in; its next request is sent to the revoked page."""
     actor.require("tablets.manage")
     device = db.session.get(TabletDevice, device_id)
     if device is None or device.site_id not in actor.site_ids:
         raise NotFound(_l("no such tablet"), field="device_id")
-    device.revoked_at = device.revoked_at or now
+    if device.revoked_at is not None:
+        raise Conflict(_l("this tablet was already revoked"), field="device_id")
+    device.revoked_at = now
+    device.revoked_by_id = actor.user_id
     db.session.flush()
     return device
 

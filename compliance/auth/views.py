@@ -9,6 +9,7 @@ import time
 import segno
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..errors import Forbidden, ServiceError
@@ -16,7 +17,8 @@ from ..extensions import db
 from ..sites.models import Site
 from ..sites.services import sites_query
 from ..timeutil import utcnow
-from ..web import TABLET_COOKIE, client_address, current_actor, paginate, requires
+from ..i18n import local_datetime
+from ..web import TABLET_COOKIE, client_address, current_actor, paginate, requires, submit
 from . import services
 from .forms import ConfirmForm, EnrolTabletForm, LoginForm, PinForm
 
@@ -129,9 +131,7 @@ def tablet_pin(user_id: int):
         except ServiceError as exc:
             db.session.commit()  # the failed attempt and any lock are kept
             status = exc.status if exc.status != 422 else 401
-            form.pin.errors = [_("Locked after too many wrong PINs. Ask a manager, or wait %(minutes)s minutes.",
-                                 minutes=current_app.config["PIN_LOCK_MINUTES"])
-                               if isinstance(exc, Forbidden) else _("Wrong PIN.")]
+            form.pin.errors = [_pin_refusal(exc, g.tablet.site)]
         else:
             db.session.commit()
             logout_user()
@@ -144,6 +144,42 @@ def tablet_pin(user_id: int):
     elif request.method == "POST":
         status = 422
     return render_template("tablet/pin.html", person=person, form=form), status
+
+
+def _pin_refusal(exc: ServiceError, site: Site) -> str:
+    """What the PIN screen says: tries left before the lock, or when the lock ends in the site's local time."""
+    if isinstance(exc, services.PinLocked):
+        return _("Locked after too many wrong PINs until %(time)s (%(zone)s time). Ask a manager to reset "
+                 "your PIN, or wait until then.", time=local_datetime(exc.locked_until, site.timezone, "short"),
+                 zone=site.timezone)
+    if isinstance(exc, services.WrongPin):
+        return ngettext("Wrong PIN. %(num)d try left before the lock.",
+                        "Wrong PIN. %(num)d tries left before the lock.", exc.tries_left)
+    return exc.message
+
+
+@bp.post("/tablet/switch")
+@requires("tablet.use")
+def tablet_switch():
+    """"Switch person": the person signed in on the tablet is signed out at once, then the picker."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.record_sign_out(current_user._get_current_object(), utcnow(), kind="switch_sign_out")
+    db.session.commit()
+    logout_user()
+    session.pop("tablet_mode", None)
+    session.pop("tablet_site_id", None)
+    return redirect(url_for("auth.tablet"))
+
+
+@bp.get("/tablet/revoked")
+def tablet_revoked():
+    """Where a revoked tablet's requests are sent."""
+    device = getattr(g, "revoked_tablet", None)
+    if device is None:
+        return redirect(url_for("auth.home"))
+    g.site = device.site
+    return render_template("tablet/revoked.html", device=device), 403
 
 
 @bp.get("/tablet/home")
@@ -159,21 +195,36 @@ def tablet_home():
 
 # --- tablet set-up by a manager ----------------------------------------------------------------
 
+def _tablets_page(form: EnrolTabletForm, status: int = 200):
+    actor = current_actor()
+    page = paginate(services.tablets_query(actor))
+    links = services.open_links(actor, utcnow())
+    return render_template("auth/tablets.html", form=form, page=page, links=links, confirm=ConfirmForm()), status
+
+
+def _enrol_form(actor) -> EnrolTabletForm:
+    form = EnrolTabletForm()
+    form.site_id.choices = [(s.id, s.name) for s in db.session.scalars(sites_query(actor))]
+    return form
+
+
 @bp.route("/tablets", methods=["GET", "POST"])
 @requires("tablets.manage")
 def tablets():
     actor = current_actor()
-    form = EnrolTabletForm()
-    form.site_id.choices = [(s.id, s.name) for s in db.session.scalars(sites_query(actor))]
-    if form.validate_on_submit():
-        device, token = services.enrol_tablet(actor, form.site_id.data, form.name.data, utcnow())
-        db.session.commit()
-        flash(_("This browser is now the tablet “%(name)s” of %(site)s.", name=device.name, site=device.site.name),
-              "success")
-        return _become_tablet(token)
-    page = paginate(services.tablets_query(actor))
-    return render_template("auth/tablets.html", form=form, page=page, confirm=ConfirmForm()), (
-        422 if request.method == "POST" else 200)
+    form = _enrol_form(actor)
+    status = submit(form, lambda: services.enrol_tablet(actor, form.site_id.data, form.name.data, utcnow()),
+                    _enrolled_here)
+    if not isinstance(status, int):
+        return status
+    return _tablets_page(form, status)
+
+
+def _enrolled_here(result):
+    device, token = result
+    flash(_("This browser is now the tablet “%(name)s” of %(site)s.", name=device.name, site=device.site.name),
+          "success")
+    return _become_tablet(token)
 
 
 def _become_tablet(token: str):
@@ -186,37 +237,52 @@ def _become_tablet(token: str):
     return response
 
 
+def _link_refused(exc: ServiceError):
+    db.session.rollback()  # a refused set-up changes nothing
+    spent = exc.link if isinstance(exc, services.LinkSpent) else None
+    return render_template("tablet/link_refused.html", message=exc.message, spent=spent), exc.status
+
+
 @bp.route("/tablet/enrol/<token>", methods=["GET", "POST"])
 def enrol_from_link(token: str):
-    """A set-up link from a manager (or the demo command): confirm, then this browser is the site's tablet."""
-    data = services.read_enrolment_token(token)
-    g.site = data["site"]  # the set-up page and its message speak the site's language
+    """A single-use set-up link from a manager (or the demo command): confirm, then this browser is the tablet."""
+    try:
+        link = services.read_tablet_link(token, utcnow())
+    except ServiceError as exc:
+        return _link_refused(exc)
+    g.site = link.site  # the set-up page and its message speak the site's language
     form = ConfirmForm()
     if form.validate_on_submit():
-        device, cookie_token = services.enrol_tablet_from_link(token, utcnow())
+        try:
+            device, cookie_token = services.enrol_tablet_from_link(token, utcnow())
+        except ServiceError as exc:
+            return _link_refused(exc)
         db.session.commit()
         flash(_("This browser is now the tablet “%(name)s” of %(site)s.", name=device.name, site=device.site.name),
               "success")
         return _become_tablet(cookie_token)
-    g.site = data["site"]
-    return render_template("tablet/enrol.html", site=data["site"], name=data["name"], form=form)
+    return render_template("tablet/enrol.html", site=link.site, name=link.name, form=form)
 
 
 @bp.post("/tablets/link")
 @requires("tablets.manage")
 def make_tablet_link():
-    """A manager makes a set-up link (and QR code) to open on the tablet itself."""
+    """A manager makes a single-use set-up link (and QR code) for one named tablet, to open on the tablet itself."""
     actor = current_actor()
-    form = EnrolTabletForm()
-    form.site_id.choices = [(s.id, s.name) for s in db.session.scalars(sites_query(actor))]
-    if not form.validate_on_submit():
-        abort(422)
-    actor.require_site(form.site_id.data)
-    token = services.make_enrolment_token(form.site_id.data, form.name.data, actor.user_id)
+    form = _enrol_form(actor)
+    status = submit(form, lambda: services.create_tablet_link(actor, form.site_id.data, form.name.data, utcnow()),
+                    _show_link)
+    if not isinstance(status, int):
+        return status
+    return _tablets_page(form, status)
+
+
+def _show_link(result):
+    link_row, token = result
     link = url_for("auth.enrol_from_link", token=token, _external=True)
     qr_svg = segno.make(link, error="m").svg_inline(scale=5, title=_("Tablet set-up link"))
-    return render_template("auth/tablet_link.html", link=link, qr_svg=qr_svg,
-                           site=db.session.get(Site, form.site_id.data), name=form.name.data)
+    return render_template("auth/tablet_link.html", link=link, qr_svg=qr_svg, site=link_row.site,
+                           name=link_row.name, expires_at=link_row.expires_at)
 
 
 @bp.post("/tablets/<int:device_id>/revoke")

@@ -51,3 +51,9 @@ def test_password_needs_ten_characters():
     assert password_problem("short") is not None
     assert password_problem("long enough") is None
     assert password_problem("x" * 201) is not None
+
+
+def test_tries_left_count_down_to_the_lock():
+    from compliance.auth.rules import pin_tries_left
+
+    assert [pin_tries_left(n, 5) for n in (0, 1, 4, 5, 6)] == [5, 4, 1, 0, 0]

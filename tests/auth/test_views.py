@@ -115,12 +115,17 @@ def test_enrolled_tablet_lists_the_sites_staff_and_signs_in_by_pin(client, enrol
     assert _events(db, "pin_ok") == 1
 
 
-def test_switching_person_takes_two_taps(client, enrol_tablet, site, nurse, make_user):
+def test_switching_person_takes_two_taps_and_signs_the_previous_person_out(client, enrol_tablet, site, nurse,
+                                                                            make_user, db):
     other = make_user("staff", [site], name="Second Nurse", pin="1357")
     enrol_tablet(site)
     client.form_post(f"/tablet/pin/{nurse.id}", {"pin": PIN})
     home = client.get("/tablet/home").get_data(as_text=True)
-    assert 'href="/tablet"' in home  # tap 1: "Switch person"
+    assert 'action="/tablet/switch"' in home  # tap 1: "Switch person"
+    response = client.form_post("/tablet/switch")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/tablet")
+    assert client.get("/tablet/home").status_code == 302  # the previous person is signed out at once
+    assert _events(db, "switch_sign_out") == 1
     picker = client.get("/tablet").get_data(as_text=True)
     assert f'href="/tablet/pin/{other.id}"' in picker  # tap 2: the person; then the PIN
     client.form_post(f"/tablet/pin/{other.id}", {"pin": "1357"})
@@ -140,6 +145,7 @@ def test_five_wrong_pins_lock_the_person_until_the_lock_ends(client, enrol_table
     response = client.form_post(f"/tablet/pin/{nurse.id}", {"pin": "0000"})
     assert response.status_code == 403
     assert _events(db, "pin_locked") == 1
+    assert "Locked after too many wrong PINs until" in response.get_data(as_text=True)
     db.session.expire_all()
     locked_until = db.session.get(User, nurse.id).pin_locked_until
     assert locked_until is not None and locked_until.tzinfo is not None
@@ -178,12 +184,16 @@ def test_revoked_tablet_shows_nobody(client, enrol_tablet, site, nurse, db):
     device = db.session.scalar(select(TabletDevice))
     device.revoked_at = utcnow()
     db.session.commit()
-    assert client.get("/tablet").status_code == 403
+    response = client.get("/tablet")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/tablet/revoked")
+    page = client.get("/tablet/revoked")
+    assert page.status_code == 403 and nurse.name not in page.get_data(as_text=True)
 
 
 def test_forged_enrolment_link_is_refused(client, db):
     response = client.form_post("/tablet/enrol/not-a-real-token")
     assert response.status_code == 422
+    assert "not valid" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(TabletDevice)) == 0
 
 

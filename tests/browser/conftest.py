@@ -73,12 +73,16 @@ class LiveServer:
             return s.scalar(select(Site.id).where(Site.name == name))
 
     def enrolment_link(self, site_name: str, tablet_name: str = "Browser test tablet") -> str:
-        """A set-up link, as a manager's QR code or `flask tablet-link` gives one."""
-        from compliance.auth.services import make_enrolment_token
+        """A single-use set-up link, as a manager's QR code or `flask tablet-link` gives one (a name already
+        taken at the site gets a number)."""
+        from compliance.auth.services import create_tablet_link, free_tablet_name
+        from compliance.timeutil import utcnow
 
         site_id = self.site_id(site_name)
-        with self.app.test_request_context():
-            token = make_enrolment_token(site_id, tablet_name)
+        with self.session() as s:
+            now = utcnow()
+            _link, token = create_tablet_link(None, site_id, free_tablet_name(site_id, tablet_name, now), now)
+            s.commit()
         return f"{self.url}/tablet/enrol/{token}"
 
 
