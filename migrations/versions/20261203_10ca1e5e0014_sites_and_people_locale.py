@@ -17,9 +17,8 @@ depends_on = None
 
 # A copy of compliance.sites.rules.default_locale as it was when this ran: a migration must not change
 # with later code.
-_ZONE_PREFIX_LOCALES = (("Asia/Jakarta", "id-ID"), ("Asia/Makassar", "id-ID"), ("Asia/Jayapura", "id-ID"),
-                        ("Asia/Pontianak", "id-ID"), ("Australia/", "en-AU"), ("America/", "en-US"),
-                        ("US/", "en-US"), ("Pacific/Honolulu", "en-US"))
+_ZONE_PREFIX_LOCALES = (("Australia/", "en-AU"), ("America/", "en-US"), ("US/", "en-US"),
+                        ("Pacific/Honolulu", "en-US"))
 
 
 def _default_locale(language, timezone):
