@@ -73,9 +73,6 @@ def select_format_locale() -> str:
         return forced
     if not has_request_context():
         return _fallback_locale()
-    cached = getattr(g, "_format_locale", None)
-    if cached is not None:
-        return cached
     tag = None
     if current_user and current_user.is_authenticated and getattr(current_user, "locale", None) in LOCALES:
         tag = current_user.locale
@@ -83,8 +80,7 @@ def select_format_locale() -> str:
         site = _context_site()
         if site is not None and getattr(site, "locale", None) in LOCALES:
             tag = site.locale
-    g._format_locale = tag = tag or _fallback_locale()
-    return tag
+    return tag or _fallback_locale()
 
 
 def babel_locale(tag: str | None = None) -> Locale:
