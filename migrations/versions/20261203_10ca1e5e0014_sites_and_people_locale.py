@@ -31,26 +31,23 @@ def _default_locale(language, timezone):
 
 
 def upgrade():
-    with op.batch_alter_table('sites', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('locale', sa.String(length=16), nullable=True))
+    # Added in place, never by rebuilding the tables (SQLite's batch mode copies and drops a table, which the
+    # rows that point at sites and users refuse): NOT NULL with a default, then each site's own value.
+    op.add_column('sites', sa.Column('locale', sa.String(length=16), nullable=False, server_default='en-GB'))
+    op.add_column('users', sa.Column('locale', sa.String(length=16), nullable=True))
 
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('locale', sa.String(length=16), nullable=True))
-
-    # Existing sites: London → en-GB, Jakarta → id-ID … (people keep None: their site's locale).
+    # Existing sites: London → en-GB, Jakarta (Indonesian) → id-ID … (people keep None: their site's locale).
     sites = sa.table('sites', sa.column('id', sa.Integer), sa.column('language', sa.String),
                      sa.column('timezone', sa.String), sa.column('locale', sa.String))
     bind = op.get_bind()
     for site_id, language, timezone in bind.execute(sa.select(sites.c.id, sites.c.language, sites.c.timezone)).all():
         bind.execute(sites.update().where(sites.c.id == site_id).values(locale=_default_locale(language, timezone)))
-
-    with op.batch_alter_table('sites', schema=None) as batch_op:
-        batch_op.alter_column('locale', existing_type=sa.String(length=16), nullable=False)
+    if bind.dialect.name != 'sqlite':  # SQLite can't drop a default in place; the model sets the value anyway
+        op.alter_column('sites', 'locale', server_default=None, existing_type=sa.String(length=16),
+                        existing_nullable=False)
 
 
 def downgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('locale')
-
-    with op.batch_alter_table('sites', schema=None) as batch_op:
-        batch_op.drop_column('locale')
+    # Dropped in place (SQLite has ALTER TABLE … DROP COLUMN since 3.35), as in 0cc0e5f00012.
+    op.execute("ALTER TABLE users DROP COLUMN locale")
+    op.execute("ALTER TABLE sites DROP COLUMN locale")

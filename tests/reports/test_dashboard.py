@@ -212,7 +212,7 @@ def test_weekly_chart_has_a_bar_or_a_gap_for_each_of_12_weeks(login_as, manager,
     # Weeks from 22 Oct (a miss done late: 0 %), 5 Nov (1 of 2), 12 Nov and 19 Nov (all done); the rest: gaps.
     assert heights == [0.0, 80.0, 160.0, 160.0]
     assert svg.count('class="gap"') == 8
-    assert ">Sep 3</text>" in svg and ">Nov 19</text>" in svg
+    assert ">3 Sept</text>" in svg and ">19 Nov</text>" in svg  # the site's en-GB day and month
     assert svg.count('class="bar recent"') == 3  # the last 4 weeks, one of which had nothing due
 
 
