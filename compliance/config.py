@@ -12,6 +12,8 @@ from email_validator import EmailNotValidError, validate_email
 from .timeutil import is_valid_timezone
 
 LANGUAGES = ("en", "id")
+# Formats of dates, times and numbers (BCP 47 tags); the language of the words is LANGUAGES'.
+LOCALES = ("en-GB", "en-US", "en-AU", "id-ID")
 
 
 class ConfigError(ValueError):

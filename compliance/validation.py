@@ -93,17 +93,22 @@ class DecimalRefused(ValueError):
                           "places": f"at most {places} decimal place(s)"}[kind])
 
 
-def parse_decimal(raw, places: int, lo: Decimal | None = None, hi: Decimal | None = None) -> Decimal:
+def parse_decimal(raw, places: int, lo: Decimal | None = None, hi: Decimal | None = None,
+                  decimal_comma: bool = True) -> Decimal:
     """The decimal as given, with `places` places: refused, never rounded, when it has more digits (even zeros).
 
-    The one reading of a decimal for the forms and the API: a string ("134.5", "134,5" as typed on an
-    Indonesian tablet), an int, or a JSON number (a float, read by its shortest repr, so 133.95 stays 133.95).
+    The one reading of a decimal for the forms and the API: a string ("134.5"; on a form also "134,5", as an
+    Indonesian screen shows it and its edit fields hold it), an int, or a JSON number (a float, read by its
+    shortest repr, so 133.95 stays 133.95). The API passes decimal_comma=False: machines write decimal points.
     """
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
         raise DecimalRefused("number", places, lo, hi)
+    text = str(raw).strip()
+    if decimal_comma:
+        text = text.replace(",", ".")
     try:
         # str(), never Decimal(float): Decimal(133.95) is 133.94999999999998863131622783839702606201171875.
-        number = Decimal(str(raw).strip().replace(",", "."))
+        number = Decimal(text)
     except InvalidOperation:
         raise DecimalRefused("number", places, lo, hi) from None
     if not number.is_finite():

@@ -76,10 +76,14 @@ def test_upgrading_a_database_with_history_keeps_it_as_occurrences(empty_databas
         db.session.remove()
         downgrade(revision="9a7e0c1d2b11")
         assert "occurrences" not in inspect(db.engine).get_table_names()
+        assert "locale" not in {c["name"] for c in inspect(db.engine).get_columns("sites")}
         upgrade()
         after, rates_after = history()
+        # The sites that existed get their locale from their language and zone (10ca1e5e0014).
+        locales = dict(db.session.execute(select(Site.name, Site.locale)).all())
         db.session.remove()
         db.engine.dispose()
     assert len(before) > 50 and any(state == "missed" for state, _done in before.values())
     assert after == before
     assert rates_after == rates_before
+    assert locales == {"London Shoreditch": "en-GB", "Jakarta Kemang": "id-ID"}

@@ -10,7 +10,7 @@ from datetime import timezone
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..auth.rules import MIN_PASSWORD_LENGTH, PIN_RE
-from ..config import LANGUAGES
+from ..config import LANGUAGES, LOCALES
 from ..sites.models import ROLES
 from ..sites.services import ROOM_KINDS
 from ..sites.training import COURSES
@@ -61,6 +61,8 @@ class SiteSchema(Schema):
     name = fields.String()
     timezone = fields.String(metadata={"description": "IANA time zone; local times are shown in it"})
     language = fields.String()
+    locale = fields.String(metadata={"enum": list(LOCALES),
+                                     "description": "How pages, emails and PDFs write dates, times and numbers"})
     address = fields.String()
     is_active = fields.Boolean()
     created_at = UTCDateTimeField()
@@ -83,6 +85,7 @@ class UserSchema(Schema):
     email = fields.String()
     role = fields.String(metadata={"enum": list(ROLES)})
     language = fields.String(allow_none=True)
+    locale = fields.String(allow_none=True, metadata={"description": "The person's own formats; null: the site's"})
     is_active = fields.Boolean(attribute="is_active_user")
     site_ids = SortedIntList(fields.Integer())
     has_password = fields.Function(lambda u: u.password_hash is not None, metadata={"type": "boolean"})
@@ -138,6 +141,9 @@ class SiteInputSchema(InputSchema):
     name = _text(200)
     timezone = fields.String(required=True, validate=[validate.Length(max=64), _timezone])
     language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
+    locale = fields.String(validate=validate.OneOf(LOCALES), metadata={
+        "description": "Formats of dates, times and numbers; left out: kept, or for a new site chosen from its "
+                       "language and time zone"})
     address = _text(500, required=False)
 
 
@@ -154,6 +160,8 @@ class UserInputSchema(InputSchema):
     email = fields.String(required=True, validate=validate.Length(min=1, max=254))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     language = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LANGUAGES))
+    locale = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(LOCALES),
+                           metadata={"description": "The person's own formats of dates and numbers; null: the site's"})
     site_ids = fields.List(fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=500))
     password = fields.String(load_only=True, validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=200),
                              metadata={"description": "Needed by managers, admins and auditors"})

@@ -68,7 +68,7 @@ class DecimalString(fields.Field):
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
-            return parse_decimal(value, self.places, self.lo, self.hi)
+            return parse_decimal(value, self.places, self.lo, self.hi, decimal_comma=False)
         except DecimalRefused as exc:
             raise ValidationError(str(exc)) from None
 

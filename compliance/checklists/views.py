@@ -8,10 +8,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from babel.numbers import get_decimal_symbol
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_from_directory,
                    url_for)
-from flask_babel import format_decimal, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -21,7 +20,8 @@ from werkzeug.wrappers import Response
 from ..auth.actor import Actor
 from ..errors import ServiceError
 from ..extensions import db
-from ..i18n import local_datetime, local_time
+from ..i18n import decimal_symbol as locale_decimal_symbol
+from ..i18n import local_datetime, local_time, number
 from ..schedule import services as schedule
 from ..schedule import subjects as schedule_subjects
 from ..schedule.labels import kind_label
@@ -54,7 +54,7 @@ def _pick(texts: dict | None, fallback: str = "") -> str:
 
 
 def _number(value: Decimal | str | None) -> str:
-    return "" if value is None else format_decimal(Decimal(str(value)).normalize())
+    return "" if value is None else number(Decimal(str(value)).normalize())
 
 
 def _upload_folder() -> Path:
@@ -589,5 +589,5 @@ def answer_file(answer_id: int):
 
 @bp.app_template_global()
 def decimal_symbol() -> str:
-    """The decimal separator of the reader's language, for the number keypad's key."""
-    return get_decimal_symbol(str(get_locale()))
+    """The decimal separator of the reader's locale, for the number keypad's key."""
+    return locale_decimal_symbol()

@@ -4,14 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from babel.dates import format_date, format_skeleton
+from babel.dates import format_skeleton
 from flask import Blueprint, g, render_template, request
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 
 from ..checklists.manage_views import in_lang
-from ..i18n import select_timezone
+from ..i18n import babel_locale, local_date, select_timezone
 from ..schedule import services as schedule_services
 from ..schedule.labels import KIND_LABELS, kind_label
 from ..timeutil import to_local, utcnow
@@ -35,11 +34,11 @@ def rate_text(rate: Rate) -> str:
 
 def _short_day(value: date) -> str:
     """A week on the axis: its first day, month and day only ("Nov 19" in English, "19 Nov" in Indonesian)."""
-    return format_skeleton("MMMd", value, locale=str(get_locale()))
+    return format_skeleton("MMMd", value, locale=babel_locale())
 
 
 def _day(value: date) -> str:
-    return format_date(value, format="medium", locale=str(get_locale()))
+    return local_date(value)
 
 
 def _weekly(weeks: list[tuple[date, Rate]], title: str) -> Markup | None:

@@ -7,13 +7,15 @@ import csv
 import io
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Iterable
 
+from babel.dates import format_date, format_datetime
 from flask import url_for
-from flask_babel import format_decimal, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from ..i18n import babel_locale, number
 from ..schedule.labels import kind_label
 from ..sites.training import COURSES
 from ..sterilisation.forms import TEST_KIND_LABELS
@@ -58,8 +60,9 @@ class ReportTable:
 
 # --- cells ---------------------------------------------------------------------------------------
 
-def local_text(value: datetime | None, tz: str) -> str:
-    return to_local(value, tz).strftime("%Y-%m-%d %H:%M") if value else ""
+def local_text(value: datetime | None, tz: str) -> datetime | str:
+    """The instant in the site's zone: the page and the PDF write it in the reader's locale, the CSV as ISO."""
+    return to_local(value, tz) if value else ""
 
 
 def paper_cell(value: Any, kind: str) -> str:
@@ -67,9 +70,13 @@ def paper_cell(value: Any, kind: str) -> str:
     if value is None or value == "":
         return "—"
     if kind == "rate":
-        return f"{format_decimal(value * 100, '0.0')} %"
+        return f"{number(value * 100, places=1)} %"
     if kind == "yesno":
         return _("yes") if value else _("no")
+    if isinstance(value, datetime):  # already in its site's zone
+        return format_datetime(value, format="short", locale=babel_locale())
+    if isinstance(value, date):
+        return format_date(value, format="short", locale=babel_locale())
     return str(value)
 
 
@@ -81,6 +88,10 @@ def csv_value(value: Any, kind: str) -> str:
         return repr(round(float(value), 4))
     if kind == "yesno":
         return "yes" if value else "no"
+    if isinstance(value, datetime):  # machine-readable whatever the reader's locale
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (int, float)):
@@ -264,7 +275,7 @@ def _training(report: AuditReport) -> ReportTable:
         Column("status", _("Status"))])
     for r in report.training:
         t.add([r.site, r.person, r.course, str(COURSES.get(r.course, r.course)),
-               r.expires_on.isoformat() if r.expires_on else _("never"), r.status, words.get(r.status, r.status)],
+               r.expires_on if r.expires_on else _("never"), r.status, words.get(r.status, r.status)],
               {1: url_for("sites.show_user", user_id=r.user_id)})
     return t
 

@@ -27,6 +27,7 @@ from ..audit.models import AuditEntry
 from ..audit.services import record_event
 from ..auth.actor import Actor
 from ..errors import Conflict, Invalid, NotFound
+from ..i18n import force_format_locale
 from ..extensions import db
 from ..guidelines import Pack, PackError
 from ..guidelines.services import pack_for_site
@@ -834,7 +835,7 @@ def queue_notice(o: Obligation, kind: str, due_at: datetime, person: User, now: 
     language = person.language or site.language
     rule = _pack(site.id).rule(o.rule_id)
     subject_name = subjects.labels([o]).get((o.subject_type, o.subject_id), "")
-    with force_locale(language):
+    with force_locale(language), force_format_locale(person.locale or site.locale):
         what = f"{kind_label(o.kind)} — {subject_name}" if subject_name else str(kind_label(o.kind))
         context = {"kind": kind, "site": site, "what": what, "rule_title": rule.title_in(language),
                    "rule_id": rule.id, "due_at": due_at, "severity": rule.severity, "link": _link(o, person),
@@ -884,7 +885,7 @@ def queue_digests(now: datetime) -> int:
             if keys[m.id] in done:
                 continue
             language = m.language or site.language
-            with force_locale(language):
+            with force_locale(language), force_format_locale(m.locale or site.locale):
                 items = [{"what": f"{kind_label(o.kind)} — {names.get((o.subject_type, o.subject_id), '')}",
                           "state": state_of(o, now), "due_at": o.next_due_at} for o in rows]
                 overdue = sum(1 for i in items if i["state"] == "overdue")

@@ -22,7 +22,7 @@ from ..errors import Invalid
 from ..extensions import db
 from ..guidelines import PackError
 from ..guidelines.services import pack_for_site
-from ..i18n import local_datetime
+from ..i18n import babel_locale, local_datetime
 from ..sites import services as site_services
 from ..sites.forms import MultiCheckboxField, choices
 from ..sites.models import Site, User
@@ -136,7 +136,7 @@ def schedule_text(o: Obligation, tz: str) -> str:
         cron = dict(spec["cron"])
         try:
             at = format_time(time(int(cron.get("hour", 0)), int(cron.get("minute", 0))), format="short",
-                             locale=str(get_locale()))
+                             locale=babel_locale())
         except (TypeError, ValueError):  # a cron expression such as "*/2": told as written
             at = None
         others = {k: v for k, v in cron.items() if k not in ("hour", "minute")}

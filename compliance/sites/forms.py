@@ -13,6 +13,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..config import LOCALES
+from ..i18n import locale_label
 from ..timeutil import timezone_choices
 from ..labels import LANGUAGE_LABELS, ROLE_LABELS, ROOM_KIND_LABELS  # noqa: F401  (re-exported)
 from .training import COURSES
@@ -38,12 +40,16 @@ class SiteForm(FlaskForm):
     timezone = SelectField(_l("Time zone"), **_choice)
     language = SelectField(_l("Language"), description=_l("The language the tablet uses unless a person chose one."),
                            **_choice)
+    locale = SelectField(_l("Dates and numbers"),
+                         description=_l("How dates, times and numbers are written at this site (the language "
+                                        "stays as chosen above), unless a person chose their own."), **_choice)
     address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.timezone.choices = choices((z, z) for z in timezone_choices())
         self.language.choices = choices(LANGUAGE_LABELS.items())
+        self.locale.choices = choices((tag, locale_label(tag)) for tag in LOCALES)
 
 
 class RoomForm(FlaskForm):
@@ -58,6 +64,8 @@ class UserForm(FlaskForm):
     role = SelectField(_l("Role"), **_choice)
     site_ids = MultiCheckboxField(_l("Sites"), coerce=int, **_choice)
     language = SelectField(_l("Language"), **_choice)
+    locale = SelectField(_l("Dates and numbers"), description=_l("How dates, times and numbers are written for "
+                                                                 "this person."), **_choice)
     password = PasswordField(_l("Password"), validators=[Length(max=200)],
                              description=_l("Managers, administrators and auditors sign in with a password "
                                             "of at least 10 characters. Leave blank to keep the current one."),
@@ -72,6 +80,7 @@ class UserForm(FlaskForm):
         self.role.choices = choices((r, ROLE_LABELS[r]) for r in ROLE_LABELS if r in roles)
         self.site_ids.choices = choices((s.id, s.name) for s in sites)
         self.language.choices = choices([("", _l("The site's language")), *LANGUAGE_LABELS.items()])
+        self.locale.choices = choices([("", _l("The site's formats")), *((t, locale_label(t)) for t in LOCALES)])
 
     def values(self) -> dict:
         return {
@@ -80,6 +89,7 @@ class UserForm(FlaskForm):
             "role": self.role.data,
             "site_ids": self.site_ids.data or [],
             "language": self.language.data or None,
+            "locale": self.locale.data or None,
             "password": self.password.data or "",
             "pin": self.pin.data or "",
         }

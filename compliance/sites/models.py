@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from ..timeutil import UTCDateTime, utcnow
+from .rules import default_locale
 
 ROLES = ("staff", "manager", "admin", "auditor")
 
@@ -51,6 +52,9 @@ class Site(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))
+    # How dates, times and numbers are written (config.LOCALES); a site added without one gets its default.
+    locale: Mapped[str] = mapped_column(String(16), default=lambda ctx: default_locale(
+        ctx.get_current_parameters().get("language"), ctx.get_current_parameters().get("timezone")))
     address: Mapped[str] = mapped_column(String(500), default="")
     # Weekly days off, e.g. "sun" or "sat,sun": nothing falls due on them (nor on the site's holidays).
     closed_weekdays: Mapped[str] = mapped_column(String(32), default="")
@@ -101,6 +105,7 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(8))
+    locale: Mapped[str | None] = mapped_column(String(16))  # the person's own formats; None: the site's
     password_hash: Mapped[str | None] = mapped_column(String(255))
     pin_hash: Mapped[str | None] = mapped_column(String(255))
     pin_failed_count: Mapped[int] = mapped_column(default=0)

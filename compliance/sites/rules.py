@@ -41,3 +41,20 @@ def record_status(record, today: date, best: dict[tuple[int, str], date | None],
                                             record.expires_on):
         return "renewed"
     return status
+
+
+# The language decides first (an Indonesian-speaking site writes 2/12/26 21.33 and 0,50); among English sites the
+# zone picks the American or Australian way, and every other one (London, an English clinic in Jakarta) gets the
+# British day/month/year and 24-hour clock, never the US order by accident.
+_ZONE_PREFIX_LOCALES = (("Australia/", "en-AU"), ("America/", "en-US"), ("US/", "en-US"),
+                        ("Pacific/Honolulu", "en-US"))
+
+
+def default_locale(language: str | None, timezone: str | None) -> str:
+    """The formats a site gets when none was chosen: Indonesian-speaking sites id-ID, else by the zone, else en-GB."""
+    if language == "id":
+        return "id-ID"
+    for prefix, locale in _ZONE_PREFIX_LOCALES:
+        if (timezone or "").startswith(prefix):
+            return locale
+    return "en-GB"

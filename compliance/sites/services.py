@@ -12,11 +12,12 @@ from .. import validation as v
 from ..auth.actor import Actor
 from ..auth.permissions import ASSIGNABLE_ROLES
 from ..auth.rules import MIN_PASSWORD_LENGTH, is_valid_pin, password_problem
-from ..config import LANGUAGES
+from ..config import LANGUAGES, LOCALES
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..labels import ROLE_LABELS
 from .models import ROLES, Room, Site, TrainingRecord, User, user_sites
+from .rules import default_locale
 from .training import COURSES
 
 ROOM_KINDS = ("treatment", "decontamination", "storage", "reception")
@@ -44,13 +45,17 @@ def get_site(actor: Actor, site_id: int) -> Site:
     return site
 
 
-def _site_values(data: dict) -> dict[str, Any]:
-    return {
+def _site_values(data: dict, site: Site | None = None) -> dict[str, Any]:
+    values = {
         "name": v.text(data, "name", 200),
         "timezone": v.timezone_name(data),
         "language": v.choice(data, "language", LANGUAGES),
         "address": v.text(data, "address", 500, required=False),
+        "locale": v.choice(data, "locale", LOCALES, required=False),
     }
+    if values["locale"] is None:  # not given: the site keeps its own, a new one gets its default
+        values["locale"] = site.locale if site is not None else default_locale(values["language"], values["timezone"])
+    return values
 
 
 def create_site(actor: Actor, data: dict, now: datetime) -> Site:
@@ -68,7 +73,7 @@ def update_site(actor: Actor, site_id: int, data: dict) -> Site:
     """An admin changes a site's settings."""
     actor.require("sites.write")
     site = get_site(actor, site_id)
-    values = _site_values(data)
+    values = _site_values(data, site)
     _unique_site_name(actor.organisation_id, values["name"], exclude_id=site.id)
     for key, value in values.items():
         setattr(site, key, value)
@@ -266,6 +271,7 @@ def create_user(actor: Actor, data: dict, now: datetime) -> User:
         "email": email,
         "role": role,
         "language": v.choice(data, "language", LANGUAGES, required=False),
+        "locale": v.choice(data, "locale", LOCALES, required=False),
     }
     site_ids = _site_ids(actor, data)
     values.update(_credentials(role, data, None))
@@ -277,7 +283,7 @@ def create_user(actor: Actor, data: dict, now: datetime) -> User:
 
 
 def update_user(actor: Actor, user_id: int, data: dict) -> User:
-    """Change a person's name, email, role, language, sites, and (if given) password or PIN."""
+    """Change a person's name, email, role, language, locale, sites, and (if given) password or PIN."""
     actor.require("users.write")
     user = get_user(actor, user_id)
     _check_role_assignable(actor, user.role)
@@ -294,6 +300,7 @@ def update_user(actor: Actor, user_id: int, data: dict) -> User:
         "email": email,
         "role": role,
         "language": v.choice(data, "language", LANGUAGES, required=False),
+        "locale": v.choice(data, "locale", LOCALES, required=False),
     }
     values.update(_credentials(role, data, user))
     for key, value in values.items():

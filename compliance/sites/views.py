@@ -332,6 +332,7 @@ def _user_form(actor: Actor, user: User | None = None) -> UserForm:
     if request.method == "GET" and user is not None:
         form.name.data, form.email.data, form.role.data = user.name, user.email, user.role
         form.language.data = user.language or ""
+        form.locale.data = user.locale or ""
         form.site_ids.data = sorted(current & actor.site_ids)
     return form
 

@@ -15,6 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
+from ..i18n import input_number
 from ..sites.forms import MultiCheckboxField, choices
 
 _choice = {"validate_choice": False}
@@ -202,10 +203,10 @@ class CorrectionForm(FlaskForm):
         self.indicator_class.choices = [("", _l("Not recorded"))] + [(str(n), str(n)) for n in range(1, 7)]
 
     def prefill(self, cycle) -> None:
-        """The figures as recorded now, to change the mistyped one."""
-        self.temperature_c.data = str(cycle.temperature_c)
+        """The figures as recorded now, to change the mistyped one (in the locale's decimal sign: it reads back)."""
+        self.temperature_c.data = input_number(cycle.temperature_c)
         self.holding_seconds.data = str(cycle.holding_seconds)
-        self.pressure_kpa.data = "" if cycle.pressure_kpa is None else str(cycle.pressure_kpa)
+        self.pressure_kpa.data = input_number(cycle.pressure_kpa)
         self.indicator_result.data = "pass" if cycle.indicator_passed else "fail"
         self.indicator_class.data = str(cycle.indicator_class or "")
         self.printout_ref.data = cycle.printout_ref

@@ -1,9 +1,15 @@
 """Words for the rules' reason codes, in the reader's language."""
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 
 from ..guidelines import load_pack
+from ..i18n import number
+
+_DECIMAL = re.compile(r"^-?[0-9]+\.[0-9]+$")
 
 MESSAGES = {
     "steriliser_out_of_service": _l("The steriliser is out of service."),
@@ -27,7 +33,9 @@ def reason_text(reason: dict) -> str:
     template = MESSAGES.get(reason.get("code"))
     if template is None:
         return reason.get("code", "")
-    values = reason.get("values") or {}
+    # Stored figures are plain decimals ("133.5"); the reader sees them in their locale ("133,5").
+    values = {k: number(Decimal(x)) if isinstance(x, str) and _DECIMAL.match(x) else x
+              for k, x in (reason.get("values") or {}).items()}
     try:
         return str(template) % values if values else str(template)
     except (KeyError, TypeError, ValueError):

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 import segno
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session,
                    stream_with_context, url_for)
-from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -28,6 +27,7 @@ from ..errors import ServiceError
 from ..extensions import db
 from ..guidelines.services import pack_for_site
 from ..sites.models import Site, User
+from ..i18n import number
 from ..timeutil import to_local, utcnow
 from ..treatments.services import recall_treatments
 from ..web import current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit
@@ -463,7 +463,7 @@ class CorrectionRow:
 
 def _one(value) -> str:
     """A reading with one decimal, in the reader's number format (134,5 in Indonesian)."""
-    return format_decimal(value, format="#,##0.0")
+    return number(value, places=1)
 
 
 def _figure_texts(f: rules.CycleFigures) -> dict[str, str]:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask_babel import format_date, get_locale
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from ..guidelines import load_pack
+from ..i18n import local_date
 from ..sites.training import COURSES
 
 MESSAGES = {
@@ -48,7 +49,7 @@ def _words(values: dict) -> dict:
         out["status"] = str(LOAD_STATUS_WORDS.get(out["status"], out["status"]))
     if out.get("expired_on"):
         try:
-            out["expired_on"] = format_date(date.fromisoformat(str(out["expired_on"])), "medium")
+            out["expired_on"] = local_date(date.fromisoformat(str(out["expired_on"])))
         except ValueError:
             pass
     return out

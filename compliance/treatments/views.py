@@ -10,7 +10,7 @@ from typing import Iterable
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
-from flask_babel import format_date, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import and_, func, or_, select
@@ -34,6 +34,7 @@ from ..sterilisation.models import Cycle, Pack, PackItem
 from ..sterilisation.views import csv_cell, local_day_start
 from ..stock import services as stock_services
 from ..stock.models import Lot, Unit
+from ..i18n import local_date
 from ..timeutil import to_local, utcnow
 from ..web import (current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit,
                    wants_partial)
@@ -219,7 +220,7 @@ def _pack_detail(pack: Pack) -> str:
 
 def _unit_detail(unit: Unit) -> str:
     return _("%(item)s · lot %(lot)s, use by %(day)s", item=unit.item_type.name, lot=unit.lot.lot_number,
-             day=format_date(unit.lot.expires_on, "medium"))
+             day=local_date(unit.lot.expires_on))
 
 
 def _answer(result: services.GateResult, subject: str, guideline) -> GateAnswer:

@@ -37,7 +37,7 @@ def test_admin_creates_reads_updates_and_deactivates_a_site(login_as, admin, sit
     created = r.get_json()
     assert r.headers["Location"].endswith(f"{V1}/sites/{created['id']}")
     assert created == {"id": created["id"], "name": "Surabaya", "timezone": "Asia/Jakarta", "language": "id",
-                       "address": "Jl. Raya 1", "is_active": True, "created_at": created["created_at"]}
+                       "locale": "id-ID", "address": "Jl. Raya 1", "is_active": True, "created_at": created["created_at"]}
     _assert_utc_iso(created["created_at"])
     assert db.session.get(Site, created["id"]).organisation_id == site.organisation_id
 
@@ -49,6 +49,12 @@ def test_admin_creates_reads_updates_and_deactivates_a_site(login_as, admin, sit
     assert (r.get_json()["name"], r.get_json()["timezone"], r.get_json()["address"]) == (
         "Surabaya Timur", "Asia/Makassar", "")
     assert db.session.get(Site, created["id"]).timezone == "Asia/Makassar"
+    assert r.get_json()["locale"] == "id-ID"  # left out of the PUT: kept
+    r = c.api("PUT", f"{V1}/sites/{created['id']}", _site_body(name="Surabaya Timur", locale="en-US"))
+    assert r.status_code == 200 and r.get_json()["locale"] == "en-US"
+    r = c.api("PUT", f"{V1}/sites/{created['id']}", _site_body(name="Surabaya Timur", locale="fr-FR"))
+    assert r.status_code == 422 and "locale" in r.get_json()["errors"]["json"]
+    assert db.session.get(Site, created["id"]).locale == "en-US"
 
     r = c.api("POST", f"{V1}/sites/{created['id']}/deactivate")
     assert r.status_code == 200 and r.get_json()["is_active"] is False
@@ -94,7 +100,8 @@ def test_manager_adds_edits_resets_pin_and_deactivates_a_person(login_as, manage
     person = r.get_json()
     assert r.headers["Location"].endswith(f"{V1}/users/{person['id']}")
     assert person == {"id": person["id"], "name": "Sari Staff", "email": "sari@example.com", "role": "staff",
-                      "language": None, "is_active": True, "site_ids": [site.id], "has_password": False,
+                      "language": None, "locale": None, "is_active": True, "site_ids": [site.id],
+                      "has_password": False,
                       "has_pin": True, "pin_locked_until": None, "created_at": person["created_at"]}
     _assert_utc_iso(person["created_at"])
     assert check_password_hash(db.session.get(User, person["id"]).pin_hash, "1357")

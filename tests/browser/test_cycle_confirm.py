@@ -33,7 +33,8 @@ def test_a_typo_is_asked_about_then_recorded_as_failed_and_a_manager_corrects_it
     page.goto("/decontamination/cycles/new")
     _type_the_cycle(page, "143,6")
     page.wait_for_selector("button[name=step]")
-    expect(page.locator(".verdict-reasons li").first).to_contain_text("143.6")
+    # An Indonesian screen writes decimal commas.
+    expect(page.locator(".verdict-reasons li").first).to_contain_text("143,6 °C")
     assert _count(live, Cycle) == cycles  # nothing stored yet
     assert_accessible(page, "confirm-figures")
     shot(page, "confirm-figures")
@@ -57,7 +58,7 @@ def test_a_typo_is_asked_about_then_recorded_as_failed_and_a_manager_corrects_it
     desk.wait_for_url("**/overview")
     desk.goto(f"/loads/{cycle_id}")
     desk.locator(f"a[href='/loads/{cycle_id}/correct']").click()
-    expect(desk.locator("#temperature_c")).to_have_value("143.6")
+    expect(desk.locator("#temperature_c")).to_have_value("143,6")  # as the screen shows it; it reads back
     assert_accessible(desk, "correct-figures")
     desk.fill("#temperature_c", "134,6")
     desk.fill("#reason", "143,6 typed for 134,6; printout checked")

@@ -283,7 +283,7 @@ def test_the_page_shows_each_section_with_links_to_the_evidence(db, site, manage
 def test_the_page_defaults_to_the_last_four_weeks_of_every_site(db, site, manager, login_as, data):
     html = login_as(manager).get("/reports/audit").get_data(as_text=True)
     assert 'value="2026-10-29"' in html and 'value="2026-11-25"' in html
-    assert "Nov 2, 2026" not in html and "Oct 29, 2026" in html
+    assert not re.search(r"\b2 Nov 2026", html) and "29 Oct 2026" in html
 
 
 def test_the_nav_links_to_reports_for_readers_only(db, site, manager, nurse, login_as):
@@ -350,7 +350,7 @@ def test_the_pdf_holds_the_rows_the_exporter_and_the_sha256_and_is_logged(db, si
     for expected in ("Audit report", "Air-removal test (Bowie-Dick / Helix)", "Spore test", "Site opening",
                      "80.0 %", "66.7 %", "76.9 %", OVERRIDE_REASON, "C-AUD123", "Autoclave A",
                      "The local health office allows 30 days", "2026.12-1", f"Content SHA-256: {content_sha256}",
-                     "Exported by Mira Manager on Nov 25, 2026, 10:00:00 AM (Asia/Jakarta)"):
+                     "Exported by Mira Manager on 25 Nov 2026, 10:00:00 (Asia/Jakarta)"):
         assert expected in text, expected
     # The zip of the same report carries the same content SHA-256.
     zipped = _csvs(browser.get("/reports/audit.zip", query_string={**ARGS, "site": site.id}).data)
@@ -359,6 +359,21 @@ def test_the_pdf_holds_the_rows_the_exporter_and_the_sha256_and_is_logged(db, si
     assert pdf_entry.after == {"format": "pdf", "from": "2026-11-02", "to": "2026-11-15", "site_id": site.id,
                                "sha256": hashlib.sha256(body).hexdigest(), "content_sha256": content_sha256}
     assert zip_entry.after["format"] == "zip"
+
+
+def test_the_pdf_is_written_in_the_sites_locale_and_the_csv_values_stay_machine_readable(
+        db, site, manager, login_as, data):
+    browser = login_as(manager)
+    before = _csvs(browser.get("/reports/audit.zip", query_string={**ARGS, "site": site.id}).data)
+    site.locale = "id-ID"  # the manager still reads English words
+    db.session.commit()
+    text = _pdf_text(browser.get("/reports/audit.pdf", query_string={**ARGS, "site": site.id}).data)
+    for expected in ("80,0 %", "66,7 %", "Exported by Mira Manager on 25 Nov 2026 10.00.00 (Asia/Jakarta)"):
+        assert expected in text, expected
+    assert "80.0 %" not in text and "10:00:00" not in text
+    after = _csvs(browser.get("/reports/audit.zip", query_string={**ARGS, "site": site.id}).data)
+    assert after == before  # ISO times and decimal points whatever the locale
+    assert any(re.fullmatch(r"2026-11-\d\d \d\d:\d\d", row["Started"]) for row in after["failed_loads"])
 
 
 # --- who sees what -------------------------------------------------------------------------------

@@ -170,7 +170,7 @@ def test_tiles_count_what_needs_attention_at_the_site(login_as, manager, duties,
     assert _tile(html, "recalls") == "1"
     assert _tile(html, "actions") == "2"
     assert _tile(html, "overrides") == "1"
-    assert _tile(html, "oldest") == "Nov 5, 2026"  # due 20 days ago; the other site's older one is not ours
+    assert _tile(html, "oldest") == "5 Nov 2026"  # due 20 days ago; the other site's older one is not ours
 
 
 def test_tiles_link_to_the_lists_behind_them(login_as, manager, site, duties, attention):
@@ -185,7 +185,7 @@ def test_tiles_link_to_the_lists_behind_them(login_as, manager, site, duties, at
 
 def test_a_finding_of_another_site_never_counts(login_as, outsider, other_site, duties):
     html = login_as(outsider).get("/dashboard").get_data(as_text=True)
-    assert _tile(html, "oldest") == "Sep 26, 2026"  # its own: 60 days ago, in London
+    assert _tile(html, "oldest") == "26 Sept 2026"  # its own: 60 days ago, in London
     # Its own opening checklist: done once, missed once (never done) in the last 4 weeks.
     assert "50 % (1 of 2)" in _rate_row(html, "Opening checklist")
     assert "Jakarta" not in html
@@ -212,7 +212,7 @@ def test_weekly_chart_has_a_bar_or_a_gap_for_each_of_12_weeks(login_as, manager,
     # Weeks from 22 Oct (a miss done late: 0 %), 5 Nov (1 of 2), 12 Nov and 19 Nov (all done); the rest: gaps.
     assert heights == [0.0, 80.0, 160.0, 160.0]
     assert svg.count('class="gap"') == 8
-    assert ">Sep 3</text>" in svg and ">Nov 19</text>" in svg
+    assert ">3 Sept</text>" in svg and ">19 Nov</text>" in svg  # the site's en-GB day and month
     assert svg.count('class="bar recent"') == 3  # the last 4 weeks, one of which had nothing due
 
 

@@ -73,7 +73,7 @@ def test_a_client_trace_pdf_holds_the_table_the_exporter_and_the_csv_sha256(db, 
     assert response.headers["X-Report-Content-SHA256"] == csv_sha256
     text = _text(body)
     for expected in ("Trace of client C-TEST22", "Client code: C-TEST22", traced.label_code, "LOT42",
-                     "Exported by Mira Manager on Nov 25, 2026, 10:00:00 AM (Asia/Jakarta)",
+                     "Exported by Mira Manager on 25 Nov 2026, 10:00:00 (Asia/Jakarta)",
                      f"Content SHA-256: {csv_sha256}"):
         assert expected in text, expected
     assert CLIENT_NAME not in text and CLIENT_PHONE not in text  # by code only, even for a manager

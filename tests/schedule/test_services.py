@@ -319,6 +319,20 @@ def test_the_email_arrives_in_the_persons_language_with_a_link(app, db, opening,
     assert message.get_body(("html",)) is not None
 
 
+@pytest.mark.parametrize("site_locale, own_locale, expected", [
+    ("en-GB", None, "Due at 25 Nov 2026, 09:00:00 (Asia/Jakarta)."),
+    ("id-ID", None, "Due at 25 Nov 2026 09.00.00 (Asia/Jakarta)."),   # English words, Indonesian formats
+    ("id-ID", "en-US", "Due at Nov 25, 2026, 9:00:00\u202fAM (Asia/Jakarta)."),  # the person's own wins
+])
+def test_the_email_writes_the_due_time_in_the_readers_locale(db, opening, nurse, site, site_locale, own_locale,
+                                                            expected):
+    site.locale, nurse.locale = site_locale, own_locale
+    db.session.commit()
+    _scan(db, opening.action_at + timedelta(minutes=1))
+    row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.user_id == nurse.id))
+    assert expected in row.text_body and expected in row.html_body
+
+
 def test_smtp_down_the_email_waits_then_is_delivered_once(app, db, opening, smtp):
     inbox, controller = smtp
     _scan(db, opening.action_at + timedelta(minutes=1))
