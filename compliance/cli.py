@@ -31,6 +31,7 @@ SETUP_INPUTS = [
     ("site_name", "--site-name", "First site: name"),
     ("timezone", "--timezone", "Time zone (IANA, e.g. Asia/Jakarta or Europe/London)"),
     ("language", "--language", "Language of the site's tablet (en or id)"),
+    ("locale", "--locale", "Dates and numbers written as (en-GB, en-US, en-AU or id-ID)"),
     ("closed_days", "--closed-days", "Closed every week on (e.g. sun or sat,sun; none)"),
     ("opening_hour", "--opening-hour", "Opening checks due by (hour, 0-23)"),
     ("closing_hour", "--closing-hour", "Closing checks due by (hour, 0-23)"),
@@ -46,6 +47,8 @@ SETUP_INPUTS = [
 @click.option("--site-name", help="The first site's name.")
 @click.option("--timezone", help="The site's IANA time zone, e.g. Asia/Jakarta.")
 @click.option("--language", type=click.Choice(["en", "id"]), help="The language of the site's tablet.")
+@click.option("--locale", help="How dates, times and numbers are written: en-GB, en-US, en-AU or id-ID "
+                               "(default: from the language and time zone).")
 @click.option("--closed-days", help="Weekly days off, e.g. sun or sat,sun (none: open every day).")
 @click.option("--opening-hour", help="Local hour the opening checks are due by (default 9).")
 @click.option("--closing-hour", help="Local hour the closing checks are due by (default 20).")
@@ -69,6 +72,10 @@ def setup_command(no_input: bool, address: str, **given: str | None) -> None:
         if given.get(name) is not None:
             data[name] = given[name]
             continue
+        if name == "locale":  # from the language and time zone unless told otherwise
+            from .sites.rules import default_locale
+
+            defaults[name] = default_locale(data.get("language"), data.get("timezone"))
         if no_input:
             if name in defaults:
                 data[name] = defaults[name]
@@ -88,7 +95,7 @@ def setup_command(no_input: bool, address: str, **given: str | None) -> None:
         system_actor.reset(token)
     db.session.commit()
     site = result.site
-    click.echo(f"Set up {result.organisation.name}: site {site.name} ({site.timezone}, {site.language}), "
+    click.echo(f"Set up {result.organisation.name}: site {site.name} ({site.timezone}, {site.language}, {site.locale}), "
                f"{result.checklists} checklists, {result.obligations} obligations.")
     click.echo(f"Sign in at {current_app.config['BASE_URL']}/login as {result.admin.email}; add people, "
                "rooms, sterilisers and tablets from there.")
@@ -101,7 +108,10 @@ def _checked(name: str, data: dict):
 
     def check(raw: str):
         try:
-            setup.CHECKS[name](raw)
+            if name == "locale":
+                setup.check_locale(raw, data.get("language"), data.get("timezone"))
+            else:
+                setup.CHECKS[name](raw)
             if name == "closing_hour":
                 setup.check_hours(setup.check_hour("opening_hour", data.get("opening_hour")),
                                   setup.check_hour("closing_hour", raw))

@@ -103,6 +103,16 @@ def check_language(raw: Any) -> str:
     return v.choice({"language": raw}, "language", LANGUAGES)
 
 
+def check_locale(raw: Any, language: str, timezone: str) -> str:
+    """The site's formats (dates, times, numbers); empty: from its language and time zone."""
+    from ..config import LOCALES
+    from .rules import default_locale
+
+    if raw in (None, ""):
+        return default_locale(language, timezone)
+    return v.choice({"locale": raw}, "locale", LOCALES)
+
+
 def check_closed_days(raw: Any) -> list[str]:
     """Weekly days off: a list, or text such as "sat,sun" (empty or "none": open every day)."""
     if raw is None:
@@ -147,6 +157,7 @@ def check_inputs(data: dict) -> dict[str, Any]:
     """Every input checked, in the order the set-up asks for them; the first refusal names its field."""
     values = {name: check(data.get(name)) for name, check in CHECKS.items()}
     values["address"] = v.text(data, "address", 500, required=False)
+    values["locale"] = check_locale(data.get("locale"), values["language"], values["timezone"])
     check_hours(values["opening_hour"], values["closing_hour"])
     return values
 
@@ -178,7 +189,7 @@ def set_up(data: dict, now: datetime) -> FirstRun:
     db.session.add(org)
     db.session.flush()
     site = Site(organisation_id=org.id, name=values["site_name"], timezone=values["timezone"],
-                language=values["language"], address=values["address"], created_at=now)
+                language=values["language"], locale=values["locale"], address=values["address"], created_at=now)
     admin = User(organisation_id=org.id, name=values["admin_name"], email=values["admin_email"], role="admin",
                  language=None, password_hash=generate_password_hash(values["admin_password"]), created_at=now)
     admin.sites = [site]

@@ -128,6 +128,9 @@ class SetupForm(FlaskForm):
     timezone = SelectField(_l("Time zone"), **_choice)
     language = SelectField(_l("Language"), description=_l("The language the tablet uses unless a person chose one."),
                            **_choice)
+    locale = SelectField(_l("Dates and numbers"), description=_l("How dates, times and numbers are written at "
+                                                                  "the site; people may choose their own."),
+                         **_choice)
     address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500)])
     closed_days = MultiCheckboxField(_l("Closed every week on"), **_choice)
     opening_hour = IntegerField(_l("Opening checks due by (hour)"), validators=[Optional()],
@@ -140,6 +143,11 @@ class SetupForm(FlaskForm):
         self.timezone.choices = choices([("", _l("Choose the site's time zone")),
                                          *((z, z) for z in timezone_choices())])
         self.language.choices = choices(LANGUAGE_LABELS.items())
+        from ..config import LOCALES
+        from ..i18n import locale_label
+
+        self.locale.choices = choices([("", _l("From the language and time zone")),
+                                       *((tag, locale_label(tag)) for tag in LOCALES)])
         names = get_day_names("wide", locale=str(get_locale()))
         from ..schedule.rules import WEEKDAYS
 
@@ -149,7 +157,7 @@ class SetupForm(FlaskForm):
         return {"organisation": self.organisation.data, "admin_name": self.admin_name.data,
                 "admin_email": self.admin_email.data, "admin_password": self.admin_password.data,
                 "site_name": self.site_name.data, "timezone": self.timezone.data, "language": self.language.data,
-                "address": self.address.data, "closed_days": self.closed_days.data or [],
+                "locale": self.locale.data or None, "address": self.address.data, "closed_days": self.closed_days.data or [],
                 "opening_hour": self.opening_hour.data, "closing_hour": self.closing_hour.data}
 
 

@@ -52,6 +52,15 @@ def test_set_up_creates_the_organisation_admin_site_checklists_and_obligations(d
     assert _count(SiteRuleOverride) == 0  # the default hours: no number of the site's own
 
 
+@pytest.mark.parametrize("given, language, zone, expect", [
+    ("", "id", "Asia/Jakarta", "id-ID"), (None, "en", "Europe/London", "en-GB"),
+    ("", "en", "America/New_York", "en-US"), ("en-AU", "en", "Europe/London", "en-AU"),
+])
+def test_the_sites_locale_is_chosen_or_follows_its_language_and_zone(db, given, language, zone, expect):
+    result = setup.set_up({**GOOD, "locale": given, "language": language, "timezone": zone}, NOW)
+    assert result.site.locale == expect
+
+
 def test_closed_days_and_hours_go_through_the_site_numbers(db):
     friday_evening = datetime(2026, 3, 6, 13, 0, tzinfo=timezone.utc)  # 20:00 in Jakarta
     result = setup.set_up({**GOOD, "closed_days": ["sat", "sun"], "opening_hour": "7", "closing_hour": 21},
@@ -76,6 +85,7 @@ def test_early_closing_hours_are_set_in_an_order_the_pack_accepts(db):
     ("admin_password", "short"), ("site_name", ""), ("timezone", "Mars/Olympus_Mons"), ("timezone", ""),
     ("language", "fr"), ("closed_days", "sun,funday"), ("closed_days", "mon,tue,wed,thu,fri,sat,sun"),
     ("opening_hour", "24"), ("closing_hour", "eight"), ("closing_hour", "9"), ("address", "x" * 501),
+    ("locale", "fr-FR"),
 ])
 def test_each_wrong_input_is_refused_naming_its_field_and_nothing_is_stored(db, field, value):
     with pytest.raises(Invalid) as refused:
@@ -124,15 +134,16 @@ def test_wrong_codes_lock_the_set_up_for_a_while(db):
 
 def test_setup_command_asks_for_each_value_and_asks_again_when_one_is_wrong(runner, db):
     answers = ["Klinik Sehat", "Rina Admin", "no-at-sign", "rina@klinik.test", "short", "a-long-enough-password",
-               "a-long-enough-password", "Kemang", "Jakarta", "Asia/Jakarta", "id", "funday", "sat, sunday", "", "8",
-               "19"]
+               "a-long-enough-password", "Kemang", "Jakarta", "Asia/Jakarta", "id", "fr-FR", "", "funday",
+               "sat, sunday", "", "8", "19"]
     result = runner.invoke(args=["setup"], input="\n".join(answers) + "\n")
     assert result.exit_code == 0, result.output
     assert "email is not valid" in result.output
     assert "password must be 10 to 200 characters long" in result.output
     assert "timezone must be an IANA time zone" in result.output
     assert "Error: the opening hour must be before the closing hour" in result.output
-    assert "Set up Klinik Sehat: site Kemang (Asia/Jakarta, id)" in result.output
+    assert "locale must be one of" in result.output
+    assert "Set up Klinik Sehat: site Kemang (Asia/Jakarta, id, id-ID)" in result.output  # the default: Enter
     assert "a-long-enough-password" not in result.output  # the prompt hides it
     site = db.session.scalar(select(Site))
     assert "unknown weekday" in result.output
@@ -153,7 +164,7 @@ def test_setup_command_with_options_and_the_password_from_the_environment(runner
     admin = db.session.scalar(select(User))
     assert check_password_hash(admin.password_hash, "from-the-environment")
     site = db.session.scalar(select(Site))
-    assert (site.timezone, site.closed_weekdays) == ("Europe/London", "sun")
+    assert (site.timezone, site.closed_weekdays, site.locale) == ("Europe/London", "sun", "en-GB")  # derived
     assert {(r.key, r.value) for r in db.session.scalars(select(SiteRuleOverride))} == {
         ("opening_hour", 10), ("closing_hour", 19)}
     assert _count(ChecklistTemplate) > 0 and _count(Obligation) > 0
