@@ -212,13 +212,12 @@ def _demo_treatments(site: Site, manager: User, practitioner: User, stand_in: Us
 
 
 def _demo_checklists(org: Organisation, site: Site, staff: User, now: datetime, counts: dict[str, int]) -> None:
-    """The default checklists, and at Jakarta today's opening run done (the fridge was at 11 °C: a note and a
-    corrective action) and a before-a-client run in progress with one corrected answer."""
+    """At Jakarta today's opening run done (the fridge was at 11 °C: a note and a corrective action) and a
+    before-a-client run in progress with one corrected answer (the default checklists are loaded before)."""
     from .auth.actor import actor_for_user
     from .checklists import services as checklists
     from .checklists.models import ChecklistRun, ChecklistTemplate
 
-    counts["created"] += checklists.load_default_templates(org.id, now)
     if db.session.scalar(select(ChecklistRun.id).where(ChecklistRun.site_id == site.id,
                                                        ChecklistRun.day == local_today(site.timezone, now))):
         counts["existing"] += 1

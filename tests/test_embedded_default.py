@@ -14,13 +14,10 @@ processes. They run in the SQLite run of scripts/test; the embedded default is S
 """
 from __future__ import annotations
 
-import email
-import email.policy
 import fcntl
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +30,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from compliance.config import SETTINGS
+from tests.schedule.conftest import Inbox, free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -49,21 +47,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/pybabel compile -d compliance/translations >/dev/null 2>&1
 """
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _clean_environment(**extra: str) -> dict[str, str]:
@@ -153,7 +136,7 @@ def _get(url: str) -> tuple[int, str]:
 
 
 def test_scripts_dev_with_no_settings_serves_and_sends_the_demo_emails(source_copy, sink, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "dev.log"
     with _started(["scripts/dev"], source_copy, _clean_environment(PORT=str(port)), log) as process:
         _wait_for_mail(sink, process, log)

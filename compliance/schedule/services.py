@@ -662,11 +662,6 @@ def _step(action: str | None, at: datetime | None, due_at: datetime, grace: time
     return Step(action, replace(p, repeats_sent=p.repeats_sent + 1))
 
 
-def next_step(o: Obligation, now: datetime) -> Step | None:
-    """The notice due at `now` for the obligation's current due time, from its stored plan."""
-    return _step(o.next_action, o.action_at, o.next_due_at, grace_of(o), _progress(o), now)
-
-
 @dataclass(frozen=True)
 class Visit:
     """Everything the scan does for one obligation at `now`, worked out before anything is written."""

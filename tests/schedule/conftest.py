@@ -2,6 +2,7 @@
 import email
 import email.policy
 import socket
+import time
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -17,7 +18,17 @@ class Inbox:
         return "250 OK"
 
 
-def _free_port() -> int:
+def wait_until(predicate, timeout: float = 10.0) -> bool:
+    """Poll `predicate` every 20 ms until it holds (True) or `timeout` seconds pass (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -27,7 +38,7 @@ class Server:
     """A real SMTP server on a loopback port that can be stopped and started again (a new controller each time)."""
 
     def __init__(self):
-        self.inbox, self.port, self.controller = Inbox(), _free_port(), None
+        self.inbox, self.port, self.controller = Inbox(), free_port(), None
 
     def start(self):
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)

@@ -18,15 +18,11 @@ from compliance import create_app
 from compliance.extensions import db as _db
 from compliance.schedule import runner as runner_module
 from compliance.schedule.runner import LOCK_KEY, LeaderLock, Runner
+from tests.schedule.conftest import wait_until
 
 
 def _wait(predicate, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+    return wait_until(predicate, timeout)
 
 
 def _dialect(app) -> str:

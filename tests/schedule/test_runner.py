@@ -9,6 +9,7 @@ from compliance.schedule import runner as runner_module
 from compliance.schedule import services
 from compliance.schedule.models import Finding, Obligation
 from compliance.schedule.runner import LeaderLock, Runner, build_scheduler
+from tests.schedule.conftest import wait_until
 
 NOW = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)  # 08:00 in Jakarta
 
@@ -20,12 +21,7 @@ def day_checks(db, site, manager, nurse):
 
 
 def _wait(predicate, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+    return wait_until(predicate, timeout)
 
 
 def test_only_one_process_holds_the_leader_lock(app, db):
