@@ -95,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
     from . import web
     from .api import init_api
     from .audit.views import bp as audit_bp
+    from .auth.account_views import bp as accounts_bp
     from .auth.views import bp as auth_bp
     from .checklists.manage_views import bp as checklists_admin_bp
     from .checklists.views import bp as checklists_bp
@@ -113,6 +114,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(accounts_bp)
     app.register_blueprint(sites_bp)
     app.register_blueprint(setup_bp)
     app.register_blueprint(devices_bp)

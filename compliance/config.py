@@ -102,6 +102,8 @@ SETTINGS: list[tuple[str, str, Callable[[str], Any], str | None]] = [
     ("LOGIN_MAX_FAILURES", "LOGIN_MAX_FAILURES", _int(1, 1000), "5"),
     ("LOGIN_MAX_FAILURES_PER_ADDRESS", "LOGIN_MAX_FAILURES_PER_ADDRESS", _int(1, 10000), "20"),
     ("LOGIN_WINDOW_MINUTES", "LOGIN_WINDOW_MINUTES", _int(1, 1440), "15"),
+    ("INVITATION_HOURS", "INVITATION_HOURS", _int(1, 720), "72"),
+    ("PASSWORD_RESET_MINUTES", "PASSWORD_RESET_MINUTES", _int(5, 1440), "60"),
     ("PROXY_FIX", "PROXY_FIX", _bool, "false"),
     ("RUN_SCHEDULER", "RUN_SCHEDULER", _bool, "false"),
     ("SCAN_LOOKBACK_DAYS", "SCAN_LOOKBACK_DAYS", _int(1, 366), "14"),

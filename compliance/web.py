@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from .schedule.labels import ACTION_LABELS, kind_label, state_label
+from .schedule.models import PRIVATE_KINDS
 from .auth.actor import Actor, actor_for_user
 from .errors import ServiceError
 from .extensions import db, login_manager
@@ -113,14 +114,22 @@ def wants_partial() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _load_user(user_id: str):
+def _load_user(session_user_id: str):
+    """The person of a session cookie ("12.3": id and session version; a bare "12" is version 0, from before
+    versions): None, so signed out, once the person is deactivated or their sessions were ended."""
     from .sites.models import User
 
+    user_id, _dot, version = str(session_user_id).partition(".")
     try:
-        user = db.session.get(User, int(user_id))
+        number, version_number = int(user_id), int(version or 0)
     except (TypeError, ValueError):
         return None
-    return user if user is not None and user.is_active_user else None
+    if not 0 < number < 2**31:
+        return None
+    user = db.session.get(User, number)
+    if user is None or not user.is_active_user or version_number != (user.session_version or 0):
+        return None
+    return user
 
 
 def _before_request():
@@ -278,7 +287,7 @@ def init_app(app: Flask) -> None:
         tablet = getattr(g, "tablet", None) if has_request_context() else None
         return {"actor": actor, "tablet_device": tablet, "ROLE_LABELS": ROLE_LABELS,
                 "ROOM_KIND_LABELS": ROOM_KIND_LABELS, "kind_label": kind_label, "state_label": state_label,
-                "ACTION_LABELS": ACTION_LABELS}
+                "ACTION_LABELS": ACTION_LABELS, "PRIVATE_KINDS": PRIVATE_KINDS}
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -11,9 +11,10 @@ from tests.test_permissions import _ids
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # Routes anyone may post to: signing in and out are not writes of records (they are audited sign-in events);
-# the first-run page only while no organisation exists (here it is not found).
+# the first-run page only while no organisation exists (here it is not found); asking for a password reset and
+# choosing a password through one's own emailed link (public, tested in tests/auth/test_accounts.py).
 NOT_WRITES = {"auth.login", "auth.logout", "auth.tablet", "auth.tablet_pin", "auth.enrol_from_link",
-              "setup.setup_page"}
+              "setup.setup_page", "accounts.forgot_password", "accounts.reset_password", "accounts.accept_invitation"}
 # Rows that reading itself appends: sign-in events and the audit entries of them.
 APPEND_ON_READ = {"auth_events", "audit_entries", "audit_heads"}
 

@@ -6,12 +6,13 @@ body is a JSON array and the X-Pagination header holds {total, total_pages, page
 from __future__ import annotations
 
 
-from flask import url_for
+from flask import current_app, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import Select
 from sqlalchemy.orm import selectinload
 
+from ..auth import accounts
 from ..auth.models import ApiKey
 from ..auth.permissions import PERMISSIONS
 from ..extensions import db
@@ -199,8 +200,11 @@ class Users(MethodView):
     @blp.response(201, UserSchema)
     @_errors(400, 403, 404, 409, write=True)
     def post(self, data):
-        """Add a person to one or more of the caller's sites (managers: staff and managers only)."""
-        user = services.create_user(api_actor(), data, utcnow())
+        """Add a person to one or more of the caller's sites (managers: staff and managers only). A manager,
+        admin or auditor sent without a password is invited by email to choose their own (a single-use link,
+        valid INVITATION_HOURS)."""
+        user, _invited = accounts.add_person(api_actor(), data, utcnow(),
+                                             accounts.LinkPolicy.from_config(current_app.config))
         db.session.commit()
         return _created(user, ".UserItem", user_id=user.id)
 
@@ -240,7 +244,7 @@ class UserPin(MethodView):
     @blp.response(200, UserSchema)
     @_errors(400, 403, 404, write=True)
     def post(self, data, user_id):
-        """Give a person a new PIN and lift any PIN lock."""
+        """Give a person a new PIN and lift any PIN lock; whoever was signed in with the old PIN is signed out."""
         user = services.reset_pin(api_actor(), user_id, data["pin"])
         db.session.commit()
         return user

@@ -22,3 +22,25 @@ class EnrolTabletForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """An empty form: a POST button with its CSRF token."""
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+
+
+class ChoosePasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)],
+                             description=_l("At least 10 characters. A few words you can remember are best."),
+                             render_kw={"autocomplete": "new-password"})
+    password_again = PasswordField(_l("The same password again"), validators=[DataRequired(), Length(max=200)],
+                                   render_kw={"autocomplete": "new-password"})
+
+
+_PIN_INPUT = {"inputmode": "numeric", "maxlength": 6, "autocomplete": "off", "pattern": "[0-9]*"}
+
+
+class ChangePinForm(FlaskForm):
+    old_pin = PasswordField(_l("Your PIN now"), validators=[DataRequired()], render_kw=_PIN_INPUT)
+    new_pin = PasswordField(_l("New PIN"), validators=[DataRequired()], description=_l("4 to 6 digits."),
+                            render_kw=_PIN_INPUT)
+    new_pin_again = PasswordField(_l("The new PIN again"), validators=[DataRequired()], render_kw=_PIN_INPUT)

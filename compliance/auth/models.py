@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -48,6 +48,34 @@ class TabletLink(db.Model):
 
     site: Mapped[Site] = relationship()
     created_by: Mapped[User | None] = relationship()
+
+
+LINK_PURPOSES = ("invitation", "password_reset")
+
+
+class AccountLink(db.Model):
+    """An emailed link to choose a password: an invitation (a new manager, admin or auditor) or a password
+    reset. Signed with SECRET_KEY, single-use (claimed by a conditional UPDATE of `used_at`), expiring; only
+    the SHA-256 of its random part is kept. A newer link of the same person ends the older ones (`ended_at`)."""
+
+    __tablename__ = "account_links"
+    __table_args__ = (CheckConstraint(f"purpose IN {LINK_PURPOSES!r}", name="purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the person asked (reset)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a newer link, or the password was set
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+    def is_open(self, now: datetime) -> bool:
+        return self.used_at is None and self.ended_at is None and now < self.expires_at
 
 
 class TabletDevice(db.Model):

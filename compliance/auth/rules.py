@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,6 +13,20 @@ MIN_PASSWORD_LENGTH = 10
 def is_valid_pin(pin: str) -> bool:
     """A PIN is 4 to 6 digits."""
     return bool(pin) and PIN_RE.fullmatch(pin) is not None
+
+
+def is_guessable_pin(pin: str) -> bool:
+    """One digit repeated, or a straight run up or down (111111, 123456, 987654): the first PINs tried."""
+    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:])}
+    return len(steps) == 1 and steps <= {-1, 0, 1}
+
+
+def generate_pin(length: int = 6, randbelow=secrets.randbelow) -> str:
+    """A random PIN of `length` digits that is not one of the guessable ones."""
+    while True:
+        pin = "".join(str(randbelow(10)) for _ in range(length))
+        if not is_guessable_pin(pin):
+            return pin
 
 
 def password_problem(password: str) -> str | None:

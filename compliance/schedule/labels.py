@@ -32,6 +32,8 @@ ACTION_LABELS = {
     "escalation": _l("escalation to managers"),
     "repeat": _l("repeat"),
     "digest": _l("daily digest"),
+    "invitation": _l("invitation"),
+    "password_reset": _l("password reset"),
     "done": _l("done"),
 }
 

@@ -14,7 +14,9 @@ OBLIGATION_STATUSES = ("ok", "overdue", "paused", "ended")
 ACTIONS = ("reminder", "overdue", "escalation", "repeat")
 OCCURRENCE_STATES = ("due", "done_on_time", "done_late", "missed", "excused")
 OUTBOX_STATES = ("queued", "sent", "failed")
-MESSAGE_KINDS = ("reminder", "overdue", "escalation", "repeat", "digest")
+MESSAGE_KINDS = ("reminder", "overdue", "escalation", "repeat", "digest", "invitation", "password_reset")
+# Their bodies hold a personal link to choose a password: never shown on the Emails page or in the API.
+PRIVATE_KINDS = frozenset({"invitation", "password_reset"})
 
 
 class Obligation(db.Model):
@@ -154,7 +156,7 @@ class OutboxMessage(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
-    kind: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(16))
     obligation_id: Mapped[int | None] = mapped_column(ForeignKey("obligations.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     recipient: Mapped[str] = mapped_column(String(254))

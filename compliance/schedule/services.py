@@ -839,9 +839,10 @@ def queue_notice(o: Obligation, kind: str, due_at: datetime, person: User, now: 
                       "email/notice", context, now, o.id)
 
 
-def _queue(key: str, kind: str, site: Site, person: User, language: str, subject: str, template: str,
+def _queue(key: str, kind: str, site: Site | None, person: User, language: str, subject: str, template: str,
            context: dict, now: datetime, obligation_id: int | None) -> OutboxMessage | None:
-    row = OutboxMessage(dedupe_key=key, kind=kind, site_id=site.id, obligation_id=obligation_id, user_id=person.id,
+    row = OutboxMessage(dedupe_key=key, kind=kind, site_id=site.id if site else None, obligation_id=obligation_id,
+                        user_id=person.id,
                         recipient=person.email, language=language, subject=subject[:300],
                         text_body=render_template(f"{template}.txt", **context),
                         html_body=render_template(f"{template}.html", **context),
@@ -852,6 +853,16 @@ def _queue(key: str, kind: str, site: Site, person: User, language: str, subject
     except IntegrityError:
         return None  # queued by another process a moment ago
     return row
+
+
+def queue_to_person(key: str, kind: str, person: User, site: Site | None, subject, template: str, context: dict,
+                    now: datetime) -> OutboxMessage | None:
+    """One email to one person through the outbox (retries apply), written in their language and formats (their
+    own, else their site's); `subject` (a lazy string) is translated here. Once per `key`."""
+    language = person.language or (site.language if site else current_app.config["BABEL_DEFAULT_LOCALE"])
+    with force_locale(language), force_format_locale(person.locale or (site.locale if site else None)):
+        return _queue(key, kind, site, person, language, str(subject), template,
+                      {"person": person, "site": site, **context}, now, None)
 
 
 def queue_digests(now: datetime) -> int:

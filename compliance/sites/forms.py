@@ -68,7 +68,9 @@ class UserForm(FlaskForm):
                                                                  "this person."), **_choice)
     password = PasswordField(_l("Password"), validators=[Length(max=200)],
                              description=_l("Managers, administrators and auditors sign in with a password "
-                                            "of at least 10 characters. Leave blank to keep the current one."),
+                                            "of at least 10 characters. For someone new, leave it blank and "
+                                            "they are invited by email to choose their own; when editing, "
+                                            "blank keeps the current one."),
                              render_kw={"autocomplete": "new-password"})
     pin = PasswordField(_l("PIN"),
                         description=_l("Staff sign in on the tablet with a PIN of 4 to 6 digits. "
@@ -96,7 +98,8 @@ class UserForm(FlaskForm):
 
 
 class ResetPinForm(FlaskForm):
-    pin = PasswordField(_l("New PIN"), description=_l("4 to 6 digits."),
+    pin = PasswordField(_l("New PIN"), description=_l("4 to 6 digits. Leave it empty and a PIN is made for you; "
+                                                      "it is shown once."),
                         render_kw={"inputmode": "numeric", "maxlength": 6, "autocomplete": "new-password"})
 
 

@@ -112,9 +112,19 @@ class User(UserMixin, db.Model):
     pin_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_active_user: Mapped[bool] = mapped_column("is_active", default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Part of every session's user id ("12.3"): raising it ends every session of the person at their next
+    # request (a password reset, a PIN change, deactivation).
+    session_version: Mapped[int] = mapped_column(default=0)
 
     organisation: Mapped[Organisation] = relationship()
     sites: Mapped[list[Site]] = relationship(secondary=user_sites, order_by="Site.name")
+
+    def get_id(self) -> str:  # Flask-Login: what the session cookie holds
+        return f"{self.id}.{self.session_version or 0}"
+
+    def end_sessions(self) -> None:
+        """Every session of this person ends at its next request (this one too, unless signed in again)."""
+        self.session_version = (self.session_version or 0) + 1
 
     @property
     def is_active(self) -> bool:  # Flask-Login: a deactivated user can't sign in

@@ -224,14 +224,15 @@ def _site_ids(actor: Actor, data: dict) -> list[int]:
     return ids
 
 
-def _check_role_assignable(actor: Actor, role: str) -> None:
+def check_role_assignable(actor: Actor, role: str) -> None:
     if role not in ASSIGNABLE_ROLES.get(actor.role, frozenset()):
         raise Forbidden(_l("your role (%(role)s) may not give the role %(new_role)s",
                            role=ROLE_LABELS.get(actor.role, actor.role), new_role=ROLE_LABELS[role]), field="role")
 
 
-def _credentials(role: str, data: dict, existing: User | None) -> dict[str, str | None]:
-    """Hash the password and PIN given; staff sign in by PIN, the others by password."""
+def _credentials(role: str, data: dict, existing: User | None, invited: bool = False) -> dict[str, str | None]:
+    """Hash the password and PIN given; staff sign in by PIN, the others by password (an invited person has
+    none until they choose one through their invitation)."""
     out: dict[str, str | None] = {}
     password = data.get("password") or ""
     pin = str(data.get("pin") or "")
@@ -253,16 +254,17 @@ def _credentials(role: str, data: dict, existing: User | None) -> dict[str, str 
     has_pin = bool(pin) or bool(existing and existing.pin_hash)
     if role == "staff" and not has_pin:
         raise Invalid(_l("staff need a PIN of 4 to 6 digits to sign in on the tablet"), field="pin")
-    if role != "staff" and not has_password:
+    if role != "staff" and not has_password and not invited:
         raise Invalid(_l("%(role)s: a password is needed to sign in", role=ROLE_LABELS[role]), field="password")
     return out
 
 
-def create_user(actor: Actor, data: dict, now: datetime) -> User:
-    """Add a person to one or more of the actor's sites."""
+def create_user(actor: Actor, data: dict, now: datetime, invited: bool = False) -> User:
+    """Add a person to one or more of the actor's sites (`invited`: with no password yet; see
+    auth.accounts.invite)."""
     actor.require("users.write")
     role = v.choice(data, "role", ROLES)
-    _check_role_assignable(actor, role)
+    check_role_assignable(actor, role)
     email = v.email(data)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
         raise Conflict(_l("this email is already in use"), field="email")
@@ -274,7 +276,7 @@ def create_user(actor: Actor, data: dict, now: datetime) -> User:
         "locale": v.choice(data, "locale", LOCALES, required=False),
     }
     site_ids = _site_ids(actor, data)
-    values.update(_credentials(role, data, None))
+    values.update(_credentials(role, data, None, invited))
     user = User(organisation_id=actor.organisation_id, created_at=now, **values)
     user.sites = list(db.session.scalars(select(Site).where(Site.id.in_(site_ids))))
     db.session.add(user)
@@ -286,9 +288,9 @@ def update_user(actor: Actor, user_id: int, data: dict) -> User:
     """Change a person's name, email, role, language, locale, sites, and (if given) password or PIN."""
     actor.require("users.write")
     user = get_user(actor, user_id)
-    _check_role_assignable(actor, user.role)
+    check_role_assignable(actor, user.role)
     role = v.choice(data, "role", ROLES)
-    _check_role_assignable(actor, role)
+    check_role_assignable(actor, role)
     email = v.email(data)
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email, User.id != user.id)):
         raise Conflict(_l("this email is already in use"), field="email")
@@ -302,7 +304,9 @@ def update_user(actor: Actor, user_id: int, data: dict) -> User:
         "language": v.choice(data, "language", LANGUAGES, required=False),
         "locale": v.choice(data, "locale", LOCALES, required=False),
     }
-    values.update(_credentials(role, data, user))
+    # Someone invited who has not chosen a password yet stays invited (their link still works).
+    values.update(_credentials(role, data, user, invited=user.password_hash is None and user.role != "staff"
+                               and role != "staff"))
     for key, value in values.items():
         setattr(user, key, value)
     user.sites = list(db.session.scalars(select(Site).where(Site.id.in_(new_sites | kept))))
@@ -314,12 +318,13 @@ def reset_pin(actor: Actor, user_id: int, pin: str) -> User:
     """Give a person a new PIN and lift any PIN lock."""
     actor.require("users.write")
     user = get_user(actor, user_id)
-    _check_role_assignable(actor, user.role)
+    check_role_assignable(actor, user.role)
     if not is_valid_pin(pin or ""):
         raise Invalid(_l("pin must be 4 to 6 digits"), field="pin")
     user.pin_hash = generate_password_hash(pin)
     user.pin_failed_count = 0
     user.pin_locked_until = None
+    user.end_sessions()  # whoever signed in with the old PIN is signed out
     db.session.flush()
     return user
 
@@ -328,10 +333,12 @@ def set_user_active(actor: Actor, user_id: int, active: bool) -> User:
     """Deactivate (or reactivate) a person; people are never deleted, their records stay theirs."""
     actor.require("users.write")
     user = get_user(actor, user_id)
-    _check_role_assignable(actor, user.role)
+    check_role_assignable(actor, user.role)
     if user.id == actor.user_id and not active:
         raise Invalid(_l("you cannot deactivate yourself"), field="user_id")
     user.is_active_user = active
+    if not active:
+        user.end_sessions()  # signed out at their next request, on every browser and tablet
     db.session.flush()
     return user
 

@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, func, literal
 from sqlalchemy.orm import selectinload
 
+from ..auth import accounts
 from ..auth import services as auth_services
 from ..auth.actor import Actor
 from ..auth.models import ApiKey
@@ -19,6 +20,7 @@ from ..auth.rules import is_pin_locked
 from ..errors import Forbidden, ServiceError
 from ..extensions import db
 from ..timeutil import local_today, utcnow
+from ..auth.account_views import link_policy
 from ..web import current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit
 from . import services
 from .forms import (
@@ -321,8 +323,10 @@ def show_user(user_id: int):
     user = services.get_user(actor, user_id)
     now = utcnow()
     records = list(db.session.scalars(services.training_query(actor, user_id=user.id)))
+    invited = user.password_hash is None and user.role in accounts.INVITED_ROLES
     return render_template("sites/user.html", person=_person_row(actor, user, now),
-                           training=_training_rows(actor, records, now),
+                           training=_training_rows(actor, records, now), invited=invited,
+                           invitation=accounts.open_invitation(user, now) if invited else None,
                            can_manage=actor.can("users.write") and user.role in ASSIGNABLE_ROLES.get(actor.role, ()))
 
 
@@ -346,12 +350,17 @@ def new_user():
         site_id = request.args.get("site", type=int)
         form.site_ids.data = [site_id] if site_id in actor.site_ids else []
         form.role.data = "staff"
-    outcome = submit(form, lambda: services.create_user(actor, form.values(), utcnow()),
-                     lambda user: flash_redirect(_("%(name)s added.", name=user.name),
-                                                 url_for("sites.show_user", user_id=user.id)))
+    outcome = submit(form, lambda: accounts.add_person(actor, form.values(), utcnow(), link_policy()), _added)
     if not isinstance(outcome, int):
         return outcome
     return render_template("sites/user_form.html", form=form, person=None), outcome
+
+
+def _added(result):
+    user, invited = result
+    message = (_("%(name)s added. An invitation to choose a password was sent to %(email)s.", name=user.name,
+                 email=user.email) if invited else _("%(name)s added.", name=user.name))
+    return flash_redirect(message, url_for("sites.show_user", user_id=user.id))
 
 
 @bp.route("/people/<int:user_id>/edit", methods=["GET", "POST"])
@@ -376,13 +385,18 @@ def reset_pin(user_id: int):
     user = services.get_user(actor, user_id)
     _require_assignable(actor, user)
     form = ResetPinForm()
-    outcome = submit(form, lambda: services.reset_pin(actor, user.id, form.pin.data or ""),
-                     lambda saved: flash_redirect(_("New PIN set for %(name)s; any PIN lock is lifted.",
-                                                    name=saved.name),
-                                                  url_for("sites.show_user", user_id=saved.id)))
+    outcome = submit(form, lambda: accounts.set_pin_for(actor, user.id, form.pin.data), _pin_shown_once)
     if not isinstance(outcome, int):
         return outcome
     return render_template("sites/reset_pin.html", form=form, person=_person_row(actor, user, utcnow())), outcome
+
+
+def _pin_shown_once(result):
+    """The new PIN, on this response only (never in a flash cookie or a URL), not cached."""
+    person, pin = result
+    response = make_response(render_template("sites/pin_shown.html", person=person, pin=pin))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/people/<int:user_id>/deactivate", endpoint="deactivate_user", defaults={"active": False})

@@ -57,3 +57,19 @@ def test_tries_left_count_down_to_the_lock():
     from compliance.auth.rules import pin_tries_left
 
     assert [pin_tries_left(n, 5) for n in (0, 1, 4, 5, 6)] == [5, 4, 1, 0, 0]
+
+
+@pytest.mark.parametrize("pin, guessable", [("111111", True), ("123456", True), ("987654", True), ("0000", True),
+                                            ("135790", False), ("112233", False), ("80264", False)])
+def test_guessable_pins(pin, guessable):
+    from compliance.auth.rules import is_guessable_pin
+    assert is_guessable_pin(pin) is guessable
+
+
+def test_a_made_pin_has_six_digits_and_is_never_a_guessable_one():
+    from compliance.auth.rules import generate_pin, is_guessable_pin, is_valid_pin
+    digits = iter([1, 2, 3, 4, 5, 6, 7, 7, 7, 7, 7, 7, 4, 0, 9, 1, 5, 8])  # 123456, 777777, then 409158
+    assert generate_pin(randbelow=lambda _n: next(digits)) == "409158"
+    for _ in range(200):
+        pin = generate_pin()
+        assert is_valid_pin(pin) and len(pin) == 6 and not is_guessable_pin(pin)

@@ -1,8 +1,10 @@
 """First run in Chromium: a fresh, empty database → the set-up code from the log → the first admin and first site
-→ the overview, signed in; axe finds nothing on the set-up pages. A server of its own (the shared one has the demo)."""
+→ the overview, signed in → the first member of staff → a single-use tablet set-up link → the tablet enrolled
+with it → the first checklist item ticked there; axe finds nothing on the set-up pages. A server of its own (the shared one has the demo)."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 import pytest
@@ -10,12 +12,14 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from compliance import create_app
+from compliance.auth.models import TabletDevice
+from compliance.checklists.models import Answer, ChecklistTemplate
 from compliance.extensions import db
 from compliance.schedule.models import Obligation
 from compliance.sites.models import Organisation, Site, User
 from compliance.sites.setup import setup_code
 
-from .conftest import TABLET_VIEWPORT, Problems, _RequestLog
+from .conftest import TABLET_VIEWPORT, Problems, _RequestLog, pin_sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -91,9 +95,54 @@ def test_fresh_database_set_up_code_first_admin_first_site_overview(browser, emp
         assert "Rina Admin" in page.locator("header").inner_text()
         shot(page, "overview")
         assert page.goto("/setup").status == 404
+
+        # The first member of staff, with a PIN, then a single-use set-up link for the treatment room's tablet.
+        with app.app_context():
+            site_id = db.session.scalar(select(Site.id))
+            db.session.remove()
+        page.goto(f"/people/new?site={site_id}")
+        page.fill("#name", "Siti Staf")
+        page.fill("#email", "siti@klinik.test")
+        page.select_option("#role", "staff")
+        page.fill("#pin", "2468")
+        page.locator("main form button[type=submit]").click()
+        page.wait_for_url(re.compile(r"/people/\d+$"))
+        page.goto("/tablets")
+        page.fill("#name", "Ruang perawatan")
+        page.locator("button[formaction$='/tablets/link']").click()
+        link = page.locator("code.link").inner_text()
+        shot(page, "tablet-link")
+
+        tablet = browser.new_context(viewport=TABLET_VIEWPORT, base_url=url)
+        tablet.set_default_timeout(10_000)
+        screen = tablet.new_page()
+        problems.watch(screen)
+        screen.goto(link)
+        screen.locator("main button[type=submit]").click()
+        screen.wait_for_url("**/tablet")
+        pin_sign_in(screen, "Siti Staf", "2468")
+        with app.app_context():
+            opening = db.session.scalar(select(ChecklistTemplate.id).where(ChecklistTemplate.key == "opening"))
+            db.session.remove()
+        screen.goto("/tablet/checklists")
+        screen.locator(f"form:has(input[name=template_id][value='{opening}']) button[type=submit]").first.click()
+        screen.wait_for_url(re.compile(r"/tablet/runs/\d+(#.*)?$"))
+        with screen.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/answers")) as answered:
+            screen.locator("form.checklist-item button[name=value][value=yes]").first.click()
+        assert answered.value.ok
+        shot(screen, "first-tick")
+        assert screen.goto(link).status == 409  # the set-up link is spent
+        tablet.close()
+        assert page.goto(link).status == 409
     finally:
         context.close()
     assert not problems.items, "the page reported problems:\n" + "\n".join(problems.items)
+    with app.app_context():
+        answer = db.session.scalar(select(Answer))
+        assert answer is not None and answer.answered_by.name == "Siti Staf" and answer.value is True
+        device = db.session.scalar(select(TabletDevice))
+        assert (device.name, device.link_id is not None) == ("Ruang perawatan", True)
+        db.session.remove()
     with app.app_context():
         site = db.session.scalar(select(Site))
         assert db.session.scalar(select(Organisation.name)) == "Klinik Sehat"

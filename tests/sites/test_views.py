@@ -448,7 +448,8 @@ def test_reset_pin_lifts_the_lock(client, login_as, manager, nurse, site, enrol_
     assert "Locked until" in page
     assert "Locked after too many wrong PINs" in text(client.get(f"/people/{nurse.id}/pin"))
     response = client.form_post(f"/people/{nurse.id}/pin", {"pin": "97531"})
-    assert response.status_code == 302
+    assert response.status_code == 200 and "97531" in text(response)  # shown once, on this response
+    assert response.headers["Cache-Control"] == "no-store"
     user = fresh(db, User, nurse.id)
     assert user.pin_locked_until is None and user.pin_failed_count == 0
     assert check_password_hash(user.pin_hash, "97531")
@@ -465,7 +466,16 @@ def test_lock_is_shown_in_the_sites_local_time(login_as, manager, nurse, db):
     assert re.search(r"Locked until [^<]*10[.:]00", page)
 
 
-@pytest.mark.parametrize("pin", ["12", "abcd", ""])
+def test_an_empty_pin_is_made_for_the_person_and_shown_once(login_as, manager, nurse, db):
+    client = login_as(manager)
+    response = client.form_post(f"/people/{nurse.id}/pin", {"pin": ""})
+    assert response.status_code == 200
+    shown = re.search(r'class="pin-shown"[^>]*><strong>(\d+)</strong>', text(response)).group(1)
+    assert len(shown) == 6 and check_password_hash(fresh(db, User, nurse.id).pin_hash, shown)
+    assert shown not in text(client.get(f"/people/{nurse.id}"))  # not shown again, nor flashed
+
+
+@pytest.mark.parametrize("pin", ["12", "abcd", "1234567"])
 def test_reset_pin_refuses_a_bad_pin(login_as, manager, nurse, db, pin):
     response = login_as(manager).form_post(f"/people/{nurse.id}/pin", {"pin": pin})
     assert response.status_code == 422 and "pin must be 4 to 6 digits" in text(response)
