@@ -24,9 +24,9 @@ from ..labels import ROLE_LABELS
 from ..sites import services as people
 from ..sites.models import Site, User
 from .actor import Actor
-from .models import AccountLink, AuthEvent
-from .rules import MIN_PASSWORD_LENGTH, generate_pin, is_login_throttled, is_valid_pin, password_problem
-from .services import PinLocked, PinPolicy, Throttle, WrongPin, _event, pin_sign_in
+from .models import AccountLink
+from .rules import MIN_PASSWORD_LENGTH, generate_pin, is_valid_pin, password_problem
+from .services import PinLocked, PinPolicy, Throttle, WrongPin, _event, is_throttled, pin_sign_in
 
 __all__ = ["PinLocked", "WrongPin"]  # re-exported for the views
 
@@ -170,12 +170,7 @@ def request_password_reset(email: str, address: str, now: datetime, throttle: Th
     """Email a reset link if an active person with a password has this address; the caller answers the same
     either way. Throttled like sign-in: by the address typed and by the client's network address."""
     email = (email or "").strip().lower()[:254]
-    since = now - timedelta(minutes=throttle.window_minutes)
-    asked = select(func.count()).select_from(AuthEvent).where(
-        AuthEvent.kind == "password_reset_asked", AuthEvent.at >= since)
-    by_account = db.session.scalar(asked.where(AuthEvent.email == email))
-    by_address = db.session.scalar(asked.where(AuthEvent.address == address))
-    if is_login_throttled(by_account, by_address, throttle.max_failures, throttle.max_failures_per_address):
+    if is_throttled("password_reset_asked", email, address, now, throttle):
         _event("password_reset_throttled", now, email=email, address=address)
         raise Forbidden(_l("too many password reset requests; try again in %(minutes)s minutes",
                            minutes=throttle.window_minutes))

@@ -45,15 +45,19 @@ def _event(kind: str, now: datetime, user: User | None = None, email: str = "", 
                              address=address[:64], site_id=site_id, at=now))
 
 
+def is_throttled(kind: str, email: str, address: str, now: datetime, throttle: Throttle) -> bool:
+    """Too many `kind` events within the window for this email or from this network address."""
+    since = now - timedelta(minutes=throttle.window_minutes)
+    events = select(func.count()).select_from(AuthEvent).where(AuthEvent.kind == kind, AuthEvent.at >= since)
+    by_account = db.session.scalar(events.where(AuthEvent.email == email))
+    by_address = db.session.scalar(events.where(AuthEvent.address == address))
+    return is_login_throttled(by_account, by_address, throttle.max_failures, throttle.max_failures_per_address)
+
+
 def password_sign_in(email: str, password: str, address: str, now: datetime, throttle: Throttle) -> User:
     """Check an email and password; refuse while the account or the address has too many recent failures."""
     email = (email or "").strip().lower()[:254]
-    since = now - timedelta(minutes=throttle.window_minutes)
-    failures = select(func.count()).select_from(AuthEvent).where(
-        AuthEvent.kind == "password_failed", AuthEvent.at >= since)
-    by_account = db.session.scalar(failures.where(AuthEvent.email == email))
-    by_address = db.session.scalar(failures.where(AuthEvent.address == address))
-    if is_login_throttled(by_account, by_address, throttle.max_failures, throttle.max_failures_per_address):
+    if is_throttled("password_failed", email, address, now, throttle):
         _event("password_throttled", now, email=email, address=address)
         raise Forbidden(_l("too many failed sign-ins; try again in %(minutes)s minutes", minutes=throttle.window_minutes))
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))

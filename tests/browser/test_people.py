@@ -96,6 +96,17 @@ def test_an_admin_invites_a_manager_who_accepts_by_email(new_page, live, shot, a
     assert "already used" in spent.locator("main").inner_text()
     assert_accessible(spent, "link-spent")
 
+    # A PIN made for Budi (no other test signs in as him), shown once.
+    with live.session() as s:
+        from compliance.sites.models import User
+        budi = s.scalar(select(User.id).where(User.email == "budi@demo.clinic"))
+    admin.goto(f"/people/{budi}/pin")
+    admin.locator("main form button[type=submit]").click()
+    admin.wait_for_selector(".pin-shown")
+    assert re.fullmatch(r"\d{6}", admin.locator(".pin-shown").inner_text().strip())
+    assert_accessible(admin, "pin-shown")
+    shot(admin, "pin-shown")
+
 
 def test_a_manager_resets_a_forgotten_password_and_the_other_session_ends(new_page, live, shot, assert_accessible,
                                                                           demo_password_back):
