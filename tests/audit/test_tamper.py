@@ -248,6 +248,13 @@ def answered(db, site, nurse):
     return list(db.session.scalars(select(Answer).order_by(Answer.id)))
 
 
+def test_a_create_names_its_row(db, chain):
+    rooms = {r.id for r in db.session.scalars(select(Room).where(Room.name.like("Room 1_")))}
+    logged = {e.entity_id for e in db.session.scalars(select(AuditEntry).where(
+        AuditEntry.entity_type == "rooms", AuditEntry.action == "create"))}
+    assert len(rooms) == 4 and {str(i) for i in rooms} <= logged
+
+
 def test_state_matches_when_everything_went_through_the_product(db, runner, answered):
     assert list(differences()) == []
     result = runner.invoke(args=["audit", "verify", "--state"])
