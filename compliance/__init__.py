@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from .config import check_overrides, default_database_url, ensure_secret_key, load_config
+from .config import check_overrides, default_database_url, ensure_audit_key, ensure_secret_key, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     check_overrides(settings)
     ensure_secret_key(settings, app.instance_path)
     default_database_url(settings, app.instance_path)
+    ensure_audit_key(settings, app.instance_path)
     app.config.update(_defaults(settings))
     app.config.update(settings)
 

@@ -269,20 +269,62 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-def audit_verify_command() -> None:
-    """Walk every organisation's hash chain; name the first entry that does not hold (exit status 1)."""
+@click.option("--anchor", "anchor_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="An anchor file (or a digest's anchor lines pasted into one): every anchored entry must still "
+                   "be there, unchanged. May be given more than once.")
+@click.option("--state", "state", is_flag=True,
+              help="Also replay the logged values and compare them with the current rows of the audited tables.")
+def audit_verify_command(anchor_files: tuple[str, ...], state: bool) -> None:
+    """Walk every organisation's HMAC chain; name the first entry that does not hold (exit status 1)."""
+    from .audit.anchors import read_anchors
     from .audit.models import AuditEntry
     from .audit.services import verify
 
-    breaks = verify()
+    anchors, unreadable = [], []
+    for path in anchor_files:
+        found, problems = read_anchors(path)
+        anchors += found
+        unreadable += problems
+    breaks = verify(anchors=anchors)
     total = db.session.scalar(select(db.func.count()).select_from(AuditEntry))
+    failed = bool(breaks or unreadable)
+    for line in unreadable:
+        click.echo(line)
     if not breaks:
-        click.echo(f"audit trail intact: {total} entries verified")
-        return
+        held = f"; {len(anchors)} anchor(s) hold" if anchor_files else ""
+        click.echo(f"audit trail intact: {total} entries verified{held}")
     for b in breaks:
         where = f"entry {b.seq}" + (f" (id {b.entry_id})" if b.entry_id else "")
         click.echo(f"organisation {b.organisation_id}: {where}: {b.problem}")
-    raise SystemExit(1)
+    if state:
+        from .audit.state import differences
+
+        count = 0
+        for difference in differences():
+            count += 1
+            click.echo(f"state: {difference}")
+        click.echo("state: every audited row matches its audit trail" if not count else
+                   f"state: {count} difference(s) between the audit trail and the tables")
+        failed = failed or count > 0
+    if failed:
+        raise SystemExit(1)
+
+
+@audit_group.command("anchor")
+@click.option("--file", "path", type=click.Path(dir_okay=False), default=None,
+              help="Append to this file instead of AUDIT_ANCHOR_FILE.")
+def audit_anchor_command(path: str | None) -> None:
+    """Append every organisation's chain head (sequence and HMAC) to the anchor file now, and print it."""
+    from .audit.anchors import anchor_file, append_anchors
+
+    anchors = append_anchors(utcnow(), path)
+    target = path or anchor_file()
+    if not anchors:
+        click.echo("no audit trail yet: nothing to anchor")
+        return
+    for a in anchors:
+        click.echo(a.line())
+    click.echo(f"{len(anchors)} anchor(s) appended to {target}")
 
 
 @click.command("export")

@@ -71,6 +71,12 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _audit_key(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("must be at least 32 characters (e.g. python3 -c 'import secrets; print(secrets.token_hex(32))')")
+    return raw
+
+
 def _database_url(raw: str) -> str:
     if not raw.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
         raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
@@ -87,6 +93,9 @@ SETTINGS: list[tuple[str, str, Callable[[str], Any], str | None]] = [
     ("DATABASE_URL", "SQLALCHEMY_DATABASE_URI", _database_url, None),
     ("SECRET_KEY", "SECRET_KEY", str, None),
     ("INSTANCE_PATH", "INSTANCE_PATH", str, None),
+    ("AUDIT_KEY", "AUDIT_KEY", _audit_key, None),
+    ("AUDIT_ANCHOR_FILE", "AUDIT_ANCHOR_FILE", str, None),
+    ("AUDIT_ANCHOR_MINUTES", "AUDIT_ANCHOR_MINUTES", _int(5, 1440), "60"),
     ("BASE_URL", "BASE_URL", _url, "http://127.0.0.1:5000"),
     ("SMTP_HOST", "SMTP_HOST", str, "localhost"),
     ("SMTP_PORT", "SMTP_PORT", _int(1, 65535), "25"),
@@ -157,6 +166,28 @@ def ensure_secret_key(config: dict[str, Any], instance_path: str) -> None:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     config["SECRET_KEY"] = path.read_text().strip()
+
+
+def ensure_audit_key(config: dict[str, Any], instance_path: str) -> None:
+    """The audit chain's HMAC key, never stored in the database: required in production; in development made
+    once and kept in the instance folder (like the secret key). The anchor file defaults to the instance folder."""
+    if not config.get("AUDIT_ANCHOR_FILE"):
+        config["AUDIT_ANCHOR_FILE"] = str(Path(instance_path) / "audit-anchors.jsonl")
+    if config.get("AUDIT_KEY"):
+        return
+    if config.get("ENV") == "production":
+        raise ConfigError("AUDIT_KEY is required when COMPLIANCE_ENV=production (at least 32 characters, kept "
+                          "outside the database)")
+    path = Path(instance_path) / "audit_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # created readable by its owner only, and never overwritten (another process may have made it first)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    config["AUDIT_KEY"] = path.read_text().strip()
 
 
 def default_database_url(config: dict[str, Any], instance_path: str) -> None:

@@ -57,6 +57,31 @@ def test_development_generates_and_keeps_a_secret_key(tmp_path):
     assert app1.config["SECRET_KEY"] == app2.config["SECRET_KEY"] == key_file.read_text().strip()
 
 
+def test_production_requires_an_audit_key(tmp_path):
+    environ = {"COMPLIANCE_ENV": "production", "SECRET_KEY": "s" * 32, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+               "INSTANCE_PATH": str(tmp_path / "inst")}
+    with pytest.raises(ConfigError, match="AUDIT_KEY is required"):
+        create_app(environ=environ)
+    assert not (tmp_path / "inst" / "audit_key").exists()  # never made up in production
+    with pytest.raises(ConfigError, match="AUDIT_KEY must be at least 32 characters"):
+        create_app(environ={**environ, "AUDIT_KEY": "short"})
+    app = create_app(environ={**environ, "AUDIT_KEY": "k" * 32})
+    assert app.config["AUDIT_KEY"] == "k" * 32
+    assert app.config["AUDIT_ANCHOR_FILE"] == str(tmp_path / "inst" / "audit-anchors.jsonl")
+
+
+def test_development_generates_and_keeps_an_audit_key_apart_from_the_secret_key(tmp_path):
+    settings = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/a.db", "INSTANCE_PATH": str(tmp_path / "inst")}
+    app1 = create_app(settings, environ={})
+    key_file = tmp_path / "inst" / "audit_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    app2 = create_app(settings, environ={})
+    assert app1.config["AUDIT_KEY"] == app2.config["AUDIT_KEY"] == key_file.read_text().strip()
+    assert len(app1.config["AUDIT_KEY"]) >= 32 and app1.config["AUDIT_KEY"] != app1.config["SECRET_KEY"]
+    given = create_app(settings, environ={"AUDIT_KEY": "g" * 40, "AUDIT_ANCHOR_FILE": str(tmp_path / "a.jsonl")})
+    assert given.config["AUDIT_KEY"] == "g" * 40 and given.config["AUDIT_ANCHOR_FILE"] == str(tmp_path / "a.jsonl")
+
+
 def test_overrides_are_checked_like_the_environment():
     with pytest.raises(ConfigError, match="^DEFAULT_TIMEZONE "):
         create_app({"DEFAULT_TIMEZONE": "Nowhere/City", "SECRET_KEY": "x",

@@ -81,9 +81,95 @@ def test_upgrading_a_database_with_history_keeps_it_as_occurrences(empty_databas
         after, rates_after = history()
         # The sites that existed get their locale from their language and zone (10ca1e5e0014).
         locales = dict(db.session.execute(select(Site.name, Site.locale)).all())
+        from compliance.audit.services import verify
+
+        chain_breaks = verify()  # re-sealed down (SHA-256) and up again (HMAC, a0d1be5e0016): the chain holds
         db.session.remove()
         db.engine.dispose()
     assert len(before) > 50 and any(state == "missed" for state, _done in before.values())
     assert after == before
     assert rates_after == rates_before
     assert locales == {"London Shoreditch": "en-GB", "Jakarta Kemang": "id-ID"}
+    assert chain_breaks == []
+
+
+def test_the_hmac_migration_reseals_plain_chains_once_and_records_it(empty_database_url, tmp_path):
+    """a0d1be5e0016: chains sealed with plain SHA-256 (the code before it) are checked, re-sealed with HMAC under
+    AUDIT_KEY, and end with an entry naming the old head and whether the old chain held; downgrading seals them
+    with SHA-256 again."""
+    import hashlib
+    from datetime import datetime, timedelta, timezone
+
+    from flask_migrate import downgrade
+    from sqlalchemy import insert, select
+
+    from compliance.audit import services as audit
+    from compliance.audit.models import AuditEntry, AuditHead
+    from compliance.sites.models import Organisation
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x",
+                      "INSTANCE_PATH": str(tmp_path)}, environ={})
+    at = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+
+    def sha256(fields):
+        return hashlib.sha256(audit.canonical(fields)).hexdigest()
+
+    def plain_chain_holds(org):
+        prev = audit.GENESIS
+        rows = db.session.execute(select(AuditEntry.__table__).where(AuditEntry.organisation_id == org)
+                                  .order_by(AuditEntry.seq)).mappings().all()
+        for row in rows:
+            fields = audit._hashed_fields(org, row["seq"], row["at"], None, None, None, row["actor_label"],
+                                          row["action"], row["entity_type"], row["entity_id"], row["before"],
+                                          row["after"], prev)
+            if row["prev_hash"] != prev or sha256(fields) != row["hash"]:
+                return False
+            prev = row["hash"]
+        return db.session.get(AuditHead, org).hash == prev
+
+    with app.app_context():
+        upgrade(revision="ac0c1a7e0015")
+        heads = {}
+        for name, altered_seq in (("Kept clinic", None), ("Tampered clinic", 2)):
+            org = db.session.execute(insert(Organisation.__table__).values(name=name)).inserted_primary_key[0]
+            prev = audit.GENESIS
+            for seq in range(1, 6):
+                after = {"name": f"Room {seq}"}
+                fields = audit._hashed_fields(org, seq, at + timedelta(minutes=seq), None, None, None, "someone",
+                                              "create", "rooms", str(seq), None, after, prev)
+                digest = sha256(fields)
+                if seq == altered_seq:
+                    after = {"name": "Room altered before the upgrade"}
+                db.session.execute(insert(AuditEntry.__table__).values(
+                    organisation_id=org, seq=seq, at=at + timedelta(minutes=seq), actor_label="someone",
+                    action="create", entity_type="rooms", entity_id=str(seq), after=after, prev_hash=prev,
+                    hash=digest))
+                prev = digest
+            db.session.execute(insert(AuditHead.__table__).values(organisation_id=org, seq=5, hash=prev))
+            heads[name] = (org, prev)
+        db.session.commit()
+
+        upgrade()
+        assert audit.verify() == []  # re-sealed: every entry an HMAC under the key, the head on the new last entry
+        reseals = {e.organisation_id: e for e in db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "reseal"))}
+        kept, tampered = heads["Kept clinic"][0], heads["Tampered clinic"][0]
+        assert reseals[kept].seq == 6 and db.session.get(AuditHead, kept).seq == 6
+        assert reseals[kept].before == {"algorithm": "SHA-256", "head_seq": 5, "head": heads["Kept clinic"][1],
+                                        "chain": "intact"}
+        assert reseals[kept].after == {"algorithm": "HMAC-SHA-256", "key_id": audit.key_id(), "entries": 5}
+        assert reseals[tampered].before["chain"] == "broken: entry 2 differs from its hash"
+        assert not plain_chain_holds(kept)
+        db.session.remove()
+
+        downgrade(revision="ac0c1a7e0015")
+        assert plain_chain_holds(kept) and plain_chain_holds(tampered)
+        assert [e.before["algorithm"] for e in db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "reseal", AuditEntry.organisation_id == kept)
+            .order_by(AuditEntry.seq))] == ["SHA-256", "HMAC-SHA-256"]
+        db.session.remove()
+        upgrade()
+        assert audit.verify() == []
+        assert db.session.get(AuditHead, kept).seq == 8
+        db.session.remove()
+        db.engine.dispose()

@@ -1,14 +1,19 @@
 """The audit trail: every row created, changed or deleted through the product (sign-ins and failed sign-ins
 are rows of auth_events, overrides of gate_overrides, releases and fails are changes of cycles …) and every
 explicit event (an export) is appended, in the same transaction, with who, when, the entity and its values
-before and after, and a SHA-256 chained to the organisation's previous entry.
+before and after, and an HMAC-SHA-256 (under AUDIT_KEY, which is never in the database) of all that and of
+the organisation's previous entry: without the key nobody can recompute the chain after an altered entry.
 
 Appends are serialised per organisation through the chain's head row (SELECT … FOR UPDATE on PostgreSQL;
 SQLite's BEGIN IMMEDIATE already serialises writers). Audit rows can't be changed through the ORM.
-`verify()` walks each chain and names the first entry that does not hold."""
+`verify()` walks each chain and names the first entry that does not hold; removing entries from the end (and
+moving the head back) is caught against anchors kept outside the database (`anchors.py`), and rows changed in
+the business tables behind the product's back by replaying the log (`state.py`)."""
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import json
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,7 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import g, has_request_context
+from flask import current_app, g, has_request_context
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -87,10 +92,32 @@ def _values(obj, changed_only: bool = False) -> tuple[dict, dict]:
     return before, after
 
 
-def entry_hash(fields: dict) -> str:
-    """SHA-256 of an entry's content and its predecessor's hash (canonical JSON: sorted keys, no spaces)."""
-    payload = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+def canonical(fields: dict) -> bytes:
+    """An entry's content as hashed: canonical JSON (sorted keys, no spaces), UTF-8."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(key: str) -> "hmac.HMAC":
+    # The key's inner and outer pads are hashed once; each entry copies that state (as cheap as a plain SHA-256).
+    return hmac.new(key.encode("utf-8"), digestmod=hashlib.sha256)
+
+
+def audit_key() -> str:
+    return current_app.config["AUDIT_KEY"]
+
+
+def entry_hash(fields: dict, key: str | None = None) -> str:
+    """HMAC-SHA-256, under the audit key, of an entry's content and its predecessor's hash."""
+    mac = _keyed(key if key is not None else audit_key()).copy()
+    mac.update(canonical(fields))
+    return mac.hexdigest()
+
+
+def key_id(key: str | None = None) -> str:
+    """A short fingerprint of the audit key (not the key): anchors carry it, so a wrong key is told apart."""
+    key = key if key is not None else audit_key()
+    return hmac.new(key.encode("utf-8"), b"compliance audit key id", hashlib.sha256).hexdigest()[:16]
 
 
 def _hashed_fields(organisation_id, seq, at, site_id, actor_user_id, actor_api_key_id, actor_label, action,
@@ -251,8 +278,10 @@ def _record_changes(session, _context):
 
 
 def _pk(obj) -> str:
-    identity = inspect(obj).identity
-    return ",".join(str(v) for v in identity) if identity else ""
+    # In after_flush a new row has its primary key but not yet its identity key: read the key's columns.
+    state = inspect(obj)
+    values = state.identity or state.mapper.primary_key_from_instance(obj)
+    return ",".join(str(v) for v in values) if values and None not in values else ""
 
 
 # --- verifying ------------------------------------------------------------------------------------------
@@ -265,46 +294,86 @@ class Break:
     problem: str
 
 
-def verify(organisation_id: int | None = None) -> list[Break]:
+def verify(organisation_id: int | None = None, anchors: list | None = None) -> list[Break]:
     """Walk each organisation's chain in order; the first entry that does not hold, per organisation.
 
-    Caught: a changed value or timestamp (its hash no longer matches), a deleted entry (a gap in the sequence,
-    or the head no longer matches the last entry), entries swapped (the previous-hash links break)."""
+    Caught: a changed value or timestamp (its HMAC no longer matches), a chain recomputed without the audit key
+    (plain SHA-256 or another key: the first entry's HMAC differs), a deleted entry (a gap in the sequence, or
+    the head no longer matches the last entry), entries swapped (the previous-hash links break). With `anchors`
+    (heads written outside the database, see anchors.py): entries removed from the end with the head moved
+    back, and a chain rewritten by someone holding the key, up to each anchor."""
+    key = audit_key()
     heads = {h.organisation_id: h for h in db.session.scalars(select(AuditHead))}
-    org_ids = sorted(set(heads) | set(db.session.scalars(select(AuditEntry.organisation_id).distinct())))
+    anchored: dict[int, list] = {}
+    for anchor in anchors or ():
+        anchored.setdefault(anchor.organisation_id, []).append(anchor)
+    org_ids = sorted(set(heads) | set(anchored) | set(db.session.scalars(select(AuditEntry.organisation_id).distinct())))
     if organisation_id is not None:
         org_ids = [o for o in org_ids if o == organisation_id]
     breaks = []
     for org in org_ids:
-        expected_seq, prev, last = 1, GENESIS, None
-        problem = None
-        rows = db.session.execute(select(AuditEntry.__table__).where(AuditEntry.organisation_id == org)
-                                  .order_by(AuditEntry.seq, AuditEntry.id)).mappings()
-        for row in rows:
-            if row["seq"] != expected_seq:
-                problem = Break(org, row["seq"], row["id"],
-                                f"entry {expected_seq} is missing (found {row['seq']} after {expected_seq - 1})")
-                break
-            if row["prev_hash"] != prev:
-                problem = Break(org, row["seq"], row["id"], "does not follow the entry before it (previous hash differs)")
-                break
-            fields = _hashed_fields(org, row["seq"], row["at"], row["site_id"], row["actor_user_id"],
-                                    row["actor_api_key_id"], row["actor_label"], row["action"], row["entity_type"],
-                                    row["entity_id"], row["before"], row["after"], row["prev_hash"])
-            if entry_hash(fields) != row["hash"]:
-                problem = Break(org, row["seq"], row["id"], "its content was changed (hash differs)")
-                break
-            expected_seq, prev, last = expected_seq + 1, row["hash"], row
+        wanted = {a.seq for a in anchored.get(org, ())}
+        problem, last_seq, last_hash, found = _walk(org, key, wanted)
         if problem is None:
             head = heads.get(org)
-            last_seq = last["seq"] if last is not None else 0
-            if head is None or head.seq != last_seq or head.hash != prev:
+            if head is None and last_seq == 0 and org in anchored:
+                pass  # no chain at all: told against the anchors below
+            elif head is None or head.seq != last_seq or head.hash != last_hash:
                 problem = Break(org, last_seq + 1 if head and head.seq > last_seq else last_seq, None,
                                 f"the chain ends at entry {last_seq} but its head says {head.seq if head else 'nothing'}"
                                 " (entries removed from the end?)")
+        if problem is None and org in anchored:
+            problem = _check_anchors(org, anchored[org], last_seq, found, key_id(key))
         if problem is not None:
             breaks.append(problem)
     return breaks
+
+
+def _walk(org: int, key: str, wanted: set[int]) -> tuple[Break | None, int, str, dict[int, tuple[int, str]]]:
+    """(first break, last sequence, last hash, {anchored sequence: (entry id, hash)}) of one chain."""
+    expected_seq, prev, found = 1, GENESIS, {}
+    rows = db.session.execute(select(AuditEntry.__table__).where(AuditEntry.organisation_id == org)
+                              .order_by(AuditEntry.seq, AuditEntry.id)).mappings()
+    for row in rows:
+        if row["seq"] != expected_seq:
+            return (Break(org, row["seq"], row["id"],
+                          f"entry {expected_seq} is missing (found {row['seq']} after {expected_seq - 1})"),
+                    expected_seq - 1, prev, found)
+        if row["prev_hash"] != prev:
+            return (Break(org, row["seq"], row["id"], "does not follow the entry before it (previous hash differs)"),
+                    expected_seq - 1, prev, found)
+        fields = _hashed_fields(org, row["seq"], row["at"], row["site_id"], row["actor_user_id"],
+                                row["actor_api_key_id"], row["actor_label"], row["action"], row["entity_type"],
+                                row["entity_id"], row["before"], row["after"], row["prev_hash"])
+        if not hmac.compare_digest(entry_hash(fields, key), row["hash"]):
+            return (Break(org, row["seq"], row["id"],
+                          "its content was changed, or the chain was recomputed without the audit key "
+                          "(HMAC differs; if every chain breaks at entry 1, check AUDIT_KEY)"),
+                    expected_seq - 1, prev, found)
+        if row["seq"] in wanted:
+            found[row["seq"]] = (row["id"], row["hash"])
+        expected_seq, prev = expected_seq + 1, row["hash"]
+    return None, expected_seq - 1, prev, found
+
+
+def _check_anchors(org: int, anchors: list, last_seq: int, found: dict, current_key_id: str) -> Break | None:
+    """The earliest anchor of an intact chain that does not hold: its entry gone, or not the entry anchored."""
+    for a in sorted(anchors, key=lambda a: (a.seq, a.at)):
+        when = f"anchored {a.at} ({a.source})"
+        if a.key_id and a.key_id != current_key_id:
+            return Break(org, a.seq, None, f"{when} under another audit key (key id {a.key_id}, now "
+                                           f"{current_key_id}): is AUDIT_KEY the key in use then?")
+        if a.seq > last_seq:
+            gone = f"entry {a.seq}" if a.seq == last_seq + 1 else f"entries {last_seq + 1}–{a.seq}"
+            return Break(org, last_seq + 1, None, f"{gone} missing: {when} as the head, but the chain ends at entry "
+                                                  f"{last_seq} (entries removed from the end and the head moved back?)")
+        if a.seq == 0:
+            continue
+        entry_id, digest = found[a.seq]
+        if not hmac.compare_digest(digest, a.hash):
+            return Break(org, a.seq, entry_id, f"differs from the entry {when}: the chain was rewritten up to here "
+                                               "by someone holding the audit key")
+    return None
 
 
 def entries_query(actor, site_id: int | None = None, entity_type: str | None = None, action: str | None = None,

@@ -1,4 +1,4 @@
-"""The scheduler process: APScheduler jobs (scan, send, sync) run by exactly one process at a time.
+"""The scheduler process: APScheduler jobs (scan, send, sync, anchor) run by exactly one process at a time.
 
 Embedded default: started inside the single server process (RUN_SCHEDULER=true, as scripts/dev does).
 Production: its own process, `flask --app wsgi scheduler`, never once per gunicorn worker. Either way a
@@ -87,6 +87,21 @@ def sync_job(app: Flask) -> None:
             db.session.remove()
 
 
+def anchor_job(app: Flask) -> None:
+    """Every AUDIT_ANCHOR_MINUTES (and at start): append each organisation's audit chain head to the anchor
+    file, outside the database."""
+    from ..audit.anchors import append_anchors
+
+    with app.app_context():
+        try:
+            anchors = append_anchors(utcnow())
+            log.info("anchor: %d audit chain head(s) appended to %s", len(anchors), app.config["AUDIT_ANCHOR_FILE"])
+        except Exception:  # an unwritable file must not stop the other jobs; it is logged every time
+            log.exception("anchor job failed")
+        finally:
+            db.session.remove()
+
+
 def _guarded(job: Callable[[Flask], None], before: Callable[[], bool] | None) -> Callable[[Flask], None]:
     """The job, run only when `before()` says so (the leader still holds its lock)."""
     if before is None:
@@ -101,7 +116,7 @@ def _guarded(job: Callable[[Flask], None], before: Callable[[], bool] | None) ->
 
 
 def build_scheduler(app: Flask, before_job: Callable[[], bool] | None = None) -> BackgroundScheduler:
-    """The three jobs with fixed ids; one run of each at a time; a late run is not repeated (coalesce).
+    """The jobs with fixed ids; one run of each at a time; a late run is not repeated (coalesce).
     Each also runs once at start (sync: subjects may have changed while stopped; scan, a few seconds later:
     what fell due while stopped is recorded at once; send: mail queued while stopped goes out at once). `before_job` is asked before every run: False runs nothing."""
     scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(2)}, timezone="UTC",
@@ -113,6 +128,8 @@ def build_scheduler(app: Flask, before_job: Callable[[], bool] | None = None) ->
                       replace_existing=True, next_run_time=now)
     scheduler.add_job(_guarded(sync_job, before_job), "interval", minutes=SYNC_MINUTES, args=[app], id="sync",
                       replace_existing=True, next_run_time=now)
+    scheduler.add_job(_guarded(anchor_job, before_job), "interval", minutes=app.config["AUDIT_ANCHOR_MINUTES"],
+                      args=[app], id="anchor", replace_existing=True, next_run_time=now + timedelta(seconds=10))
     return scheduler
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import validation as v
+from ..audit.anchors import current_heads
 from ..audit.models import AuditEntry
 from ..audit.services import record_event
 from ..auth.actor import Actor
@@ -887,6 +888,7 @@ def queue_digests(now: datetime) -> int:
         if not rows:
             continue
         names = subjects.labels(rows)
+        [anchor] = current_heads(now, site.organisation_id) or [None]  # the chain's head, outside the database
         for m in managers:
             if keys[m.id] in done:
                 continue
@@ -898,7 +900,7 @@ def queue_digests(now: datetime) -> int:
                 subject = _("Daily digest for %(site)s: %(overdue)s overdue, %(total)s to do",
                             site=site.name, overdue=overdue, total=len(items))
                 context = {"site": site, "items": items, "person": m, "link": _link(None, m), "kind": "digest",
-                           "day": local.date()}
+                           "day": local.date(), "anchor": anchor}
                 queued += _queue(keys[m.id], "digest", site, m, language, subject, "email/digest", context, now,
                                  None) is not None
     return queued

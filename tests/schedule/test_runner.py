@@ -50,7 +50,7 @@ def test_a_second_scheduler_waits_and_takes_over_when_the_first_stops(app, db):
         one.stop.set()
         threads[0].join(10)
         assert _wait(two.leading.is_set)
-        assert {job.id for job in two.scheduler.get_jobs()} == {"scan", "send", "sync"}
+        assert {job.id for job in two.scheduler.get_jobs()} == {"scan", "send", "sync", "anchor"}
     finally:
         one.stop.set()
         two.stop.set()
@@ -64,6 +64,8 @@ def test_the_jobs_run_every_minute_and_sync_every_ten(app):
     assert jobs["scan"].trigger.interval == timedelta(minutes=1)
     assert jobs["send"].trigger.interval == timedelta(minutes=1)
     assert jobs["sync"].trigger.interval == timedelta(minutes=10)
+    assert jobs["anchor"].trigger.interval == timedelta(minutes=app.config["AUDIT_ANCHOR_MINUTES"]) \
+        == timedelta(hours=1)
 
 
 def test_the_scan_job_flags_what_is_overdue_in_its_own_context(app, db, day_checks, time_machine):
