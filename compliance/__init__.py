@@ -49,6 +49,9 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
 
     setup_views.init_app(app)  # while no organisation exists, pages lead to /setup
 
+    from . import boundary
+
+    boundary.init_app(app)  # first of the before-request functions, and the `int` converter for every route
     _register_models()
     _register_blueprints(app)
 

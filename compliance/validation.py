@@ -1,7 +1,7 @@
 """Input checks shared by services (forms and the API both reach them): a clear message naming the field."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Iterable
 
@@ -9,7 +9,8 @@ import email_validator
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
-from .errors import Invalid
+from .boundary import MAX_ID
+from .errors import Invalid, NotFound
 from .timeutil import is_valid_timezone
 
 # Clinics use internal mail domains (".local", ".test" in staging); email_validator refuses these
@@ -52,20 +53,58 @@ def email(data: dict) -> str:
         raise Invalid(_l("email is not valid: %(reason)s", reason=str(exc)), field="email") from None
 
 
-def date_value(data: dict, name: str, required: bool = True) -> date | None:
+# --- the plausible window of every date and time a person or machine types -----------------------
+# Nothing in a clinic's records happened before 2000 or is planned more than ten years ahead; a value outside
+# is a typing slip (or an attack on date arithmetic), refused with the field's name. Narrower where the
+# meaning demands: something done is not in the future (a local day may run up to a day ahead of UTC's).
+EARLIEST_DAY = date(2000, 1, 1)
+YEARS_AHEAD = 10
+
+
+def latest_day(today: date) -> date:
+    try:
+        return today.replace(year=today.year + YEARS_AHEAD)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + YEARS_AHEAD, day=28)
+
+
+def day_problem(value: date, today: date, not_future: bool = False) -> tuple[date, date] | None:
+    """None when `value` lies in its window, else the window (first, last) it missed."""
+    last = today + timedelta(days=1) if not_future else latest_day(today)
+    return None if EARLIEST_DAY <= value <= last else (EARLIEST_DAY, last)
+
+
+def check_day(value: date, name: str, today: date, not_future: bool = False) -> date:
+    window = day_problem(value, today, not_future)
+    if window:
+        raise Invalid(_l("%(field)s must be between %(first)s and %(last)s", field=name,
+                         first=window[0].isoformat(), last=window[1].isoformat()), field=name)
+    return value
+
+
+def check_moment(value: datetime, name: str, now: datetime, not_future: bool = False) -> datetime:
+    """An aware date and time within the window; `not_future` allows five minutes of clock drift."""
+    if not_future and value > now + timedelta(minutes=5):
+        raise Invalid(_l("%(field)s is in the future", field=name), field=name)
+    check_day(value.astimezone(timezone.utc).date(), name, now.date())
+    return value
+
+
+def date_value(data: dict, name: str, required: bool = True, today: date | None = None,
+               not_future: bool = False) -> date | None:
     value = data.get(name)
     if value in (None, ""):
         if required:
             raise Invalid(_l("%(field)s is required", field=name), field=name)
         return None
     if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise Invalid(_l("%(field)s must be a date (YYYY-MM-DD)", field=name), field=name) from None
+        value = value.date()
+    if not isinstance(value, date):
+        try:
+            value = date.fromisoformat(str(value))
+        except ValueError:
+            raise Invalid(_l("%(field)s must be a date (YYYY-MM-DD)", field=name), field=name) from None
+    return check_day(value, name, today or datetime.now(timezone.utc).date(), not_future)
 
 
 def integer(data: dict, name: str, lo: int, hi: int, required: bool = True) -> int | None:
@@ -151,7 +190,11 @@ def boolean(data: dict, name: str) -> bool:
 
 
 def ident(data: dict, name: str) -> int:
+    """A record's id: a whole number that can exist (1 … 2^31 − 1)."""
     try:
-        return int(data.get(name))
+        number = int(data.get(name))
     except (TypeError, ValueError):
         raise Invalid(_l("%(field)s is required", field=name), field=name) from None
+    if not 0 < number <= MAX_ID:
+        raise NotFound(_l("no such record: %(field)s %(id)s", field=name, id=number), field=name)
+    return number

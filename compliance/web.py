@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import date
 from functools import wraps
 from math import ceil
 from typing import Any, Callable
 
-from flask import Flask, abort, flash, g, has_request_context, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, has_request_context, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -20,7 +22,9 @@ from .auth.actor import Actor, actor_for_user
 from .errors import ServiceError
 from .extensions import db, login_manager
 from .labels import ROLE_LABELS, ROOM_KIND_LABELS
+from .boundary import MAX_ID
 from .timeutil import utcnow
+from .validation import day_problem
 
 TABLET_COOKIE = "tablet"
 
@@ -80,8 +84,25 @@ def paginate(stmt, default_per_page: int = 25) -> Page:
     from .sites.models import count
 
     total = count(stmt)
+    page = min(page, max(1, ceil(total / per_page)))  # past the last page: the last page (no offset overflow)
     items = list(db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique())
     return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def arg_id(name: str) -> int | None:
+    """A record id from the query string, or None when absent, not a number, or not one that can exist."""
+    value = request.args.get(name, type=int)
+    return value if value is not None and 0 < value <= MAX_ID else None
+
+
+def arg_day(name: str) -> date | None:
+    """A date filter from the query string (YYYY-MM-DD), or None when absent, malformed or outside the window
+    every date is kept in (2000-01-01 to ten years ahead)."""
+    try:
+        value = date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+    return None if day_problem(value, utcnow().date()) else value
 
 
 def sort_clause(options: dict[str, Any], default: str):
@@ -290,7 +311,28 @@ def init_app(app: Flask) -> None:
                 "ACTION_LABELS": ACTION_LABELS, "PRIVATE_KINDS": PRIVATE_KINDS}
 
 
+def _integrity_error(exc: IntegrityError):
+    """The last line behind the services' own checks: two requests at the same moment both passed the check
+    (two rooms "Ärzte"), and the database's unique constraint refused the second. Nothing is stored."""
+    db.session.rollback()
+    current_app.logger.warning("refused by a database constraint: %s", exc.orig)
+    return _error_response(409, _("Someone saved the same thing a moment ago (it must be unique). "
+                                  "Reload the page to see it."))
+
+
+def _out_of_range(exc: Exception):
+    """A number or date the database or the calendar cannot hold got past every earlier check: 422, nothing
+    stored (and logged, so the check that should have caught it can be added)."""
+    db.session.rollback()
+    current_app.logger.warning("value out of range: %r", exc, exc_info=exc)
+    return _error_response(422, _("A number or date is outside what can be stored. Check the values and try "
+                                  "again."))
+
+
 def register_error_handlers(app: Flask) -> None:
     """After the API is set up, so that these handlers replace flask-smorest's app-wide one."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ServiceError, _service_error)
+    app.register_error_handler(IntegrityError, _integrity_error)
+    app.register_error_handler(DataError, _out_of_range)
+    app.register_error_handler(OverflowError, _out_of_range)

@@ -7,11 +7,11 @@ an answer fits its item (a number that is not a number answers 422 naming `value
 """
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from ..checklists.models import ITEM_KINDS, NOTE_WHEN, TEMPLATE_KINDS
 from ..checklists.rules import MAX_TEXT
-from .schemas import InputSchema, UTCDateTimeField, _text
+from .schemas import BoundedSchema, InputSchema, UTCDateTimeField, _text
 from .sterilisation_schemas import DecimalString
 
 ACTION_STATES = ("open", "closed", "all")
@@ -45,7 +45,7 @@ class AnswerValue(fields.Raw):
 
 # --- outputs -------------------------------------------------------------------------------------
 
-class TemplateItemSchema(Schema):
+class TemplateItemSchema(BoundedSchema):
     id = fields.Integer()
     position = fields.Integer()
     key = fields.String()
@@ -61,7 +61,7 @@ class TemplateItemSchema(Schema):
     choices = fields.List(fields.String(), allow_none=True)
 
 
-class TemplateVersionBriefSchema(Schema):
+class TemplateVersionBriefSchema(BoundedSchema):
     id = fields.Integer()
     number = fields.Integer()
     title = TextsField()
@@ -74,7 +74,7 @@ class TemplateVersionSchema(TemplateVersionBriefSchema):
     items = fields.List(fields.Nested(TemplateItemSchema))
 
 
-class ChecklistTemplateSchema(Schema):
+class ChecklistTemplateSchema(BoundedSchema):
     id = fields.Integer()
     key = fields.String()
     kind = fields.String(metadata={"enum": list(TEMPLATE_KINDS)})
@@ -91,7 +91,7 @@ class ChecklistTemplateDetailSchema(ChecklistTemplateSchema):
     versions = fields.List(fields.Nested(TemplateVersionBriefSchema), metadata={"description": "Oldest first"})
 
 
-class AnswerSchema(Schema):
+class AnswerSchema(BoundedSchema):
     """An answer as given. A correction is a new answer whose amends_id names the one it corrects."""
 
     id = fields.Integer()
@@ -108,7 +108,7 @@ class AnswerSchema(Schema):
     answered_at = UTCDateTimeField()
 
 
-class CorrectiveActionSchema(Schema):
+class CorrectiveActionSchema(BoundedSchema):
     id = fields.Integer()
     site_id = fields.Integer()
     run_id = fields.Integer()
@@ -124,7 +124,7 @@ class CorrectiveActionSchema(Schema):
     close_note = fields.String()
 
 
-class ChecklistRunSchema(Schema):
+class ChecklistRunSchema(BoundedSchema):
     id = fields.Integer()
     site_id = fields.Integer()
     room_id = fields.Integer(allow_none=True)
@@ -193,7 +193,7 @@ class CloseActionInputSchema(InputSchema):
 
 # --- list filters (query string) -----------------------------------------------------------------
 
-class RunQuerySchema(Schema):
+class RunQuerySchema(BoundedSchema):
     site_id = fields.Integer(load_default=None)
     template_id = fields.Integer(load_default=None)
     complete = fields.Boolean(load_default=None, allow_none=True,
@@ -203,7 +203,7 @@ class RunQuerySchema(Schema):
                                                                                       "including"})
 
 
-class ActionQuerySchema(Schema):
+class ActionQuerySchema(BoundedSchema):
     site_id = fields.Integer(load_default=None)
     state = fields.String(load_default="open", validate=validate.OneOf(ACTION_STATES),
                           metadata={"description": "open (default), closed or all (open first)"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_babel import get_locale
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from ..extensions import db
 from ..guidelines import LOOSER, OVERRIDE_CHOICES
@@ -14,7 +14,7 @@ from ..guidelines import services
 from ..guidelines.numbers import NumberRow
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
-from .schemas import InputSchema, UTCDateTimeField, _text
+from .schemas import BoundedSchema, InputSchema, UTCDateTimeField, _text
 
 blp = Blueprint("api_guidelines", __name__, url_prefix="/api/v1", description=(
     "A site's own numbers for the guideline pack (a monthly spore test, a longer shelf life), within the range "
@@ -31,7 +31,7 @@ _errors = error_docs(blp)
 
 # --- what goes out -------------------------------------------------------------------------------
 
-class NumberSchema(Schema):
+class NumberSchema(BoundedSchema):
     """One number of the pack at a site."""
 
     rule_id = fields.String(metadata={"description": "The rule; \"notices\" for when people are told, \"gate\" for "
@@ -53,14 +53,14 @@ class NumberSchema(Schema):
     gate_rule = fields.String(allow_none=True, metadata={"description": "A gate refusal: the rule it applies"})
 
 
-class NumberGroupSchema(Schema):
+class NumberGroupSchema(BoundedSchema):
     rule_id = fields.String()
     title = fields.String(metadata={"description": "In the caller's language"})
     severity = fields.String(allow_none=True, metadata={"enum": ["critical", "major", "minor"]})
     numbers = fields.List(fields.Nested(NumberSchema))
 
 
-class NumberChangeSchema(Schema):
+class NumberChangeSchema(BoundedSchema):
     """One change: a row appended; the one it replaced keeps `replaced_at`."""
 
     id = fields.Integer()
@@ -76,7 +76,7 @@ class NumberChangeSchema(Schema):
     replaced_at = UTCDateTimeField(allow_none=True, metadata={"description": "null: in force now"})
 
 
-class SiteNumbersSchema(Schema):
+class SiteNumbersSchema(BoundedSchema):
     site_id = fields.Integer()
     pack = fields.String()
     version = fields.String()

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 from sqlalchemy.orm import defer, selectinload
 
 from ..extensions import db
@@ -31,7 +31,7 @@ from ..schedule.models import (
 )
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
-from .schemas import InputSchema, UTCDateTimeField, _text
+from .schemas import BoundedSchema, InputSchema, UTCDateTimeField, _text
 from .sites import PAGE, _page
 from .sterilisation import _With
 
@@ -68,7 +68,7 @@ class LocalDateTimeField(fields.DateTime):
         return value.isoformat()
 
 
-class ObligationSchema(Schema):
+class ObligationSchema(BoundedSchema):
     """An obligation. `next_due_at` and `next_due_local` are the same instant (UTC; the site's zone)."""
 
     id = fields.Integer()
@@ -100,7 +100,7 @@ class ObligationSchema(Schema):
     ended_at = UTCDateTimeField(allow_none=True)
 
 
-class ObligationChangeSchema(Schema):
+class ObligationChangeSchema(BoundedSchema):
     at = UTCDateTimeField()
     from_status = fields.String()
     to_status = fields.String(metadata={"enum": [*OBLIGATION_STATUSES, "snoozed"]})
@@ -110,7 +110,7 @@ class ObligationChangeSchema(Schema):
     until = UTCDateTimeField(allow_none=True, metadata={"description": "A snooze's end"})
 
 
-class FindingSchema(Schema):
+class FindingSchema(BoundedSchema):
     """An overdue obligation, once per due time, with the guideline version and site overrides in force."""
 
     id = fields.Integer()
@@ -126,7 +126,7 @@ class FindingSchema(Schema):
     overrides = fields.Dict()
 
 
-class OccurrenceSchema(Schema):
+class OccurrenceSchema(BoundedSchema):
     """One due time and what became of it; the compliance rates are counted from these."""
 
     due_at = UTCDateTimeField()
@@ -144,7 +144,7 @@ class ObligationDetailSchema(ObligationSchema):
     findings = fields.List(fields.Nested(FindingSchema), metadata={"description": "Newest due time first"})
 
 
-class OutboxMessageSchema(Schema):
+class OutboxMessageSchema(BoundedSchema):
     """An email (without its body)."""
 
     id = fields.Integer()
@@ -164,14 +164,14 @@ class OutboxMessageSchema(Schema):
 
 # --- what comes in -------------------------------------------------------------------------------
 
-class ObligationQuerySchema(Schema):
+class ObligationQuerySchema(BoundedSchema):
     site_id = fields.Integer(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(OBLIGATION_STATUSES), metadata={
         "description": "As stored; without it, every obligation but the ended ones"})
     kind = fields.String(load_default=None, validate=validate.Length(max=40))
 
 
-class OutboxQuerySchema(Schema):
+class OutboxQuerySchema(BoundedSchema):
     site_id = fields.Integer(load_default=None)
     state = fields.String(load_default=None, validate=validate.OneOf(OUTBOX_STATES))
     kind = fields.String(load_default=None, validate=validate.OneOf(MESSAGE_KINDS))
@@ -286,7 +286,7 @@ class Outbox(MethodView):
 
 # --- compliance rates ----------------------------------------------------------------------------
 
-class RateSchema(Schema):
+class RateSchema(BoundedSchema):
     key = fields.String(metadata={"description": "The obligation kind, a checklist's key, or all"})
     due = fields.Integer(attribute="occurrences", metadata={"description": "Due times decided in the period"})
     on_time = fields.Integer(attribute="met")
@@ -294,7 +294,7 @@ class RateSchema(Schema):
     rate = fields.Float(allow_none=True, metadata={"description": "on_time / due; null when nothing fell due"})
 
 
-class RatesSchema(Schema):
+class RatesSchema(BoundedSchema):
     site_id = fields.Integer()
     timezone = fields.String()
     start = fields.Date(metadata={"description": "The first local day counted"})
@@ -304,7 +304,7 @@ class RatesSchema(Schema):
     checklists = fields.List(fields.Nested(RateSchema), metadata={"description": "Runs completed / started"})
 
 
-class RatesQuerySchema(Schema):
+class RatesQuerySchema(BoundedSchema):
     site_id = fields.Integer(required=True)
     start = fields.Date(load_default=None, data_key="from", metadata={
         "description": "First local day (default: 28 days before the end)"})

@@ -5,16 +5,18 @@ reach); these schemas refuse malformed input early and document it in the OpenAP
 """
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timezone
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from ..auth.rules import MIN_PASSWORD_LENGTH, PIN_RE
+from ..boundary import MAX_ID
 from ..config import LANGUAGES, LOCALES
 from ..sites.models import ROLES
 from ..sites.services import ROOM_KINDS
 from ..sites.training import COURSES
 from ..timeutil import is_valid_timezone
+from ..validation import day_problem
 
 
 class UTCDateTimeField(fields.DateTime):
@@ -47,7 +49,36 @@ def _text(max_len: int, required: bool = True, **kw) -> fields.String:
     return fields.String(load_default="", validate=validate.Length(max=max_len), **kw)
 
 
-class InputSchema(Schema):
+def _plausible_moment(value) -> None:
+    """Dates and times the API reads lie in the window every record is kept in (2000-01-01 to ten years
+    ahead); narrower limits (not in the future) are the services' own."""
+    today = datetime.now(timezone.utc).date()
+    day = value.astimezone(timezone.utc).date() if isinstance(value, datetime) and value.tzinfo else (
+        value.date() if isinstance(value, datetime) else value)
+    window = day_problem(day, today)
+    if window:
+        raise ValidationError(f"must be between {window[0].isoformat()} and {window[1].isoformat()}")
+
+
+def _bound(field_obj: fields.Field) -> None:
+    if isinstance(field_obj, fields.Integer) and not any(isinstance(v, validate.Range) for v in field_obj.validators):
+        field_obj.validators.append(validate.Range(min=-MAX_ID - 1, max=MAX_ID))
+    elif isinstance(field_obj, (fields.Date, fields.DateTime)):
+        field_obj.validators.append(_plausible_moment)
+    elif isinstance(field_obj, fields.List):
+        _bound(field_obj.inner)
+
+
+class BoundedSchema(Schema):
+    """Every schema of the API: an integer it reads fits the database's INTEGER (an id beyond that exists
+    nowhere: 422, never a database error), and a date or time lies in the plausible window."""
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        super().on_bind_field(field_name, field_obj)
+        _bound(field_obj)
+
+
+class InputSchema(BoundedSchema):
     """JSON bodies: a field the endpoint does not know is refused (422), never silently dropped."""
 
     class Meta:
@@ -56,7 +87,7 @@ class InputSchema(Schema):
 
 # --- outputs -----------------------------------------------------------------------------------
 
-class SiteSchema(Schema):
+class SiteSchema(BoundedSchema):
     id = fields.Integer()
     name = fields.String()
     timezone = fields.String(metadata={"description": "IANA time zone; local times are shown in it"})
@@ -68,7 +99,7 @@ class SiteSchema(Schema):
     created_at = UTCDateTimeField()
 
 
-class RoomSchema(Schema):
+class RoomSchema(BoundedSchema):
     id = fields.Integer()
     site_id = fields.Integer()
     name = fields.String()
@@ -77,7 +108,7 @@ class RoomSchema(Schema):
     created_at = UTCDateTimeField()
 
 
-class UserSchema(Schema):
+class UserSchema(BoundedSchema):
     """A person; never their password or PIN hash."""
 
     id = fields.Integer()
@@ -94,7 +125,7 @@ class UserSchema(Schema):
     created_at = UTCDateTimeField()
 
 
-class TrainingSchema(Schema):
+class TrainingSchema(BoundedSchema):
     """A completed course. An inactive record was replaced (replaced_by_id) or withdrawn (void_reason)."""
 
     id = fields.Integer()
@@ -110,7 +141,7 @@ class TrainingSchema(Schema):
     created_at = UTCDateTimeField()
 
 
-class MeSchema(Schema):
+class MeSchema(BoundedSchema):
     """The caller: a signed-in person or a site's API key."""
 
     kind = fields.String(metadata={"enum": ["user", "api_key"]})
@@ -123,7 +154,7 @@ class MeSchema(Schema):
     permissions = fields.List(fields.String(), metadata={"description": "Actions this caller's role allows"})
 
 
-class ApiErrorSchema(Schema):
+class ApiErrorSchema(BoundedSchema):
     """Every error answer (4xx) of the API."""
 
     code = fields.Integer(metadata={"description": "The HTTP status"})
@@ -194,7 +225,7 @@ class TrainingWithdrawalSchema(InputSchema):
 
 # --- list filters (query string; parameters not named here, such as page, are ignored) ---------
 
-class SiteQuerySchema(Schema):
+class SiteQuerySchema(BoundedSchema):
     q = fields.String(load_default="", validate=validate.Length(max=200),
                       metadata={"description": "Part of the name"})
     include_inactive = fields.Boolean(load_default=False)

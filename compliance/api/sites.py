@@ -51,6 +51,8 @@ _errors = error_docs(blp)
 
 def _page(stmt: Select, pagination_parameters) -> list:
     pagination_parameters.item_count = count(stmt)
+    if pagination_parameters.first_item >= pagination_parameters.item_count:
+        return []  # past the last page (any page number, however large: no offset reaches the database)
     return list(db.session.scalars(
         stmt.limit(pagination_parameters.page_size).offset(pagination_parameters.first_item)))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from ..devices.models import DEVICE_STATUSES, SPAULDING_CLASSES, STERILISER_TYPES
 from ..devices.services import MANUAL_STATUS_CHANGES
@@ -27,7 +27,7 @@ from ..sterilisation.models import (
     TEST_RESULTS,
 )
 from ..validation import DecimalRefused, parse_decimal
-from .schemas import InputSchema, UTCDateTimeField, _text
+from .schemas import BoundedSchema, InputSchema, UTCDateTimeField, _text
 
 CLEANING_METHODS = ("washer_disinfector", "ultrasonic", "manual")
 CONTROL_RESULTS = ("grew", "no_growth")
@@ -97,7 +97,7 @@ def _device_ids() -> fields.List:
 
 # --- outputs: devices and sterilisers ------------------------------------------------------------
 
-class DeviceKindSchema(Schema):
+class DeviceKindSchema(BoundedSchema):
     id = fields.Integer()
     name = fields.String()
     spaulding_class = fields.String(metadata={"enum": list(SPAULDING_CLASSES)})
@@ -107,7 +107,7 @@ class DeviceKindSchema(Schema):
     created_at = UTCDateTimeField()
 
 
-class DeviceSchema(Schema):
+class DeviceSchema(BoundedSchema):
     id = fields.Integer()
     site_id = fields.Integer()
     device_type_id = fields.Integer()
@@ -119,7 +119,7 @@ class DeviceSchema(Schema):
     created_at = UTCDateTimeField()
 
 
-class DeviceEventSchema(Schema):
+class DeviceEventSchema(BoundedSchema):
     """A step in a device's life (registered, cleaned, inspected, packed, loaded, sterilised, recalled, ...)."""
 
     id = fields.Integer()
@@ -139,7 +139,7 @@ class DeviceDetailSchema(DeviceSchema):
     history = fields.List(fields.Nested(DeviceEventSchema), metadata={"description": "Newest first"})
 
 
-class ProgrammeSchema(Schema):
+class ProgrammeSchema(BoundedSchema):
     id = fields.Integer()
     steriliser_id = fields.Integer()
     name = fields.String()
@@ -149,7 +149,7 @@ class ProgrammeSchema(Schema):
     is_active = fields.Boolean()
 
 
-class SteriliserSchema(Schema):
+class SteriliserSchema(BoundedSchema):
     id = fields.Integer()
     site_id = fields.Integer()
     name = fields.String()
@@ -169,7 +169,7 @@ class SteriliserSchema(Schema):
 
 # --- outputs: tests, cycles, packs, recalls ------------------------------------------------------
 
-class SteriliserTestSchema(Schema):
+class SteriliserTestSchema(BoundedSchema):
     id = fields.Integer()
     site_id = fields.Integer()
     steriliser_id = fields.Integer()
@@ -188,7 +188,7 @@ class SteriliserTestSchema(Schema):
     created_at = UTCDateTimeField()
 
 
-class ReasonSchema(Schema):
+class ReasonSchema(BoundedSchema):
     """Why the rules failed a load: the guideline rule, a code, its figures, and a sentence in the reader's language."""
 
     rule = fields.String()
@@ -197,7 +197,7 @@ class ReasonSchema(Schema):
     message = fields.Function(reason_text, metadata={"type": "string"})
 
 
-class PackBriefSchema(Schema):
+class PackBriefSchema(BoundedSchema):
     id = fields.Integer()
     label_code = fields.String()
     packaging = fields.String(metadata={"enum": list(PACKAGINGS)})
@@ -205,7 +205,7 @@ class PackBriefSchema(Schema):
     expires_at = UTCDateTimeField(allow_none=True)
 
 
-class CycleSchema(Schema):
+class CycleSchema(BoundedSchema):
     """A load with the rules' verdict: awaiting_release when every rule passed, failed otherwise (with reasons)."""
 
     id = fields.Integer()
@@ -233,7 +233,7 @@ class CycleSchema(Schema):
     packs = fields.List(fields.Nested(PackBriefSchema))
 
 
-class CycleCorrectionSchema(Schema):
+class CycleCorrectionSchema(BoundedSchema):
     """A manager's correction of a load's typed figures: the figures, verdict and status before and after, and why."""
 
     id = fields.Integer()
@@ -272,7 +272,7 @@ class CycleDetailSchema(CycleSchema):
     corrections = fields.List(fields.Nested(CycleCorrectionSchema))
 
 
-class CycleBriefSchema(Schema):
+class CycleBriefSchema(BoundedSchema):
     id = fields.Integer()
     steriliser_id = fields.Integer()
     cycle_number = fields.Integer()
@@ -282,14 +282,14 @@ class CycleBriefSchema(Schema):
     decided_at = UTCDateTimeField(allow_none=True)
 
 
-class PackDeviceSchema(Schema):
+class PackDeviceSchema(BoundedSchema):
     id = fields.Integer()
     serial = fields.String()
     device_type_name = fields.String(attribute="device_type.name")
     status = fields.String(metadata={"enum": list(DEVICE_STATUSES)})
 
 
-class PackSchema(Schema):
+class PackSchema(BoundedSchema):
     id = fields.Integer()
     label_code = fields.String()
     label_url = fields.String(metadata={"description": "The address the label's QR code holds"})
@@ -314,7 +314,7 @@ class PackDetailSchema(PackSchema):
                                                                                      "oldest first"})
 
 
-class RecallLoadSchema(Schema):
+class RecallLoadSchema(BoundedSchema):
     cycle_id = fields.Integer()
     cycle_number = fields.Integer(attribute="cycle.cycle_number")
     started_at = UTCDateTimeField(attribute="cycle.started_at")
@@ -323,7 +323,7 @@ class RecallLoadSchema(Schema):
                                  metadata={"type": "array", "items": {"type": "string"}})
 
 
-class RecallSchema(Schema):
+class RecallSchema(BoundedSchema):
     """A failed spore test's recall of every load of the steriliser since its last passing spore test."""
 
     id = fields.Integer()
@@ -344,7 +344,7 @@ class RecallSchema(Schema):
     loads = fields.List(fields.Nested(RecallLoadSchema))
 
 
-class RecallChecklistSchema(Schema):
+class RecallChecklistSchema(BoundedSchema):
     """What must be done before a manager may close the recall."""
 
     retest = fields.Nested(SteriliserTestSchema, allow_none=True,
@@ -509,11 +509,11 @@ def _since(name: str, description: str) -> fields.AwareDateTime:
         " (ISO 8601 with an offset; write + as %2B, or use Z)")})
 
 
-class DeviceKindQuerySchema(Schema):
+class DeviceKindQuerySchema(BoundedSchema):
     include_inactive = fields.Boolean(load_default=False)
 
 
-class DeviceQuerySchema(Schema):
+class DeviceQuerySchema(BoundedSchema):
     site_id = fields.Integer(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(DEVICE_STATUSES))
     q = fields.String(load_default="", validate=validate.Length(max=200),
@@ -521,12 +521,12 @@ class DeviceQuerySchema(Schema):
     device_type_id = fields.Integer(load_default=None)
 
 
-class SteriliserQuerySchema(Schema):
+class SteriliserQuerySchema(BoundedSchema):
     site_id = fields.Integer(load_default=None)
     include_inactive = fields.Boolean(load_default=False)
 
 
-class SteriliserTestQuerySchema(Schema):
+class SteriliserTestQuerySchema(BoundedSchema):
     steriliser_id = fields.Integer(load_default=None)
     kind = fields.String(load_default=None, validate=validate.OneOf(TEST_KINDS))
     result = fields.String(load_default=None, validate=validate.OneOf(TEST_RESULTS))
@@ -534,7 +534,7 @@ class SteriliserTestQuerySchema(Schema):
     date_to = _since("to", "Performed before")
 
 
-class CycleQuerySchema(Schema):
+class CycleQuerySchema(BoundedSchema):
     steriliser_id = fields.Integer(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(CYCLE_STATUSES))
     verdict = fields.String(load_default=None, validate=validate.OneOf(("pass", "fail")))
@@ -542,12 +542,12 @@ class CycleQuerySchema(Schema):
     date_to = _since("to", "Started before")
 
 
-class PackQuerySchema(Schema):
+class PackQuerySchema(BoundedSchema):
     site_id = fields.Integer(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(PACK_STATUSES),
                            metadata={"description": "As stored (an expired pack is still sterile here)"})
     cycle_id = fields.Integer(load_default=None)
 
 
-class RecallQuerySchema(Schema):
+class RecallQuerySchema(BoundedSchema):
     open_only = fields.Boolean(load_default=False)

@@ -8,19 +8,19 @@ into words by compliance/treatments/messages.py, in the reader's language.
 """
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from ..stock.models import ITEM_KINDS, LOT_STATUSES
 from ..treatments import rules as gate_rules
 from ..treatments.messages import reason_text as gate_reason_text
 from ..treatments.models import ADVERSE_KINDS, PROCEDURES, SEVERITIES, TREATMENT_STATUSES
 from ..treatments.services import LOOK_BACK_DAYS
-from .schemas import InputSchema, UTCDateTimeField, _text
+from .schemas import BoundedSchema, InputSchema, UTCDateTimeField, _text
 from .sterilisation_schemas import DecimalString, _choice, _decimal_in, _integer
 
 SKIN_TYPES = ("I", "II", "III", "IV", "V", "VI")
 
-class GateReasonSchema(Schema):
+class GateReasonSchema(BoundedSchema):
     """Why the point-of-use gate refused: the guideline rule, a code, its values, and a sentence."""
 
     rule = fields.String(metadata={"description": "The guideline rule (an id in the guideline pack)"})
@@ -33,7 +33,7 @@ class GateReasonSchema(Schema):
     message = fields.Function(gate_reason_text, metadata={"type": "string"})
 
 
-class GateRefusalSchema(Schema):
+class GateRefusalSchema(BoundedSchema):
     """A 409 from the gate. The refused attempt is stored (attempt_id); nothing was used. A manager may override
     it at POST /gate-attempts/{attempt_id}/override only when `overridable` (every reason is `override: manager`:
     the practitioner's training); an item that may not be sterile, was used, or a client not screened or with a
@@ -52,7 +52,7 @@ class GateRefusalSchema(Schema):
 
 # --- outputs: stock ------------------------------------------------------------------------------
 
-class ItemTypeSchema(Schema):
+class ItemTypeSchema(BoundedSchema):
     id = fields.Integer()
     name = fields.String()
     kind = fields.String(metadata={"enum": list(ITEM_KINDS)})
@@ -65,7 +65,7 @@ class ItemTypeSchema(Schema):
     created_at = UTCDateTimeField()
 
 
-class LotSchema(Schema):
+class LotSchema(BoundedSchema):
     id = fields.Integer()
     site_id = fields.Integer()
     item_type_id = fields.Integer()
@@ -88,13 +88,13 @@ class LotDetailSchema(LotSchema):
     item_type = fields.Nested(ItemTypeSchema)
 
 
-class UnitLabelsSchema(Schema):
+class UnitLabelsSchema(BoundedSchema):
     lot_id = fields.Integer()
     codes = fields.List(fields.String(), metadata={"description": "The new labels (SU-…), to print with a QR code "
                                                                   "holding the code itself"})
 
 
-class SharpsContainerSchema(Schema):
+class SharpsContainerSchema(BoundedSchema):
     id = fields.Integer()
     site_id = fields.Integer()
     room_id = fields.Integer(allow_none=True)
@@ -109,7 +109,7 @@ class SharpsContainerSchema(Schema):
 
 # --- outputs: clients and treatments -------------------------------------------------------------
 
-class ClientSchema(Schema):
+class ClientSchema(BoundedSchema):
     """A client by pseudonymous code. name, phone and consent_note are present only for callers allowed
     clients.contact (managers, admins)."""
 
@@ -123,7 +123,7 @@ class ClientSchema(Schema):
     created_at = UTCDateTimeField()
 
 
-class TreatmentPackSchema(Schema):
+class TreatmentPackSchema(BoundedSchema):
     """A sterile pack opened for a treatment."""
 
     id = fields.Integer()
@@ -138,7 +138,7 @@ class TreatmentPackSchema(Schema):
                                                             "added to this treatment: a double scan, nothing stored"})
 
 
-class TreatmentUnitSchema(Schema):
+class TreatmentUnitSchema(BoundedSchema):
     """A single-use unit used in a treatment."""
 
     id = fields.Integer()
@@ -156,7 +156,7 @@ class TreatmentUnitSchema(Schema):
                                                             "added to this treatment: a double scan, nothing stored"})
 
 
-class GateAttemptSchema(Schema):
+class GateAttemptSchema(BoundedSchema):
     """A refused point-of-use check, kept: who tried what, and why it was refused."""
 
     id = fields.Integer()
@@ -171,7 +171,7 @@ class GateAttemptSchema(Schema):
     override_id = fields.Integer(allow_none=True)
 
 
-class GateOverrideSchema(Schema):
+class GateOverrideSchema(BoundedSchema):
     """A manager's written override of a refusal (a finding on the reports)."""
 
     id = fields.Integer()
@@ -185,7 +185,7 @@ class GateOverrideSchema(Schema):
     at = UTCDateTimeField()
 
 
-class OverrideResultSchema(Schema):
+class OverrideResultSchema(BoundedSchema):
     """The override and the usage it let through (a pack or a unit)."""
 
     override = fields.Nested(GateOverrideSchema)
@@ -193,7 +193,7 @@ class OverrideResultSchema(Schema):
     unit = fields.Nested(TreatmentUnitSchema, allow_none=True)
 
 
-class AdverseEventSchema(Schema):
+class AdverseEventSchema(BoundedSchema):
     id = fields.Integer()
     treatment_id = fields.Integer()
     site_id = fields.Integer()
@@ -209,7 +209,7 @@ class AdverseEventSchema(Schema):
     look_back_id = fields.Integer(allow_none=True, metadata={"description": "The look-back an infection opened"})
 
 
-class ProductSchema(Schema):
+class ProductSchema(BoundedSchema):
     name = fields.String()
     lot = fields.String()
 
@@ -221,7 +221,7 @@ def _needles_checked(treatment) -> bool:
     return all(met for _req, met in needle_checklist(treatment, pack_for_site(treatment.site_id)))
 
 
-class TreatmentSchema(Schema):
+class TreatmentSchema(BoundedSchema):
     id = fields.Integer()
     site_id = fields.Integer()
     room_id = fields.Integer()
@@ -413,24 +413,24 @@ def _since(name: str, description: str) -> fields.AwareDateTime:
         " (ISO 8601 with an offset; write + as %2B, or use Z)")})
 
 
-class ItemTypeQuerySchema(Schema):
+class ItemTypeQuerySchema(BoundedSchema):
     q = fields.String(load_default="", validate=validate.Length(max=200),
                       metadata={"description": "Part of the name, maker, product code or GTIN"})
 
 
-class LotQuerySchema(Schema):
+class LotQuerySchema(BoundedSchema):
     site_id = fields.Integer(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(LOT_STATUSES))
     q = fields.String(load_default="", validate=validate.Length(max=200),
                       metadata={"description": "Part of the lot number or of the item type's name"})
 
 
-class SharpsContainerQuerySchema(Schema):
+class SharpsContainerQuerySchema(BoundedSchema):
     site_id = fields.Integer(load_default=None)
     state = fields.String(load_default=None, validate=validate.OneOf(("open", "closed")))
 
 
-class TreatmentQuerySchema(Schema):
+class TreatmentQuerySchema(BoundedSchema):
     site_id = fields.Integer(load_default=None)
     client_id = fields.Integer(load_default=None)
     practitioner_id = fields.Integer(load_default=None)
@@ -439,7 +439,7 @@ class TreatmentQuerySchema(Schema):
     date_to = _since("to", "Started before")
 
 
-class LookBackQuerySchema(Schema):
+class LookBackQuerySchema(BoundedSchema):
     """What the treatments were exposed to: at least one of the ids."""
 
     cycle_id = fields.Integer(load_default=None, metadata={"description": "A load"})
@@ -457,6 +457,6 @@ class LookBackQuerySchema(Schema):
                                   field_name="cycle_id")
 
 
-class WindowQuerySchema(Schema):
+class WindowQuerySchema(BoundedSchema):
     window_days = fields.Integer(load_default=LOOK_BACK_DAYS, validate=validate.Range(1, 365),
                                  metadata={"description": "Days before and after the treatment"})

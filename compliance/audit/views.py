@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..sites.models import Site
 from ..timeutil import utcnow
-from ..web import current_actor, paginate, requires
+from ..web import arg_id, current_actor, paginate, requires
 from . import services
 from .models import AuditEntry
 
@@ -36,7 +36,7 @@ def masked(entry: AuditEntry, can_see_personal: bool) -> tuple[dict | None, dict
 def list_entries():
     actor = current_actor()
     sites = list(db.session.scalars(select(Site).where(Site.id.in_(actor.site_ids)).order_by(Site.name)))
-    site_id = request.args.get("site", type=int)
+    site_id = arg_id("site")
     if site_id is not None and site_id not in actor.site_ids:
         site_id = -1  # another site: nothing, not an error page that confirms it exists
     entity = request.args.get("entity", "").strip()[:64] or None

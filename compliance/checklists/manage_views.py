@@ -24,7 +24,9 @@ from ..labels import LANGUAGE_LABELS
 from ..sites import services as site_services
 from ..sites.models import Room, Site, User
 from ..timeutil import local_today, utcnow
-from ..web import current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit
+from ..web import (
+    arg_day, arg_id, current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit,
+)
 from . import rules, services
 from .manage_forms import (
     BLANK_ROWS,
@@ -80,17 +82,10 @@ def _reach_sites(actor: Actor) -> list[Site]:
 
 
 def _filter_site(actor: Actor) -> int | None:
-    site_id = request.args.get("site", type=int)
+    site_id = arg_id("site")
     if site_id is not None:
         site_services.get_site(actor, site_id)  # a site outside the actor's reach is a 404, not an empty list
     return site_id
-
-
-def _date_arg(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
-        return None
 
 
 def _names(user_ids: Iterable[int | None]) -> dict[int, str]:
@@ -254,7 +249,7 @@ def show_template(template_id: int):
     actor = current_actor()
     template = services.get_template(actor, template_id)
     versions = list(template.versions)
-    number = request.args.get("version", type=int)
+    number = arg_id("version")
     version = next((v for v in versions if v.number == number), versions[-1])
     runs = _grouped(ChecklistRun.version_id, [v.id for v in versions], ChecklistRun.site_id.in_(actor.site_ids))
     items = _grouped(TemplateItem.version_id, [v.id for v in versions])
@@ -297,12 +292,12 @@ class RunRow:
 def list_runs():
     actor = current_actor()
     sites = _reach_sites(actor)
-    template_id = request.args.get("template", type=int)
+    template_id = arg_id("template")
     if template_id is not None:
         services.get_template(actor, template_id)  # another organisation's checklist is a 404
     status = request.args.get("status") if request.args.get("status") in RUN_STATUSES else None
     f = RunFilters(site_id=_filter_site(actor), template_id=template_id, status=status,
-                   date_from=_date_arg("from"), date_to=_date_arg("to"))
+                   date_from=arg_day("from"), date_to=arg_day("to"))
     if len(sites) == 1:
         g.site = sites[0]
     stmt = services.runs_query(actor, site_id=f.site_id, template_id=f.template_id,

@@ -8,6 +8,7 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from ..names import keeps_name_key
 from ..sites.models import Site, User
 from ..timeutil import UTCDateTime, utcnow
 
@@ -16,18 +17,21 @@ DEVICE_STATUSES = ("in_service", "dirty", "in_reprocessing", "quarantined", "ret
 STERILISER_TYPES = ("B", "S", "N")
 
 
+@keeps_name_key
 class DeviceType(db.Model):
     """A kind of reusable device (roller handle, pen, forceps …) with its Spaulding class."""
 
     __tablename__ = "device_types"
     __table_args__ = (
         UniqueConstraint("organisation_id", "name"),
+        Index("ux_device_types_organisation_id_name_key", "organisation_id", "name_key", unique=True),
         CheckConstraint(f"spaulding_class IN {SPAULDING_CLASSES!r}", name="spaulding_class"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
+    name_key: Mapped[str] = mapped_column(String(120))  # see compliance/names.py
     spaulding_class: Mapped[str] = mapped_column(String(16), default="critical")
     is_hollow: Mapped[bool] = mapped_column(default=False)
     default_max_cycles: Mapped[int | None] = mapped_column()
@@ -80,18 +84,21 @@ class DeviceEvent(db.Model):
     by: Mapped[User | None] = relationship()
 
 
+@keeps_name_key
 class Steriliser(db.Model):
     """A benchtop steriliser (EN 13060 type B, S or N) at a site."""
 
     __tablename__ = "sterilisers"
     __table_args__ = (
         UniqueConstraint("site_id", "name"),
+        Index("ux_sterilisers_site_id_name_key", "site_id", "name_key", unique=True),
         CheckConstraint(f"type IN {STERILISER_TYPES!r}", name="type"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
+    name_key: Mapped[str] = mapped_column(String(120))
     make: Mapped[str] = mapped_column(String(120), default="")
     model: Mapped[str] = mapped_column(String(120), default="")
     serial: Mapped[str] = mapped_column(String(80), default="")
@@ -109,12 +116,14 @@ class Steriliser(db.Model):
     programmes: Mapped[list["Programme"]] = relationship(back_populates="steriliser", order_by="Programme.id")
 
 
+@keeps_name_key
 class Programme(db.Model):
     """A steriliser's programme: set temperature, minimum holding time, and optional minimum pressure."""
 
     __tablename__ = "programmes"
     __table_args__ = (
         UniqueConstraint("steriliser_id", "name"),
+        Index("ux_programmes_steriliser_id_name_key", "steriliser_id", "name_key", unique=True),
         CheckConstraint("temperature_c > 0 AND temperature_c < 200", name="temperature"),
         CheckConstraint("min_holding_seconds > 0", name="holding"),
     )
@@ -122,6 +131,7 @@ class Programme(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     steriliser_id: Mapped[int] = mapped_column(ForeignKey("sterilisers.id"), index=True)
     name: Mapped[str] = mapped_column(String(80))
+    name_key: Mapped[str] = mapped_column(String(80))
     temperature_c: Mapped[Decimal] = mapped_column(Numeric(5, 1))
     min_holding_seconds: Mapped[int] = mapped_column()
     min_pressure_kpa: Mapped[Decimal | None] = mapped_column(Numeric(6, 1))

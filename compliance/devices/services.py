@@ -12,6 +12,7 @@ from .. import validation as v
 from ..auth.actor import Actor
 from ..errors import Conflict, NotFound
 from ..extensions import db
+from ..names import name_key
 from ..schedule import services as schedule
 from .models import (
     SPAULDING_CLASSES,
@@ -49,7 +50,7 @@ def create_device_type(actor: Actor, data: dict, now: datetime) -> DeviceType:
     actor.require("devices.write")
     name = v.text(data, "name", 120)
     if db.session.scalar(select(DeviceType.id).where(DeviceType.organisation_id == actor.organisation_id,
-                                                     func.lower(DeviceType.name) == name.lower())):
+                                                     DeviceType.name_key == name_key(name))):
         raise Conflict(_l("a device kind with this name already exists"), field="name")
     row = DeviceType(organisation_id=actor.organisation_id, name=name,
                      spaulding_class=v.choice(data, "spaulding_class", SPAULDING_CLASSES),
@@ -189,7 +190,7 @@ def create_steriliser(actor: Actor, data: dict, now: datetime) -> Steriliser:
     actor.require("devices.write")
     values = _steriliser_values(actor, data)
     if db.session.scalar(select(Steriliser.id).where(Steriliser.site_id == values["site_id"],
-                                                     func.lower(Steriliser.name) == values["name"].lower())):
+                                                     Steriliser.name_key == name_key(values["name"]))):
         raise Conflict(_l("a steriliser with this name already exists at this site"), field="name")
     row = Steriliser(created_at=now, is_in_service=True, **values)
     db.session.add(row)
@@ -203,7 +204,7 @@ def update_steriliser(actor: Actor, steriliser_id: int, data: dict) -> Sterilise
     row = get_steriliser(actor, steriliser_id)
     values = _steriliser_values(actor, data)
     if db.session.scalar(select(Steriliser.id).where(Steriliser.site_id == values["site_id"], Steriliser.id != row.id,
-                                                     func.lower(Steriliser.name) == values["name"].lower())):
+                                                     Steriliser.name_key == name_key(values["name"]))):
         raise Conflict(_l("a steriliser with this name already exists at this site"), field="name")
     for key, value in values.items():
         setattr(row, key, value)
@@ -259,7 +260,7 @@ def add_programme(actor: Actor, steriliser_id: int, data: dict) -> Programme:
     steriliser = get_steriliser(actor, steriliser_id)
     name = v.text(data, "name", 80)
     if db.session.scalar(select(Programme.id).where(Programme.steriliser_id == steriliser.id,
-                                                    func.lower(Programme.name) == name.lower())):
+                                                    Programme.name_key == name_key(name))):
         raise Conflict(_l("this steriliser already has a programme with this name"), field="name")
     row = Programme(steriliser_id=steriliser.id, name=name,
                     temperature_c=v.decimal(data, "temperature_c", Decimal("100"), Decimal("150")),

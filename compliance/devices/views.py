@@ -17,7 +17,7 @@ from ..sites import services as site_services
 from ..sites.models import Site, User
 from ..sterilisation.models import Cycle, Pack, SteriliserTest
 from ..timeutil import local_today, utcnow
-from ..web import Page, current_actor, flash_redirect, paginate, requires, sort_clause, submit
+from ..web import arg_id, current_actor, flash_redirect, Page, paginate, requires, sort_clause, submit
 from . import services
 from .forms import (
     CLEANING_METHOD_LABELS,
@@ -89,7 +89,7 @@ def _reach_sites(actor: Actor, keep: Iterable[int] = (), active_only: bool = Fal
 
 
 def _filter_site(actor: Actor) -> int | None:
-    site_id = request.args.get("site", type=int)
+    site_id = arg_id("site")
     if site_id is not None:
         site_services.get_site(actor, site_id)  # a site outside the actor's reach is a 404, not an empty list
     return site_id
@@ -153,7 +153,7 @@ class DeviceFilters:
 @requires("devices.read")
 def list_devices():
     actor = current_actor()
-    type_id = request.args.get("kind", type=int)
+    type_id = arg_id("kind")
     if type_id is not None:
         services.get_device_type(actor, type_id)  # another organisation's kind is a 404
     status = request.args.get("status") if request.args.get("status") in DEVICE_STATUS_LABELS else None
@@ -182,8 +182,8 @@ def new_device():
     kinds = list(db.session.scalars(services.device_types_query(actor)))
     form = DeviceForm(sites=_reach_sites(actor, active_only=True), kinds=kinds)
     if request.method == "GET":
-        form.site_id.data = request.args.get("site", type=int)
-        form.device_type_id.data = request.args.get("kind", type=int)
+        form.site_id.data = arg_id("site")
+        form.device_type_id.data = arg_id("kind")
     outcome = submit(form, lambda: services.create_device(actor, form.data, utcnow()),
                      lambda device: flash_redirect(_(
                          "Device %(serial)s registered. It starts as dirty: clean and sterilise it before first use.",
@@ -331,7 +331,7 @@ def new_steriliser():
     actor = current_actor()
     form = _steriliser_form(actor)
     if request.method == "GET":
-        form.site_id.data = request.args.get("site", type=int)
+        form.site_id.data = arg_id("site")
     outcome = submit(form, lambda: services.create_steriliser(actor, form.data, utcnow()),
                      lambda steriliser: flash_redirect(
                          _("Steriliser “%(name)s” added. Add its programmes next.", name=steriliser.name),

@@ -14,7 +14,7 @@ from ..i18n import babel_locale, local_date, select_timezone
 from ..schedule import services as schedule_services
 from ..schedule.labels import KIND_LABELS, kind_label
 from ..timeutil import to_local, utcnow
-from ..web import current_actor, requires
+from ..web import arg_id, current_actor, requires
 from . import charts
 from .figures import RECENT_WEEKS, WEEKS, Dashboard, KeyRates, dashboard as build
 from .metrics import Rate
@@ -81,7 +81,7 @@ class Page:
 def dashboard():
     """Overdue duties, failed loads, open recalls and actions, overrides; compliance rates by week and by duty."""
     actor = current_actor()
-    d: Dashboard = build(actor, request.args.get("site", type=int), utcnow(), select_timezone())
+    d: Dashboard = build(actor, arg_id("site"), utcnow(), select_timezone())
     if d.site is not None or len(d.sites) == 1:
         g.site = d.site or d.sites[0]  # dates on the page in the site's zone and language
     finding = d.oldest_finding

@@ -1188,6 +1188,7 @@ def set_closing_days(actor: Actor, site_id: int, data: dict, now: datetime) -> S
         except ValueError:
             raise Invalid(_l("each holiday line starts with a date such as 2026-12-25, then its name: %(line)s",
                              line=line[:60]), field="holidays") from None
+        v.check_day(day, "holidays", now.date())
         holidays[day] = name.strip()[:120]
     site.closed_weekdays = ",".join(days)
     existing = {h.day: h for h in db.session.scalars(select(SiteHoliday).where(SiteHoliday.site_id == site_id))}

@@ -27,7 +27,7 @@ from ..sites import services as site_services
 from ..sites.forms import MultiCheckboxField, choices
 from ..sites.models import Site, User
 from ..timeutil import utcnow
-from ..web import current_actor, flash_redirect, paginate, requires, sort_clause, submit
+from ..web import arg_id, current_actor, flash_redirect, paginate, requires, sort_clause, submit
 from . import rules, services, subjects
 from .labels import KIND_LABELS, kind_label
 from .models import MESSAGE_KINDS, OUTBOX_STATES, Obligation, ObligationChange, OutboxMessage
@@ -159,7 +159,7 @@ def _reach_sites(actor: Actor) -> list[Site]:
 
 
 def _filter_site(actor: Actor) -> int | None:
-    site_id = request.args.get("site", type=int)
+    site_id = arg_id("site")
     if site_id is not None:
         site_services.get_site(actor, site_id)  # a site outside the actor's reach is a 404, not an empty list
     return site_id

@@ -5,6 +5,7 @@ from datetime import date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    Index,
     CheckConstraint,
     Column,
     Date,
@@ -20,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from ..names import keeps_name_key
 from ..timeutil import UTCDateTime, utcnow
 from .rules import default_locale
 
@@ -33,23 +35,29 @@ user_sites = Table(
 )
 
 
+@keeps_name_key
 class Organisation(db.Model):
     __tablename__ = "organisations"
+    __table_args__ = (Index("ux_organisations_name_key", "name_key", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    name_key: Mapped[str] = mapped_column(String(200))  # see compliance/names.py
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     sites: Mapped[list["Site"]] = relationship(back_populates="organisation", order_by="Site.name")
 
 
+@keeps_name_key
 class Site(db.Model):
     __tablename__ = "sites"
-    __table_args__ = (UniqueConstraint("organisation_id", "name"),)
+    __table_args__ = (UniqueConstraint("organisation_id", "name"),
+                      Index("ux_sites_organisation_id_name_key", "organisation_id", "name_key", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))
     # How dates, times and numbers are written (config.LOCALES); a site added without one gets its default.
@@ -81,13 +89,16 @@ class SiteHoliday(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+@keeps_name_key
 class Room(db.Model):
     __tablename__ = "rooms"
-    __table_args__ = (UniqueConstraint("site_id", "name"),)
+    __table_args__ = (UniqueConstraint("site_id", "name"),
+                      Index("ux_rooms_site_id_name_key", "site_id", "name_key", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
+    name_key: Mapped[str] = mapped_column(String(120))
     kind: Mapped[str] = mapped_column(String(32), default="treatment")
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

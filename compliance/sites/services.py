@@ -15,6 +15,7 @@ from ..auth.rules import MIN_PASSWORD_LENGTH, is_valid_pin, password_problem
 from ..config import LANGUAGES, LOCALES
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..extensions import db
+from ..names import name_key
 from ..labels import ROLE_LABELS
 from .models import ROLES, Room, Site, TrainingRecord, User, user_sites
 from .rules import default_locale
@@ -91,7 +92,7 @@ def set_site_active(actor: Actor, site_id: int, active: bool) -> Site:
 
 
 def _unique_site_name(org_id: int, name: str, exclude_id: int | None = None) -> None:
-    stmt = select(Site.id).where(Site.organisation_id == org_id, func.lower(Site.name) == name.lower())
+    stmt = select(Site.id).where(Site.organisation_id == org_id, Site.name_key == name_key(name))
     if exclude_id:
         stmt = stmt.where(Site.id != exclude_id)
     if db.session.scalar(stmt):
@@ -167,7 +168,7 @@ def set_room_active(actor: Actor, room_id: int, active: bool) -> Room:
 
 
 def _unique_room_name(site_id: int, name: str, exclude_id: int | None = None) -> None:
-    stmt = select(Room.id).where(Room.site_id == site_id, func.lower(Room.name) == name.lower())
+    stmt = select(Room.id).where(Room.site_id == site_id, Room.name_key == name_key(name))
     if exclude_id:
         stmt = stmt.where(Room.id != exclude_id)
     if db.session.scalar(stmt):
@@ -382,7 +383,7 @@ def _training_values(actor: Actor, data: dict) -> dict[str, Any]:
     except (TypeError, ValueError):
         raise Invalid(_l("user_id is required"), field="user_id") from None
     get_user(actor, user_id)
-    completed_on = v.date_value(data, "completed_on")
+    completed_on = v.date_value(data, "completed_on", not_future=True)
     expires_on = v.date_value(data, "expires_on", required=False)
     if expires_on is not None and expires_on < completed_on:
         raise Invalid(_l("expires_on must not be before completed_on"), field="expires_on")

@@ -22,6 +22,7 @@ from ..auth.rules import MIN_PASSWORD_LENGTH, password_problem
 from ..config import LANGUAGES
 from ..errors import Conflict, Forbidden, Invalid
 from ..extensions import db
+from ..names import name_key
 from .models import Organisation, Site, User
 
 DAILY_CHECKS = "daily-checks"  # the guideline rule whose numbers hold the opening and closing hours
@@ -64,7 +65,7 @@ def _default_hours() -> tuple[int, int]:
 
 def check_organisation(raw: Any) -> str:
     name = v.text({"organisation": raw}, "organisation", 200)
-    if db.session.scalar(select(Organisation.id).where(func.lower(Organisation.name) == name.lower())):
+    if db.session.scalar(select(Organisation.id).where(Organisation.name_key == name_key(name))):
         raise Conflict(_l("an organisation with this name already exists"), field="organisation")
     return name
 

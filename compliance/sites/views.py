@@ -21,7 +21,7 @@ from ..errors import Forbidden, ServiceError
 from ..extensions import db
 from ..timeutil import local_today, utcnow
 from ..auth.account_views import link_policy
-from ..web import current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit
+from ..web import arg_id, current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit
 from . import services
 from .forms import (
     LANGUAGE_LABELS,
@@ -70,7 +70,7 @@ class ListArgs:
 
 
 def _list_args(actor: Actor) -> ListArgs:
-    site_id = request.args.get("site", type=int)
+    site_id = arg_id("site")
     if site_id is not None:
         services.get_site(actor, site_id)  # a site outside the actor's reach is a 404, not an empty list
     return ListArgs(q=request.args.get("q", "").strip()[:200], site_id=site_id,
@@ -246,7 +246,7 @@ def new_room():
     actor = current_actor()
     form = _room_form(actor)
     if request.method == "GET":
-        form.site_id.data = request.args.get("site", type=int)
+        form.site_id.data = arg_id("site")
     outcome = submit(form, lambda: services.create_room(actor, form.data, utcnow()),
                      lambda room: flash_redirect(_("Room “%(name)s” added to %(site)s.", name=room.name,
                                                    site=room.site.name),
@@ -347,7 +347,7 @@ def new_user():
     actor = current_actor()
     form = _user_form(actor)
     if request.method == "GET":
-        site_id = request.args.get("site", type=int)
+        site_id = arg_id("site")
         form.site_ids.data = [site_id] if site_id in actor.site_ids else []
         form.role.data = "staff"
     outcome = submit(form, lambda: accounts.add_person(actor, form.values(), utcnow(), link_policy()), _added)
@@ -422,7 +422,7 @@ def list_training():
     actor = current_actor()
     args = _list_args(actor)
     course = request.args.get("course") if request.args.get("course") in COURSES else None
-    person_id = request.args.get("person", type=int)
+    person_id = arg_id("person")
     person = services.get_user(actor, person_id) if person_id is not None else None
     stmt = services.training_query(actor, user_id=person_id, search=args.q, course=course,
                                    include_inactive=args.inactive)
@@ -457,7 +457,7 @@ def new_training():
     actor = current_actor()
     form = _training_form(TrainingForm, actor)
     if request.method == "GET":
-        form.user_id.data = request.args.get("person", type=int)
+        form.user_id.data = arg_id("person")
     outcome = submit(form, lambda: services.record_training(actor, form.values(), utcnow()),
                      lambda record: flash_redirect(_("Training recorded for %(name)s.", name=record.user.name),
                                                    url_for("sites.list_training", person=record.user_id)))
@@ -519,7 +519,7 @@ def new_api_key():
     form = ApiKeyForm()
     form.site_id.choices = choices((s.id, s.name) for s in _sites(actor))
     if request.method == "GET":
-        form.site_id.data = request.args.get("site", type=int)
+        form.site_id.data = arg_id("site")
     status = 200
     if form.validate_on_submit():
         try:

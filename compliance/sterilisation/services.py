@@ -98,9 +98,7 @@ def _datetime(data: dict, name: str, now: datetime) -> datetime:
             raise Invalid(_l("%(field)s must be a date and time (ISO 8601)", field=name), field=name) from None
     if moment.tzinfo is None:
         raise Invalid(_l("%(field)s needs a time zone offset", field=name), field=name)
-    if moment > now + timedelta(minutes=5):
-        raise Invalid(_l("%(field)s is in the future", field=name), field=name)
-    return moment
+    return v.check_moment(moment, name, now, not_future=True)
 
 
 def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:

@@ -30,7 +30,9 @@ from ..sites.models import Site, User
 from ..i18n import number
 from ..timeutil import to_local, utcnow
 from ..treatments.services import recall_treatments
-from ..web import current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit
+from ..web import (
+    arg_day, arg_id, current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit,
+)
 from . import rules, services
 from .forms import (
     CLEANING_LABELS,
@@ -141,7 +143,7 @@ def _is_tablet() -> bool:
 
 def _site_in_context(actor: Actor) -> Site:
     """?site= in reach, else the enrolled tablet's site, else the person's first site in reach; sets g.site."""
-    wanted = request.args.get("site", type=int)
+    wanted = arg_id("site")
     site = None
     if wanted is not None:
         if wanted not in actor.site_ids:
@@ -311,7 +313,7 @@ def record_test():
     sterilisers = _sterilisers(actor, site)
     form = SteriliserTestForm(sterilisers=sterilisers)
     if request.method == "GET":
-        wanted = request.args.get("steriliser", type=int)
+        wanted = arg_id("steriliser")
         form.steriliser_id.data = wanted if any(s.id == wanted for s in sterilisers) else (
             sterilisers[0].id if sterilisers else None)
         form.kind.data = request.args.get("kind") if request.args.get("kind") in TEST_KIND_LABELS else "air_removal"
@@ -411,7 +413,7 @@ def record_cycle():
     sterilisers = _sterilisers(actor, site)
     form = CycleForm(sterilisers=sterilisers)
     if request.method == "GET":
-        wanted = request.args.get("steriliser", type=int)
+        wanted = arg_id("steriliser")
         in_service = [s for s in sterilisers if s.is_in_service] or sterilisers
         form.steriliser_id.data = wanted if any(s.id == wanted for s in sterilisers) else (
             in_service[0].id if in_service else None)
@@ -810,7 +812,7 @@ def print_labels():
     cycle = None
     packs: list[Pack] = []
     if request.args.get("cycle"):
-        cycle_id = request.args.get("cycle", type=int)
+        cycle_id = arg_id("cycle")
         if cycle_id is None:
             abort(404)
         cycle = services.get_cycle(actor, cycle_id)
@@ -909,15 +911,8 @@ class LogbookFilters:
                     self.result))
 
 
-def _date_arg(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
-        return None
-
-
 def _logbook_filters(actor: Actor) -> LogbookFilters:
-    steriliser_id = request.args.get("steriliser", type=int)
+    steriliser_id = arg_id("steriliser")
     if steriliser_id:
         steriliser = device_services.get_steriliser(actor, steriliser_id)  # another site's: 404
         site = _site_of(steriliser.site_id)
@@ -932,7 +927,7 @@ def _logbook_filters(actor: Actor) -> LogbookFilters:
         site=site, sites=_sites_in_reach(actor),
         sterilisers=list(db.session.scalars(device_services.sterilisers_query(actor, site_id=site.id,
                                                                               include_inactive=True))),
-        steriliser_id=steriliser_id or None, date_from=_date_arg("from"), date_to=_date_arg("to"),
+        steriliser_id=steriliser_id or None, date_from=arg_day("from"), date_to=arg_day("to"),
         status=pick("status", CYCLE_STATUS_LABELS), verdict=pick("verdict", ("pass", "fail")),
         kind=pick("kind", TEST_KIND_LABELS), result=pick("result", TEST_RESULT_LABELS),
         tab="tests" if request.args.get("tab") == "tests" else "loads")

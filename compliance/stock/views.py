@@ -20,7 +20,7 @@ from ..sites.models import Room, Site, User
 from ..timeutil import local_today, utcnow
 from ..treatments import services as treatment_services
 from ..treatments.models import SharpsContainer, TreatmentUnit
-from ..web import current_actor, flash_redirect, paginate, requires, sort_clause, submit
+from ..web import arg_id, current_actor, flash_redirect, paginate, requires, sort_clause, submit
 from . import services
 from .forms import (
     ITEM_KIND_LABELS,
@@ -68,7 +68,7 @@ def _reach_sites(actor: Actor, active_only: bool = False) -> list[Site]:
 
 
 def _filter_site(actor: Actor) -> int | None:
-    site_id = request.args.get("site", type=int)
+    site_id = arg_id("site")
     if site_id is not None:
         actor.require_site(site_id)  # a site outside the actor's reach is a 404, not an empty list
     return site_id
@@ -163,7 +163,7 @@ def receive_lot():
     sites = _reach_sites(actor, active_only=True)
     form = ReceiveLotForm(sites=sites, item_types=item_types)
     if request.method == "GET":
-        form.site_id.data = request.args.get("site", type=int) or (sites[0].id if len(sites) == 1 else None)
+        form.site_id.data = arg_id("site") or (sites[0].id if len(sites) == 1 else None)
     outcome = submit(form, lambda: services.receive_lot(actor, form.values(), utcnow()),
                      lambda lot: flash_redirect(
                          _("Lot %(lot)s of %(item)s received: %(quantity)s units, use by %(date)s.",
@@ -274,7 +274,7 @@ def print_unit_labels(lot_id: int):
     actor = current_actor()
     lot = services.get_lot(actor, lot_id)
     stmt = select(Unit).where(Unit.lot_id == lot.id, Unit.is_generated_label.is_(True))
-    first, last = request.args.get("first", type=int), request.args.get("last", type=int)
+    first, last = arg_id("first"), arg_id("last")
     if first is not None and last is not None:
         stmt = stmt.where(Unit.id.between(first, last))
     else:
@@ -381,7 +381,7 @@ def open_sharps_container():
                                                        Room.is_active.is_(True)).order_by(Room.name)))
     form = OpenContainerForm(sites=sites, rooms=rooms)
     if request.method == "GET":
-        form.site_id.data = request.args.get("site", type=int) or (sites[0].id if len(sites) == 1 else None)
+        form.site_id.data = arg_id("site") or (sites[0].id if len(sites) == 1 else None)
     outcome = submit(form, lambda: treatment_services.open_sharps_container(actor, form.values(), utcnow()),
                      lambda row: flash_redirect(_("Sharps container “%(label)s” opened.", label=row.label),
                                                 url_for("stock.list_sharps_containers", site=row.site_id)))

@@ -369,6 +369,7 @@ def finish_treatment(actor: Actor, treatment_id: int, data: dict, now: datetime)
             raise Invalid(_l("ended_at must be a date and time (ISO 8601)"), field="ended_at") from None
         if ended_at.tzinfo is None:
             raise Invalid(_l("ended_at needs a time zone offset"), field="ended_at")
+        v.check_moment(ended_at, "ended_at", now, not_future=True)
     if ended_at < treatment.started_at:
         raise Invalid(_l("the end is before the start"), field="ended_at")
     container = None

@@ -36,8 +36,10 @@ from ..stock import services as stock_services
 from ..stock.models import Lot, Unit
 from ..i18n import local_date
 from ..timeutil import to_local, utcnow
-from ..web import (current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit,
-                   wants_partial)
+from ..web import (
+    arg_day, arg_id, current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit,
+    wants_partial,
+)
 from . import services
 from .forms import (ADVERSE_KIND_LABELS, PROCEDURE_LABELS, SCREENING_LABELS, SEVERITY_LABELS, STATUS_CLASS,
                     STATUS_LABELS, SUBJECT_LABELS, AbandonForm, AdverseEventForm, FinishForm, OverrideForm, ScanForm,
@@ -86,7 +88,7 @@ def _is_tablet() -> bool:
 def _site_in_context(actor: Actor) -> Site:
     """The enrolled tablet's site, else ?site= in reach, else the person's first site in reach; sets g.site."""
     site = None
-    wanted = request.args.get("site", type=int)
+    wanted = arg_id("site")
     if g.get("tablet") is not None and g.tablet.site_id in actor.site_ids:
         site = g.tablet.site
     elif wanted is not None:
@@ -109,13 +111,6 @@ def _treatment(actor: Actor, treatment_id: int) -> Treatment:
 
 def _sites_in_reach(actor: Actor) -> list[Site]:
     return list(db.session.scalars(select(Site).where(Site.id.in_(actor.site_ids)).order_by(Site.name)))
-
-
-def _date_arg(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
-        return None
 
 
 def _in_local_window(stmt, sites: Iterable[Site], date_from: date | None, date_to: date | None):
@@ -597,12 +592,12 @@ def list_treatments():
     """Treatments in reach, filtered by site, practitioner, status and local dates; sorted and paged."""
     actor = current_actor()
     sites = _sites_in_reach(actor)
-    site_id = request.args.get("site", type=int)
+    site_id = arg_id("site")
     site_id = site_id if site_id in actor.site_ids else None
     status = request.args.get("status") if request.args.get("status") in STATUS_LABELS else None
     f = ListFilters(sites=sites, practitioners=_practitioners_in_reach(actor), site_id=site_id,
-                    practitioner_id=request.args.get("practitioner", type=int), status=status,
-                    date_from=_date_arg("from"), date_to=_date_arg("to"))
+                    practitioner_id=arg_id("practitioner"), status=status,
+                    date_from=arg_day("from"), date_to=arg_day("to"))
     if len(sites) == 1:
         g.site = sites[0]
     stmt = services.treatments_query(actor, site_id=f.site_id, practitioner_id=f.practitioner_id, status=f.status)
@@ -822,7 +817,7 @@ def _trace_query() -> TraceQuery:
                       steriliser_id=args.get("steriliser", type=int), load=(args.get("load") or "").strip()[:12],
                       cycle_id=args.get("cycle", type=int), device=(args.get("device") or "").strip()[:80],
                       lot=(args.get("lot") or "").strip()[:40], practitioner_id=args.get("practitioner", type=int),
-                      date_from=_date_arg("from"), date_to=_date_arg("to"))
+                      date_from=arg_day("from"), date_to=arg_day("to"))
 
 
 def _exposed(actor: Actor, q: TraceQuery, sites: list[Site]) -> list[Treatment] | None:
@@ -1017,7 +1012,7 @@ def list_overrides():
     """Every manager override of the gate: each one a finding, with the refusal it set aside."""
     actor = current_actor()
     sites = _sites_in_reach(actor)
-    site_id = request.args.get("site", type=int)
+    site_id = arg_id("site")
     site_id = site_id if site_id in actor.site_ids else None
     if len(sites) == 1:
         g.site = sites[0]

@@ -147,7 +147,6 @@ def test_api_cycle_figures_within_their_places_are_stored_as_given_and_answered_
 
 @pytest.mark.parametrize("value, message", [
     (True, "must be a number"), ("NaN", "must be a number"), ("Infinity", "must be a number"),
-    (float("nan"), "must be a number"), (float("inf"), "must be a number"),
     # The API reads decimal points only (the forms also read the decimal comma an Indonesian screen shows).
     ("134,55", "must be a number"), ("134,5", "must be a number"),
 ])
@@ -157,6 +156,16 @@ def test_api_refuses_booleans_nan_and_infinity_as_decimals(client, login_as, man
     r = login_as(manager).api("POST", f"{V1}/cycles", _cycle_body(ready_steriliser, temperature_c=value))
     assert r.status_code == 422, r.get_json()
     assert r.get_json()["errors"] == {"json": {"temperature_c": [message]}}
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinity_literals_are_not_json_and_are_refused_at_the_boundary(client, login_as, manager,
+                                                                               ready_steriliser, snapshot, value):
+    """`NaN` and `Infinity` (what Python's json writes for them) are not JSON (RFC 8259): 400 before any field."""
+    before = snapshot()
+    r = login_as(manager).api("POST", f"{V1}/cycles", _cycle_body(ready_steriliser, temperature_c=value))
+    assert r.status_code == 400 and "send a finite number" in r.get_json()["message"]
     assert snapshot() == before
 
 

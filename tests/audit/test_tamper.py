@@ -279,8 +279,8 @@ def test_an_answer_changed_directly_in_its_table_is_named(db, runner, answered):
 def test_rows_added_or_removed_directly_are_named(db, runner, answered, site):
     removed_id = answered[-1].id
     db.session.execute(delete(Answer.__table__).where(Answer.__table__.c.id == removed_id))
-    db.session.execute(insert(Room.__table__).values(site_id=site.id, name="Back room", kind="treatment",
-                                                     is_active=True))
+    db.session.execute(insert(Room.__table__).values(site_id=site.id, name="Back room", name_key="back room",
+                                                     kind="treatment", is_active=True))
     db.session.commit()
     found = {(d.table, d.row_id): d.problem for d in differences()}
     added_id = db.session.scalar(select(Room.id).where(Room.name == "Back room"))

@@ -66,7 +66,7 @@ def scan(client, treatment_id: int, code: str, htmx: bool = False):
 
 
 def finish_form(**changes) -> dict:
-    data = {"passes": "8", "needle_depth_mm": "0.5", "aftercare": "Petroleum jelly", "ended_at": "2026-11-25T11:00",
+    data = {"passes": "8", "needle_depth_mm": "0.5", "aftercare": "Petroleum jelly", "ended_at": "2026-11-25T10:00",
             "products-0-name": "Lidocaine 5% cream", "products-0-lot": "LD-22"}
     data.update(changes)
     return data
