@@ -18,7 +18,8 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
-ALL_LIBS = ["libpango-1.0.so.0", "libpangoft2-1.0.so.0", "libharfbuzz-subset.so.0", "libharfbuzz.so.0"]
+ALL_LIBS = ["libpango-1.0.so.0", "libpangoft2-1.0.so.0", "libharfbuzz-subset.so.0", "libharfbuzz.so.0",
+            "libatomic.so.1"] + [f"libfiller{n}.so.1" for n in range(2000)]  # as long as a real ldconfig -p
 ALL_PATHS = ["usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "usr/bin/chromium", "usr/lib/postgresql/15/bin/initdb"]
 
 FAKE_LDCONFIG = """#!/bin/sh
