@@ -1,6 +1,7 @@
 """Fixtures: an app on SQLite (default) or on the PostgreSQL named by TEST_DATABASE_URL; factories; sign-in helpers."""
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 from datetime import date, datetime, timedelta, timezone
@@ -40,6 +41,22 @@ class Client(FlaskClient):
         _db.session.commit()
         with self.application.app_context():
             return super().open(*args, **kwargs)
+
+    def download(self, url: str, **kwargs):
+        """GET a download as a WSGI server serves it, and read the whole body.
+
+        `open` keeps the request's app context until the response is returned; a server (gunicorn) reads
+        the body of a streamed response only after Flask has torn the request's contexts down (its
+        database session closed). Here the request runs in an empty context, so nothing of the test's
+        app context is reused, and the body is read to the end after the contexts are gone.
+        """
+        _db.session.commit()
+        response = contextvars.Context().run(FlaskClient.open, self, url, method="GET", **kwargs)
+        try:
+            response.get_data()
+        finally:
+            response.close()
+        return response
 
     def csrf_token(self) -> str:
         page = self.get("/login").get_data(as_text=True)

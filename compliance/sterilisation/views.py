@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import segno
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session,
-                   stream_with_context, url_for)
+                   url_for)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -1001,7 +1001,10 @@ def _test_csv_rows(tests: Iterable[SteriliserTest], tz: str, machines: dict[int,
                _local_text(t.result_at, tz), csv_cell(t.notes)]
 
 
-def _csv_response(rows: Iterator[list], filename: str) -> Response:
+def _csv_response(rows: list[list], filename: str) -> Response:
+    """Stream rows that are already plain values: a WSGI server reads the body after Flask has torn the
+    request down (its database session closed, the signed-in person detached), so nothing here may touch the
+    database, the person or the request's language."""
     def generate():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -1011,7 +1014,7 @@ def _csv_response(rows: Iterator[list], filename: str) -> Response:
             buffer.seek(0)
             buffer.truncate()
 
-    return Response(stream_with_context(generate()), mimetype="text/csv",
+    return Response(generate(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"',
                              "Cache-Control": "no-store"})
 
@@ -1024,12 +1027,13 @@ def logbook():
     f = _logbook_filters(actor)
     stmt = _tests_stmt(actor, f) if f.tab == "tests" else _cycles_stmt(actor, f)
     if request.args.get("format") == "csv":
-        # Recorded (and committed) before the rows stream: a commit would close PostgreSQL's server-side cursor.
+        # Recorded (and committed) before the rows are read: a commit would close PostgreSQL's server-side cursor.
         record_export(actor, f"logbook-{f.tab}", "csv", f.site.id, request.args.to_dict())
         rows = db.session.scalars(stmt.execution_options(yield_per=500))
         make = _test_csv_rows if f.tab == "tests" else _cycle_csv_rows
         machines = dict(db.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.site_id == f.site.id)).all())
-        return _csv_response(make(rows, f.site.timezone, machines),
+        # Every cell is made here, in the request (ORM objects, the person's language); only text is streamed.
+        return _csv_response(list(make(rows, f.site.timezone, machines)),
                              f"{f.tab}-{f.site.id}-{to_local(utcnow(), f.site.timezone):%Y%m%d-%H%M}.csv")
     page = paginate(stmt)
     reasons = {} if f.tab == "tests" else {c.id: [reason_text(r) for r in c.reasons] for c in page.items}

@@ -146,7 +146,7 @@ def live(tmp_path_factory) -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium fonts-dejavu-core)")
+        _unavailable(f"Chromium not found at {CHROMIUM} (scripts/setup --for-tests installs it, or says how)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:  # a test dependency (pyproject [test]); scripts/setup installs it
