@@ -140,8 +140,24 @@ def clean_multidict(values: ImmutableMultiDict) -> ImmutableMultiDict:
                                for key, value in values.items(multi=True)])
 
 
+def _at_most(limit: int) -> str:
+    """A regular expression for the whole numbers 0 … limit (no sign), digit by digit."""
+    digits = str(limit)
+    parts = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for n, d in enumerate(digits):
+        if d != "0":
+            rest = len(digits) - n - 1
+            parts.append(digits[:n] + (f"[0-{int(d) - 1}]" if d != "1" else "0") + (f"[0-9]{{{rest}}}" if rest else ""))
+    parts.append(digits)
+    return "(?:" + "|".join(parts) + ")"
+
+
 class BoundedInt(IntegerConverter):
-    """`<int:…>` in every route: 0 … 2^31 − 1; a larger number matches no route (404), as a missing id does."""
+    """`<int:…>` in every route: 0 … 2^31 − 1, by the route's own pattern, so that a larger number matches no
+    route at all (404, as a missing id; a check after matching would answer 405 where another method's route
+    has the same path)."""
+
+    regex = _at_most(MAX_ID)
 
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
