@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_babel import lazy_gettext as _l
-from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -22,6 +21,7 @@ from ..errors import Invalid
 from ..extensions import db
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
+from .blueprint import Blueprint
 from .checklists_schemas import (
     ActionQuerySchema,
     AmendInputSchema,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_babel import get_locale
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from ..extensions import db
@@ -14,6 +13,7 @@ from ..guidelines import services
 from ..guidelines.numbers import NumberRow
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
+from .blueprint import Blueprint
 from .schemas import InputSchema, UTCDateTimeField, _text
 
 blp = Blueprint("api_guidelines", __name__, url_prefix="/api/v1", description=(

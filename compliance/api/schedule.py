@@ -13,7 +13,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import defer, selectinload
 
@@ -31,6 +30,7 @@ from ..schedule.models import (
 )
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
+from .blueprint import Blueprint
 from .schemas import InputSchema, UTCDateTimeField, _text
 from .sites import PAGE, _page
 from .sterilisation import _With

@@ -11,7 +11,6 @@ from __future__ import annotations
 from flask import jsonify
 from flask.views import MethodView
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -36,6 +35,7 @@ from ..guidelines.services import pack_for_site
 from ..treatments.messages import instead_text, is_overridable
 from ..treatments.services import GateResult
 from .auth import api_actor, authenticate_request, error_docs
+from .blueprint import Blueprint
 from .sites import PAGE, _created, _page
 from .sterilisation import _With
 from .treatments_schemas import (
