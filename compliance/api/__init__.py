@@ -41,8 +41,9 @@ long, not one of the choices, a field this endpoint does not know) answers 422 w
 `errors: {"json": {field: [messages]}}` (or `"query"`). A refusal by the business rules names the
 field directly: `errors: {field: [messages]}` (409 for a duplicate, 422 for an invalid value,
 403 for a role that may not, 404 for something out of reach); a 409 for a duplicate (a cycle number
-recorded before, the same steriliser test again, an idempotency key used for another request) adds
-`existing_id`, the id of the record that exists, when the caller may read it. A body over 16 MB answers 413
+recorded before, the same steriliser test again, an idempotency key used for another request, a name, serial,
+label, checklist key or email taken) adds `existing_id`, the id of the record that exists, when the caller may
+read it. A body over 16 MB answers 413
 and a URL over 4096 characters 414, both as JSON. Nothing is stored when an error is
 answered, with one exception: when the point-of-use gate refuses a pack or a unit, it answers 409 with
 `{"code", "message", "rule", "reasons": [{rule, code, values, message}], "attempt_id"}` and the

@@ -287,14 +287,20 @@ def test_missing_csrf_header_on_a_session_write_is_400_and_stores_nothing(login_
 
 # --- input checks --------------------------------------------------------------------------------
 
-def test_duplicate_email_is_409_naming_email(login_as, manager, make_user, site, snapshot):
-    make_user("staff", [site], email="dup@example.com")
+def test_duplicate_email_is_409_naming_email_and_the_person_who_has_it(login_as, manager, make_user, site, snapshot):
+    existing = make_user("staff", [site], email="dup@example.com")
     before = snapshot()
     r = login_as(manager).api("POST", f"{V1}/users", _user_body([site.id], email="DUP@example.com"))
     assert r.status_code == 409
     assert r.get_json() == {"code": 409, "message": r.get_json()["message"],
-                            "errors": {"email": [r.get_json()["message"]]}}
+                            "errors": {"email": [r.get_json()["message"]]}, "existing_id": existing.id}
     assert snapshot() == before
+
+
+def test_an_email_used_in_another_organisation_is_409_without_naming_anyone(login_as, manager, outsider, site):
+    r = login_as(manager).api("POST", f"{V1}/users", _user_body([site.id], email=outsider.email))
+    assert r.status_code == 409 and list(r.get_json()["errors"]) == ["email"]
+    assert "existing_id" not in r.get_json()
 
 
 def test_pin_with_a_letter_is_422_naming_pin(login_as, manager, nurse, site, snapshot):

@@ -253,6 +253,32 @@ def test_two_requests_with_one_key_at_once_store_one_load(app, ready, admin, sit
     assert _count(db, Cycle) == 1
 
 
+@pytest.mark.parametrize("case", ["room", "steriliser", "device kind", "device serial", "device of another site"])
+def test_other_duplicates_are_409s_naming_the_existing_record_in_reach(frozen, login_as, admin, manager, site,
+                                                                       make_site, make_steriliser, make_device,
+                                                                       db, case):
+    client = login_as(manager)
+    if case == "room":
+        existing, r = site.rooms[0].id, client.api("POST", f"{V1}/rooms", {
+            "site_id": site.id, "name": site.rooms[0].name.upper(), "kind": "treatment"})
+    elif case == "steriliser":
+        existing = make_steriliser(site, name="Autoclave A").id
+        r = client.api("POST", f"{V1}/sterilisers", {"site_id": site.id, "name": "autoclave a", "type": "B"})
+    elif case == "device kind":
+        device = make_device(site)
+        existing = device.device_type_id
+        r = client.api("POST", f"{V1}/device-kinds", {"name": device.device_type.name, "spaulding_class": "critical",
+                                                     "is_hollow": False})
+    else:  # serials are unique in the organisation; the manager of site A reaches only site A's devices
+        owner = site if case == "device serial" else make_site(org=site.organisation, name="Bandung")
+        device = make_device(owner, serial="SN-DUP")
+        existing = device.id if owner is site else None
+        r = client.api("POST", f"{V1}/devices", {"site_id": site.id, "device_type_id": device.device_type_id,
+                                                "serial": "SN-DUP"})
+    assert r.status_code == 409, r.get_json()
+    assert r.get_json().get("existing_id") == existing
+
+
 # --- the tablet's forms send a key of their own ---------------------------------------------------
 
 def test_the_tablets_cycle_form_carries_a_fresh_key_and_a_double_tap_stores_one_load(ready, login_as, manager, db):
