@@ -279,6 +279,37 @@ def test_other_duplicates_are_409s_naming_the_existing_record_in_reach(frozen, l
     assert r.get_json().get("existing_id") == existing
 
 
+@pytest.mark.parametrize("record", ["test", "cycle"])
+def test_a_key_stored_between_the_look_up_and_the_insert_is_answered_as_a_replay(ready, admin, site, db, monkeypatch,
+                                                                                 record):
+    """The race of two requests with one key, made certain: the second one's look-up misses the first one's row
+    (not yet committed when it looked); its insert then hits the unique index, and it answers the first row."""
+    from compliance.auth.actor import actor_for_user
+    from compliance.sterilisation import services
+
+    actor = actor_for_user(admin)
+    if record == "test":
+        body = _test_body(ready, idempotency_key="race-test-0001", performed_at=None)  # now: not a repost by its time
+        call, look_up = services.record_test, "_replayed_test"
+    else:
+        body, call, look_up = cycle_body(ready, idempotency_key="race-cycle-001"), services.record_cycle, "_replayed_cycle"
+    first = call(actor, dict(body), NOW)
+    db.session.commit()
+    real, misses = getattr(services, look_up), []
+
+    def late(*args):
+        if not misses:
+            misses.append(True)
+            return None
+        return real(*args)
+
+    monkeypatch.setattr(services, look_up, late)
+    second = call(actor, dict(body), NOW)
+    assert misses and second.id == first.id and second.replayed
+    db.session.commit()
+    assert _count(db, SteriliserTest if record == "test" else Cycle) == (3 if record == "test" else 1)
+
+
 # --- the tablet's forms send a key of their own ---------------------------------------------------
 
 def test_the_tablets_cycle_form_carries_a_fresh_key_and_a_double_tap_stores_one_load(ready, login_as, manager, db):
