@@ -18,7 +18,7 @@ from .schemas import InputSchema, UTCDateTimeField, _text
 
 blp = Blueprint("api_guidelines", __name__, url_prefix="/api/v1", description=(
     "A site's own numbers for the guideline pack (a monthly spore test, a longer shelf life), within the range "
-    "the pack allows, with their history."))
+    "the pack allows, with their history. Managers, admins and auditors read them; a site's API key does not."))
 
 TAGS = [{"name": "site numbers", "description": "The guideline pack's numbers at a site: the default, the site's "
                                                 "value, the allowed range and which way is looser; changed by a "

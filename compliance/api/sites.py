@@ -39,7 +39,8 @@ from .schemas import (
     UserSchema,
 )
 
-blp = Blueprint("api_sites", __name__, url_prefix="/api/v1", description="Sites, rooms, people and training")
+blp = Blueprint("api_sites", __name__, url_prefix="/api/v1", description=(
+    "Sites, rooms, people and training. A site's API key reads none of them (403), only /me."))
 
 # Reads take a session cookie or a site API key; a session's writes also need the X-CSRFToken header.
 PAGE = {"page_size": 25, "max_page_size": 100}

@@ -1,6 +1,7 @@
 """Devices and sterilisation over JSON: read input → one service call → commit → respond.
 
-A site's API key is the steriliser's data logger: it reads its own site and may post steriliser tests and cycles
+A site's API key is the steriliser's data logger: it reads its own site's sterilisers, tests, cycles and packs (not
+devices, device kinds or recalls) and may post steriliser tests and cycles
 (the rules judge them), but it may not release or fail a load, nor change devices, packs or recalls.
 """
 from __future__ import annotations
@@ -61,7 +62,8 @@ from .sterilisation_schemas import (
 
 blp = Blueprint("api_sterilisation", __name__, url_prefix="/api/v1", description=(
     "Devices, sterilisers, steriliser tests, cycles (loads), packs and recalls. A site's API key (a steriliser's "
-    "data logger) reads its own site and may post tests and cycles; only people release or fail a load."))
+    "data logger) reads its own site's sterilisers, tests, cycles and packs and may post tests and cycles; only "
+    "people release or fail a load."))
 
 # The operations' tags, in the order the document lists them (registered in compliance/api/__init__.py).
 TAGS = [

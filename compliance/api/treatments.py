@@ -2,8 +2,8 @@
 
 The point-of-use gate answers 201 with the usage when it accepts a pack or unit, and 409 with every reason when
 it refuses. A refusal is still committed: the stored attempt (who tried what, which rule refused it) is the
-record a manager's override points at and an inspector reads. A site's API key reads its own site and writes
-nothing here: people receive stock and treat clients.
+record a manager's override points at and an inspector reads. A site's API key (a data logger) reads and writes
+nothing here (403): people receive stock and treat clients.
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ from .treatments_schemas import (
 
 blp = Blueprint("api_treatments", __name__, url_prefix="/api/v1", description=(
     "Single-use item types, lots and unit labels, sharps containers, clients, treatments with the point-of-use "
-    "gate, overrides, adverse events and look-back. A site's API key reads its own site and writes nothing here."))
+    "gate, overrides, adverse events and look-back. A site's API key reads and writes nothing here (403)."))
 
 TAGS = [
     {"name": "item types", "description": "Single-use products, with the GTIN of their GS1 barcode"},

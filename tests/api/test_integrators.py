@@ -402,7 +402,7 @@ def test_a_body_over_the_limit_answers_413_in_json_under_the_api(app, client, ad
     assert _count(db, SteriliserTest) == 0
 
 
-def test_openapi_documents_existing_id_and_the_replay_answers(client):
+def test_openapi_documents_existing_id_and_the_replay_answers(client, site):
     spec = client.get(f"{V1}/openapi.json").get_json()
     assert "existing_id" in spec["components"]["schemas"]["ApiError"]["properties"]
     for path in ("/steriliser-tests", "/cycles"):
