@@ -74,7 +74,8 @@ def _defaults(settings: Mapping[str, Any]) -> dict[str, Any]:
         "REMEMBER_COOKIE_SECURE": https,
         "PREFERRED_URL_SCHEME": "https" if https else "http",
         "WTF_CSRF_TIME_LIMIT": None,  # a tablet page may stay open all day; the token is bound to the session
-        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,  # a larger body answers 413 (JSON under /api/)
+        "MAX_URL_LENGTH": 4096,  # a longer URL (path and query) answers 414 (JSON under /api/)
         "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "compliance" / "translations"),
         "TESTING": False,
     }

@@ -196,4 +196,7 @@ def guard_request() -> None:
 def init_app(app) -> None:
     """Call before the blueprints are registered (their routes take the `int` converter then)."""
     app.url_map.converters["int"] = BoundedInt
-    app.before_request_funcs.setdefault(None, []).insert(0, guard_request)
+    funcs = app.before_request_funcs.setdefault(None, [])
+    # First, but after the check of the URL's length (a too-long URL is 414 before its text is read).
+    after = [n for n, f in enumerate(funcs) if f.__name__ == "_refuse_long_url"]
+    funcs.insert(after[0] + 1 if after else 0, guard_request)

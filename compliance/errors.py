@@ -49,3 +49,15 @@ class Forbidden(ServiceError):
 
 class Conflict(ServiceError):
     status = 409
+
+
+class Duplicate(Conflict):
+    """A record like this one exists already (or its idempotency key was used for another request): the answer
+    names the existing record's id, when it is in the caller's reach, so that a client can read it instead."""
+
+    def __init__(self, message, existing_id: int | None, field: str | None = None, rule: str | None = None):
+        super().__init__(message, field=field, rule=rule)
+        self.existing_id = existing_id
+
+    def details(self) -> dict:
+        return {} if self.existing_id is None else {"existing_id": self.existing_id}

@@ -29,6 +29,16 @@ def text(data: dict, name: str, max_len: int, required: bool = True) -> str:
     return value
 
 
+def idempotency_key(data: dict) -> str | None:
+    """An optional idempotency key made by the client, by the checklist answers' rule: 8 to 64 characters."""
+    if data.get("idempotency_key") in (None, ""):
+        return None
+    key = text(data, "idempotency_key", 64)
+    if len(key) < 8:
+        raise Invalid(_l("idempotency_key must be at least 8 characters"), field="idempotency_key")
+    return key
+
+
 def choice(data: dict, name: str, options: Iterable[str], required: bool = True) -> str | None:
     value = data.get(name)
     if value in (None, "") and not required:

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, IntegrityError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestURITooLarge
 from werkzeug.wrappers import Response
 
 from .schedule.labels import ACTION_LABELS, kind_label, state_label
@@ -218,7 +218,33 @@ def _error_response(code: int, message: str, errors: dict | None = None, headers
     return render_template("errors/error.html", code=code, message=message, errors=errors or {}), code, headers
 
 
+def _request_target_length() -> int:
+    """The length of the URL as the client sent it (path and query string, still percent-encoded)."""
+    environ = request.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw is None:
+        query = environ.get("QUERY_STRING", "")
+        raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+    return len(raw)
+
+
+def _refuse_long_url():
+    """414 for a URL over MAX_URL_LENGTH, before anything reads it (gunicorn.conf.py lets longer lines reach us, so
+    that the API answers in JSON and a page with the error page)."""
+    from flask import current_app
+
+    limit = current_app.config["MAX_URL_LENGTH"]
+    if _request_target_length() > limit:
+        raise RequestURITooLarge(_("This address is too long: at most %(limit)s characters.", limit=limit))
+
+
 def _http_error(exc: HTTPException):
+    if exc.code == 413:
+        from flask import current_app
+
+        megabytes = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+        return _error_response(413, _("What was sent is too large: at most %(n)s MB.", n=megabytes),
+                               None, exc.get_headers())
     if isinstance(exc, CSRFError):
         if is_api_request():
             return _error_response(400, "CSRF check failed: send the X-CSRFToken header with a session's token",
@@ -292,6 +318,8 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = None
     # "basic": "strong" logs a shared tablet out whenever a proxy changes the User-Agent (STACK.md trap 6).
     login_manager.session_protection = "basic"
+    # First of all: a URL too long is refused before the session, CSRF or the API's authentication look at it.
+    app.before_request_funcs.setdefault(None, []).insert(0, _refuse_long_url)
     app.before_request(_before_request)
     app.jinja_env.globals["url_with"] = url_with
 

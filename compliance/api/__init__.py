@@ -15,21 +15,36 @@ due when, paused, resumed and snoozed by a manager), the email outbox and each s
 
 **Authentication.** Either the session cookie of a signed-in person (writes also need the
 `X-CSRFToken` header, the token of the page's `csrf-token` meta tag), or a site's API key as
-`Authorization: Bearer <key>`. A key reads its own site only; it may post steriliser tests, their
-results and cycles (an autoclave's data logger), and nothing else: people decide releases, receive
-stock and treat clients.
+`Authorization: Bearer <key>` (or, for a data logger that can only add a header of its own, as
+`X-API-Key: <key>`; when both are sent, `Authorization` is used).
+
+**A site's API key** is an autoclave's data logger. It reads its own site's sterilisers (with their
+programmes), steriliser tests, cycles and packs, and `/me`; it posts steriliser tests, spore test results and
+cycles. Everything else answers 403 to it: people, training, rooms, sites, devices, recalls, treatments,
+checklists, obligations and the site's numbers. People decide releases, receive stock and treat clients.
 
 **Scope.** Anything outside the caller's sites answers 404, as if it did not exist.
 
+**Idempotency.** `POST /steriliser-tests` and `POST /cycles` take an optional `idempotency_key` (8 to 64
+characters, made by the client, one per record; as for checklist answers). A retry with the same key, from the
+same caller, for the same site and with the same values stores nothing new and answers 200 with the record
+stored the first time; the key sent with other values, for another site or by another caller answers 409 with
+`existing_id`. Two requests with one key at the same moment store one record.
+
 **Lists** are paginated: `?page=` (from 1) and `?page_size=` (default 25, at most 100). The body is a
-JSON array; the `X-Pagination` header holds `{"total", "total_pages", "page", "first_page",
-"last_page", "previous_page", "next_page"}`.
+JSON array; the `X-Pagination` header is JSON text, e.g.
+`{"total": 42, "total_pages": 2, "first_page": 1, "last_page": 2, "page": 1, "next_page": 2}`
+(`previous_page` and `next_page` only where there is one; an empty list has `total` and `total_pages` only).
 
 **Errors** are `{"code", "message", "errors"}`. A request that cannot be read (wrong type, too
 long, not one of the choices, a field this endpoint does not know) answers 422 with
 `errors: {"json": {field: [messages]}}` (or `"query"`). A refusal by the business rules names the
 field directly: `errors: {field: [messages]}` (409 for a duplicate, 422 for an invalid value,
-403 for a role that may not, 404 for something out of reach). Nothing is stored when an error is
+403 for a role that may not, 404 for something out of reach); a 409 for a duplicate (a cycle number
+recorded before, the same steriliser test again, an idempotency key used for another request, a name, serial,
+label, checklist key or email taken) adds `existing_id`, the id of the record that exists, when the caller may
+read it. A body over 16 MB answers 413
+and a URL over 4096 characters 414, both as JSON. Nothing is stored when an error is
 answered, with one exception: when the point-of-use gate refuses a pack or a unit, it answers 409 with
 `{"code", "message", "rule", "reasons": [{rule, code, values, message}], "attempt_id"}` and the
 refused attempt is stored (nothing is used); a manager may override it by its `attempt_id`.
@@ -43,10 +58,14 @@ SECURITY_SCHEMES = {
                   "description": "Needed with the session cookie on every write"},
     "siteApiKey": {"type": "http", "scheme": "bearer",
                    "description": "A site's API key (ck_...), made by an admin; reads its own site only"},
+    "siteApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                         "description": "The same site API key in a header of its own, for a data logger that "
+                                        "cannot set Authorization (Authorization wins when both are sent)"},
 }
 
 
 def init_api(app: Flask) -> None:
+    from .blueprint import PAGINATION_HEADER, PAGINATION_HEADER_ID
     from .schemas import ApiErrorSchema
 
     app.config.setdefault("API_TITLE", "Clinic compliance API")
@@ -56,7 +75,7 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("API_SPEC_OPTIONS", {
         "info": {"description": DESCRIPTION},
-        "security": [{"sessionCookie": []}, {"siteApiKey": []}],
+        "security": [{"sessionCookie": []}, {"siteApiKey": []}, {"siteApiKeyHeader": []}],
     })
     # Document the error body compliance/web.py actually answers with (no "status" field, an optional "rule").
     api.ERROR_SCHEMA = ApiErrorSchema
@@ -64,6 +83,7 @@ def init_api(app: Flask) -> None:
     cookie = dict(SECURITY_SCHEMES["sessionCookie"], name=app.config.get("SESSION_COOKIE_NAME", "session"))
     for name, scheme in {**SECURITY_SCHEMES, "sessionCookie": cookie}.items():
         api.spec.components.security_scheme(name, scheme)
+    api.spec.components.header(PAGINATION_HEADER_ID, PAGINATION_HEADER)
 
     from .checklists import TAGS as CHECKLIST_TAGS
     from .checklists import blp as checklists_blp

@@ -23,6 +23,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def _key_from_request() -> str | None:
+    """A site API key from `Authorization: Bearer`, else from `X-API-Key` (documented as siteApiKeyHeader)."""
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
@@ -56,7 +57,7 @@ def api_actor() -> Actor:
     return actor
 
 
-WRITE_SECURITY = [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []}]
+WRITE_SECURITY = [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []}, {"siteApiKeyHeader": []}]
 
 
 def authenticate_request():

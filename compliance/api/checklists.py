@@ -4,14 +4,13 @@ Answers are appended, never edited: a tablet (or any client) makes an idempotenc
 after a lost connection stores nothing new and gets the first answer back (200 instead of 201). A wrong answer is
 corrected by a new one with a reason (POST /answers/{answer_id}/amend). Starting a run takes an optional
 idempotency key too: a retry gets the run started the first time (201 again, with the same run). A site's API key
-reads its own site and answers nothing: people fill checklists in.
+(a data logger) neither reads nor answers checklists (403): people fill them in.
 """
 from __future__ import annotations
 
 
 from flask.views import MethodView
 from flask_babel import lazy_gettext as _l
-from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -22,6 +21,7 @@ from ..errors import Invalid
 from ..extensions import db
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
+from .blueprint import Blueprint
 from .checklists_schemas import (
     ActionQuerySchema,
     AmendInputSchema,
@@ -41,7 +41,7 @@ from .sterilisation import _With
 
 blp = Blueprint("api_checklists", __name__, url_prefix="/api/v1", description=(
     "Checklist templates (versioned, in English and Indonesian), runs, answers with idempotency keys, corrections "
-    "and corrective actions. A site's API key reads its own site and answers nothing."))
+    "and corrective actions. A site's API key reads and answers none of them (403)."))
 
 TAGS = [
     {"name": "checklists", "description": "Checklist templates; every version a run has used is kept as it was"},

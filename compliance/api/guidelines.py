@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_babel import get_locale
-from flask_smorest import Blueprint
 from marshmallow import fields
 
 from ..extensions import db
@@ -14,11 +13,12 @@ from ..guidelines import services
 from ..guidelines.numbers import NumberRow
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
+from .blueprint import Blueprint
 from .schemas import BoundedSchema, InputSchema, UTCDateTimeField, _text
 
 blp = Blueprint("api_guidelines", __name__, url_prefix="/api/v1", description=(
     "A site's own numbers for the guideline pack (a monthly spore test, a longer shelf life), within the range "
-    "the pack allows, with their history."))
+    "the pack allows, with their history. Managers, admins and auditors read them; a site's API key does not."))
 
 TAGS = [{"name": "site numbers", "description": "The guideline pack's numbers at a site: the default, the site's "
                                                 "value, the allowed range and which way is looser; changed by a "

@@ -4,8 +4,8 @@ read input → one service call → commit → respond.
 Times come twice: in UTC (`next_due_at`, `overdue_at`) and in the site's own zone with its offset
 (`next_due_local`, `overdue_local`): the same instant. `status` is what is stored (ok, overdue, paused, ended);
 `state` is how a person reads it now (ok, due, overdue, paused, snoozed, ended). A manager pauses, resumes and
-snoozes an obligation, always with a reason. A site's API key reads its own site's obligations, and nothing
-else here: it changes none and reads no emails.
+snoozes an obligation, always with a reason. A site's API key (a data logger) reads nothing here (403): neither
+obligations nor emails.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy.orm import defer, selectinload
 
@@ -31,13 +30,14 @@ from ..schedule.models import (
 )
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
+from .blueprint import Blueprint
 from .schemas import BoundedSchema, InputSchema, UTCDateTimeField, _text
 from .sites import PAGE, _page
 from .sterilisation import _With
 
 blp = Blueprint("api_schedule", __name__, url_prefix="/api/v1", description=(
     "Obligations (what falls due when, by subject, with who answers for it), their history and findings; a "
-    "manager's pause, resume and snooze; the email outbox. A site's API key reads its own site's obligations only."))
+    "manager's pause, resume and snooze; the email outbox. A site's API key reads nothing here (403)."))
 
 TAGS = [
     {"name": "obligations", "description": "Duties made from the guideline pack (a steriliser's daily test, a site's "

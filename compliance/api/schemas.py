@@ -164,6 +164,10 @@ class ApiErrorSchema(BoundedSchema):
         "be read (types, lengths, choices, unknown fields): {location: {field: [messages]}}, location "
         "being json or query.")})
     rule = fields.String(metadata={"description": "The guideline rule that refused the operation, if any"})
+    existing_id = fields.Integer(metadata={"description": (
+        "With a 409 for a duplicate (a cycle number used before, the same steriliser test again, an idempotency key "
+        "used for another request, a name, serial, label, key or email taken): the id of the record that exists, "
+        "when the caller may read it")})
 
 
 # --- inputs ------------------------------------------------------------------------------------

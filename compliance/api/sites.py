@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import Select
 from sqlalchemy.orm import selectinload
 
@@ -20,6 +19,7 @@ from ..sites import services
 from ..sites.models import User, count
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
+from .blueprint import Blueprint
 from .schemas import (
     MeSchema,
     PinResetSchema,
@@ -39,7 +39,8 @@ from .schemas import (
     UserSchema,
 )
 
-blp = Blueprint("api_sites", __name__, url_prefix="/api/v1", description="Sites, rooms, people and training")
+blp = Blueprint("api_sites", __name__, url_prefix="/api/v1", description=(
+    "Sites, rooms, people and training. A site's API key reads none of them (403), only /me."))
 
 # Reads take a session cookie or a site API key; a session's writes also need the X-CSRFToken header.
 PAGE = {"page_size": 25, "max_page_size": 100}
@@ -47,6 +48,13 @@ PAGE = {"page_size": 25, "max_page_size": 100}
 
 blp.before_request(authenticate_request)
 _errors = error_docs(blp)
+
+
+def _reader(action: str):
+    """The caller, allowed `action` (403 else): the services' look-ups by id also serve other actions' checks."""
+    actor = api_actor()
+    actor.require(action)
+    return actor
 
 
 def _page(stmt: Select, pagination_parameters) -> list:
@@ -109,7 +117,7 @@ class SiteItem(MethodView):
     @_errors(403, 404)
     def get(self, site_id):
         """One site."""
-        return services.get_site(api_actor(), site_id)
+        return services.get_site(_reader("sites.read"), site_id)
 
     @blp.arguments(SiteInputSchema)
     @blp.response(200, SiteSchema)
@@ -161,7 +169,7 @@ class RoomItem(MethodView):
     @_errors(403, 404)
     def get(self, room_id):
         """One room."""
-        return services.get_room(api_actor(), room_id)
+        return services.get_room(_reader("rooms.read"), room_id)
 
     @blp.arguments(RoomInputSchema)
     @blp.response(200, RoomSchema)
@@ -217,7 +225,7 @@ class UserItem(MethodView):
     @_errors(403, 404)
     def get(self, user_id):
         """One person."""
-        return services.get_user(api_actor(), user_id)
+        return services.get_user(_reader("users.read"), user_id)
 
     @blp.arguments(UserInputSchema)
     @blp.response(200, UserSchema)
@@ -282,7 +290,7 @@ class TrainingItem(MethodView):
     @_errors(403, 404)
     def get(self, record_id):
         """One training record (active or not)."""
-        return services.get_training(api_actor(), record_id)
+        return services.get_training(_reader("training.read"), record_id)
 
 
 @blp.route("/training/<int:record_id>/correct", tags=["training"])

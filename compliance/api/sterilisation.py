@@ -1,6 +1,7 @@
 """Devices and sterilisation over JSON: read input → one service call → commit → respond.
 
-A site's API key is the steriliser's data logger: it reads its own site and may post steriliser tests and cycles
+A site's API key is the steriliser's data logger: it reads its own site's sterilisers, tests, cycles and packs (not
+devices, device kinds or recalls) and may post steriliser tests and cycles
 (the rules judge them), but it may not release or fail a load, nor change devices, packs or recalls.
 """
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy.orm import selectinload
 
 from ..devices import services as devices
@@ -19,6 +19,7 @@ from ..sterilisation import services
 from ..sterilisation.models import Cycle, Pack, PackItem, Recall, RecallLoad
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
+from .blueprint import Blueprint
 from .sites import PAGE, _created, _page
 from .sterilisation_schemas import (
     CleaningInputSchema,
@@ -61,7 +62,8 @@ from .sterilisation_schemas import (
 
 blp = Blueprint("api_sterilisation", __name__, url_prefix="/api/v1", description=(
     "Devices, sterilisers, steriliser tests, cycles (loads), packs and recalls. A site's API key (a steriliser's "
-    "data logger) reads its own site and may post tests and cycles; only people release or fail a load."))
+    "data logger) reads its own site's sterilisers, tests, cycles and packs and may post tests and cycles; only "
+    "people release or fail a load."))
 
 # The operations' tags, in the order the document lists them (registered in compliance/api/__init__.py).
 TAGS = [
@@ -76,6 +78,8 @@ TAGS = [
     {"name": "recalls", "description": "Recalls after a failed spore test, with their closing checklist"},
 ]
 
+
+REPLAY = "A retry with an idempotency key already used for this record: nothing new is stored"
 
 blp.before_request(authenticate_request)
 _errors = error_docs(blp)
@@ -123,7 +127,7 @@ class DeviceKinds(MethodView):
 @blp.route("/device-kinds/<int:type_id>", tags=["device kinds"])
 class DeviceKindItem(MethodView):
     @blp.response(200, DeviceKindSchema)
-    @_errors(404)
+    @_errors(403, 404)
     def get(self, type_id):
         """One device kind of the caller's organisation."""
         return devices.get_device_type(api_actor(), type_id)
@@ -257,12 +261,19 @@ class SteriliserTests(MethodView):
 
     @blp.arguments(SteriliserTestInputSchema)
     @blp.response(201, SteriliserTestSchema)
-    @_errors(400, 403, 404, 422, write=True)
+    @blp.alt_response(200, schema=SteriliserTestSchema, description=REPLAY)
+    @_errors(400, 403, 404, 409, 422, write=True)
     def post(self, data):
         """Record a test (people and site API keys). A failed test takes the steriliser out of service; a failed
-        spore test also opens a recall of every load since the last passing one."""
+        spore test also opens a recall of every load since the last passing one.
+
+        With an idempotency_key, a retry (same key, caller, site and values) answers 200 with the test stored the
+        first time; the key used otherwise answers 409 with existing_id. The same test again (steriliser, kind,
+        performed_at and result) answers 409 with existing_id."""
         test = services.record_test(api_actor(), data, utcnow())
         db.session.commit()
+        if test.replayed:
+            return test, 200
         return _created(test, ".SteriliserTestItem", test_id=test.id)
 
 
@@ -303,15 +314,22 @@ class Cycles(MethodView):
 
     @blp.arguments(CycleInputSchema)
     @blp.response(201, CycleDetailSchema)
+    @blp.alt_response(200, schema=CycleDetailSchema, description=REPLAY)
     @_errors(400, 403, 404, 409, 422, write=True)
     def post(self, data):
         """Record a load (people and site API keys) and answer the rules' verdict: awaiting_release when every
         rule passed, else failed with every reason. A figure outside what a steriliser can show is refused (422).
         A person's figures that fail the rules answer 409 with the reasons, and nothing is stored, unless
-        confirm_failure is true; a site's API key is stored at once."""
+        confirm_failure is true; a site's API key is stored at once.
+
+        With an idempotency_key, a retry (same key, caller, site and values) answers 200 with the load stored the
+        first time, as it is now; the key used otherwise answers 409 with existing_id. A cycle_number already
+        recorded for the steriliser answers 409 with existing_id."""
         confirm = data.pop("confirm_failure")
         cycle = services.record_cycle(api_actor(), data, utcnow(), confirm_failure=confirm)
         db.session.commit()
+        if cycle.replayed:
+            return cycle, 200
         return _created(cycle, ".CycleItem", cycle_id=cycle.id)
 
 

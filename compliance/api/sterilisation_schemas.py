@@ -186,6 +186,7 @@ class SteriliserTestSchema(BoundedSchema):
     certificate_ref = fields.String()
     notes = fields.String()
     created_at = UTCDateTimeField()
+    idempotency_key = fields.String(allow_none=True, metadata={"description": "The key it was posted with, if any"})
 
 
 class ReasonSchema(BoundedSchema):
@@ -230,6 +231,7 @@ class CycleSchema(BoundedSchema):
     decision_note = fields.String()
     guideline_version = fields.String()
     created_at = UTCDateTimeField()
+    idempotency_key = fields.String(allow_none=True, metadata={"description": "The key it was posted with, if any"})
     packs = fields.List(fields.Nested(PackBriefSchema))
 
 
@@ -408,6 +410,14 @@ class OutOfServiceInputSchema(InputSchema):
     reason = _text(2000)
 
 
+def _idempotency_key(what: str) -> fields.String:
+    return fields.String(load_default=None, allow_none=True, validate=validate.Length(min=8, max=64), metadata={
+        "description": f"Optional, made by the client, one per {what} (8 to 64 characters, as for checklist answers). "
+                       f"A retry with the same key, from the same caller, for the same site and with the same values "
+                       f"stores nothing new and answers 200 with the {what} stored the first time (as it is now); the "
+                       f"key with other values, another site or another caller answers 409 with existing_id"})
+
+
 class SteriliserTestInputSchema(InputSchema):
     """A test. A spore test may be posted pending and read later (POST /steriliser-tests/{test_id}/result)."""
 
@@ -424,6 +434,7 @@ class SteriliserTestInputSchema(InputSchema):
                                  metadata={"description": "E.g. a leak rate in mbar/min"})
     certificate_ref = _text(200, required=False, metadata={"description": "Needed for validation and calibration"})
     notes = _text(2000, required=False)
+    idempotency_key = _idempotency_key("test")
 
 
 class TestResultInputSchema(InputSchema):
@@ -453,6 +464,7 @@ class CycleInputSchema(InputSchema):
         "A person's figures that fail the rules are stored only with confirm_failure: true; without it the answer is "
         "409 with every reason (reasons), so that a mistyped figure can be corrected before the load fails for good. "
         "A site's API key (a data logger) is stored at once and needs no confirmation")})
+    idempotency_key = _idempotency_key("load")
 
 
 class CycleCorrectionInputSchema(InputSchema):

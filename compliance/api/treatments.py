@@ -2,8 +2,8 @@
 
 The point-of-use gate answers 201 with the usage when it accepts a pack or unit, and 409 with every reason when
 it refuses. A refusal is still committed: the stored attempt (who tried what, which rule refused it) is the
-record a manager's override points at and an inspector reads. A site's API key reads its own site and writes
-nothing here: people receive stock and treat clients.
+record a manager's override points at and an inspector reads. A site's API key (a data logger) reads and writes
+nothing here (403): people receive stock and treat clients.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 from flask import jsonify
 from flask.views import MethodView
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -36,6 +35,7 @@ from ..guidelines.services import pack_for_site
 from ..treatments.messages import instead_text, is_overridable
 from ..treatments.services import GateResult
 from .auth import api_actor, authenticate_request, error_docs
+from .blueprint import Blueprint
 from .sites import PAGE, _created, _page
 from .sterilisation import _With
 from .treatments_schemas import (
@@ -77,7 +77,7 @@ from .treatments_schemas import (
 
 blp = Blueprint("api_treatments", __name__, url_prefix="/api/v1", description=(
     "Single-use item types, lots and unit labels, sharps containers, clients, treatments with the point-of-use "
-    "gate, overrides, adverse events and look-back. A site's API key reads its own site and writes nothing here."))
+    "gate, overrides, adverse events and look-back. A site's API key reads and writes nothing here (403)."))
 
 TAGS = [
     {"name": "item types", "description": "Single-use products, with the GTIN of their GS1 barcode"},

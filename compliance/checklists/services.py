@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import validation as v
 from ..auth.actor import Actor
-from ..errors import Conflict, Invalid, NotFound, ServiceError
+from ..errors import Conflict, Duplicate, Invalid, NotFound, ServiceError
 from ..extensions import db
 from ..guidelines import load_pack
 from ..sites.models import Room, Site
@@ -152,9 +152,9 @@ def create_template(organisation_id: int, data: dict, user_id: int | None, now: 
     key = v.text(data, "key", 40)
     if not KEY_RE.fullmatch(key):
         raise Invalid(_l("use lower-case letters, digits and _ only (for example fridge_temp)"), field="key")
-    if db.session.scalar(select(ChecklistTemplate.id).where(ChecklistTemplate.organisation_id == organisation_id,
-                                                            ChecklistTemplate.key == key)):
-        raise Conflict(_l("a checklist with this key already exists"), field="key")
+    if existing := db.session.scalar(select(ChecklistTemplate.id).where(
+            ChecklistTemplate.organisation_id == organisation_id, ChecklistTemplate.key == key)):
+        raise Duplicate(_l("a checklist with this key already exists"), existing, field="key")  # read org-wide
     template = ChecklistTemplate(organisation_id=organisation_id, key=key,
                                  kind=v.choice(data, "kind", TEMPLATE_KINDS), created_at=now)
     version = TemplateVersion(number=1, title=_title(data), created_by_id=user_id, created_at=now,
@@ -238,7 +238,8 @@ def _replayed_run(key: str, actor: Actor, site_id: int, template_id: int) -> Che
         return None
     if (existing.site_id != site_id or existing.started_by_id != actor.user_id
             or existing.version.template_id != template_id):
-        raise Conflict(_l("this idempotency key was used for another checklist run"), field="idempotency_key")
+        raise Duplicate(_l("this idempotency key was used for another checklist run"),
+                        existing.id if existing.site_id in actor.site_ids else None, field="idempotency_key")
     return existing
 
 
@@ -339,7 +340,8 @@ def _replayed(key: str, run: ChecklistRun, item_id: int) -> Answer | None:
     if existing is None:
         return None
     if existing.run_id != run.id or existing.item_id != item_id:
-        raise Conflict(_l("this idempotency key was used for another answer"), field="idempotency_key")
+        raise Duplicate(_l("this idempotency key was used for another answer"),
+                        existing.id if existing.run.site_id == run.site_id else None, field="idempotency_key")
     return existing
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, or_, select
 
 from .. import validation as v
 from ..auth.actor import Actor
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, Duplicate, NotFound
 from ..extensions import db
 from ..names import name_key
 from ..schedule import services as schedule
@@ -49,9 +49,9 @@ def create_device_type(actor: Actor, data: dict, now: datetime) -> DeviceType:
     """A kind of reusable device with its Spaulding class (critical: pierces or abrades skin)."""
     actor.require("devices.write")
     name = v.text(data, "name", 120)
-    if db.session.scalar(select(DeviceType.id).where(DeviceType.organisation_id == actor.organisation_id,
-                                                     DeviceType.name_key == name_key(name))):
-        raise Conflict(_l("a device kind with this name already exists"), field="name")
+    if existing := db.session.scalar(select(DeviceType.id).where(DeviceType.organisation_id == actor.organisation_id,
+                                                                 DeviceType.name_key == name_key(name))):
+        raise Duplicate(_l("a device kind with this name already exists"), existing, field="name")
     row = DeviceType(organisation_id=actor.organisation_id, name=name,
                      spaulding_class=v.choice(data, "spaulding_class", SPAULDING_CLASSES),
                      is_hollow=v.boolean(data, "is_hollow"),
@@ -105,9 +105,11 @@ def create_device(actor: Actor, data: dict, now: datetime) -> Device:
     actor.require_site(site_id)
     device_type = get_device_type(actor, v.ident(data, "device_type_id"))
     serial = v.text(data, "serial", 80)
-    if db.session.scalar(select(Device.id).where(Device.organisation_id == actor.organisation_id,
-                                                 Device.serial == serial)):
-        raise Conflict(_l("a device with this serial already exists"), field="serial")
+    existing = db.session.scalar(select(Device).where(Device.organisation_id == actor.organisation_id,
+                                                      Device.serial == serial))
+    if existing is not None:  # serials are unique in the organisation; named when the caller reaches its site
+        raise Duplicate(_l("a device with this serial already exists"),
+                        existing.id if existing.site_id in actor.site_ids else None, field="serial")
     max_cycles = v.integer(data, "max_cycles", 1, 100000, required=False) or device_type.default_max_cycles
     device = Device(organisation_id=actor.organisation_id, site_id=site_id, device_type_id=device_type.id,
                     serial=serial, status="dirty", max_cycles=max_cycles, reprocessing_count=0, created_at=now)
@@ -189,9 +191,9 @@ def create_steriliser(actor: Actor, data: dict, now: datetime) -> Steriliser:
     """Add a steriliser; it starts in service (its tests decide what it may do)."""
     actor.require("devices.write")
     values = _steriliser_values(actor, data)
-    if db.session.scalar(select(Steriliser.id).where(Steriliser.site_id == values["site_id"],
-                                                     Steriliser.name_key == name_key(values["name"]))):
-        raise Conflict(_l("a steriliser with this name already exists at this site"), field="name")
+    if existing := db.session.scalar(select(Steriliser.id).where(
+            Steriliser.site_id == values["site_id"], Steriliser.name_key == name_key(values["name"]))):
+        raise Duplicate(_l("a steriliser with this name already exists at this site"), existing, field="name")
     row = Steriliser(created_at=now, is_in_service=True, **values)
     db.session.add(row)
     db.session.flush()
@@ -203,9 +205,10 @@ def update_steriliser(actor: Actor, steriliser_id: int, data: dict) -> Sterilise
     actor.require("devices.write")
     row = get_steriliser(actor, steriliser_id)
     values = _steriliser_values(actor, data)
-    if db.session.scalar(select(Steriliser.id).where(Steriliser.site_id == values["site_id"], Steriliser.id != row.id,
-                                                     Steriliser.name_key == name_key(values["name"]))):
-        raise Conflict(_l("a steriliser with this name already exists at this site"), field="name")
+    if existing := db.session.scalar(select(Steriliser.id).where(
+            Steriliser.site_id == values["site_id"], Steriliser.id != row.id,
+            Steriliser.name_key == name_key(values["name"]))):
+        raise Duplicate(_l("a steriliser with this name already exists at this site"), existing, field="name")
     for key, value in values.items():
         setattr(row, key, value)
     db.session.flush()

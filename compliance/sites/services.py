@@ -13,7 +13,7 @@ from ..auth.actor import Actor
 from ..auth.permissions import ASSIGNABLE_ROLES
 from ..auth.rules import MIN_PASSWORD_LENGTH, is_valid_pin, password_problem
 from ..config import LANGUAGES, LOCALES
-from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..names import name_key
 from ..labels import ROLE_LABELS
@@ -95,8 +95,8 @@ def _unique_site_name(org_id: int, name: str, exclude_id: int | None = None) -> 
     stmt = select(Site.id).where(Site.organisation_id == org_id, Site.name_key == name_key(name))
     if exclude_id:
         stmt = stmt.where(Site.id != exclude_id)
-    if db.session.scalar(stmt):
-        raise Conflict(_l("a site with this name already exists"), field="name")
+    if existing := db.session.scalar(stmt):  # only admins change sites, and they reach every site of theirs
+        raise Duplicate(_l("a site with this name already exists"), existing, field="name")
 
 
 # --- rooms -------------------------------------------------------------------------------------
@@ -171,8 +171,8 @@ def _unique_room_name(site_id: int, name: str, exclude_id: int | None = None) ->
     stmt = select(Room.id).where(Room.site_id == site_id, Room.name_key == name_key(name))
     if exclude_id:
         stmt = stmt.where(Room.id != exclude_id)
-    if db.session.scalar(stmt):
-        raise Conflict(_l("a room with this name already exists at this site"), field="name")
+    if existing := db.session.scalar(stmt):  # a room of a site the caller is changing: in reach
+        raise Duplicate(_l("a room with this name already exists at this site"), existing, field="name")
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -260,6 +260,18 @@ def _credentials(role: str, data: dict, existing: User | None, invited: bool = F
     return out
 
 
+def _unique_email(actor: Actor, email: str, exclude_id: int | None = None) -> None:
+    """Emails are unique across organisations; the 409 names the person only when the caller may read them."""
+    stmt = select(User).where(func.lower(User.email) == email)
+    if exclude_id:
+        stmt = stmt.where(User.id != exclude_id)
+    existing = db.session.scalar(stmt)
+    if existing is not None:
+        in_reach = existing.organisation_id == actor.organisation_id and (
+            actor.role == "admin" or bool(existing.site_ids & actor.site_ids))
+        raise Duplicate(_l("this email is already in use"), existing.id if in_reach else None, field="email")
+
+
 def create_user(actor: Actor, data: dict, now: datetime, invited: bool = False) -> User:
     """Add a person to one or more of the actor's sites (`invited`: with no password yet; see
     auth.accounts.invite)."""
@@ -267,8 +279,7 @@ def create_user(actor: Actor, data: dict, now: datetime, invited: bool = False) 
     role = v.choice(data, "role", ROLES)
     check_role_assignable(actor, role)
     email = v.email(data)
-    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
-        raise Conflict(_l("this email is already in use"), field="email")
+    _unique_email(actor, email)
     values = {
         "name": v.text(data, "name", 200),
         "email": email,
@@ -293,8 +304,7 @@ def update_user(actor: Actor, user_id: int, data: dict) -> User:
     role = v.choice(data, "role", ROLES)
     check_role_assignable(actor, role)
     email = v.email(data)
-    if db.session.scalar(select(User.id).where(func.lower(User.email) == email, User.id != user.id)):
-        raise Conflict(_l("this email is already in use"), field="email")
+    _unique_email(actor, email, user.id)
     new_sites = set(_site_ids(actor, data))
     # Sites outside the actor's reach stay as they were: a manager can't remove someone from site B.
     kept = {s.id for s in user.sites if s.id not in actor.site_ids}

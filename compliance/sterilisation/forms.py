@@ -102,6 +102,8 @@ class SteriliserTestForm(FlaskForm):
     performed_at = DateTimeLocalField(_l("Done at"), validators=[Optional()], format="%Y-%m-%dT%H:%M",
                                       description=_l("Leave empty for now."))
     notes = TextAreaField(_l("Notes"), validators=[Length(max=2000)])
+    # Rendered fresh into each new form: a double tap, or a resend after a lost connection, stores one test.
+    idempotency_key = HiddenField(validators=[Length(max=64)])
 
     def __init__(self, *args, sterilisers=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -109,6 +111,7 @@ class SteriliserTestForm(FlaskForm):
 
     def values(self, tz_name: str) -> dict:
         return {
+            "idempotency_key": self.idempotency_key.data or None,
             "steriliser_id": self.steriliser_id.data,
             "kind": self.kind.data,
             "result": self.result.data,
@@ -155,6 +158,8 @@ class CycleForm(FlaskForm):
     started_at = DateTimeLocalField(_l("Started at"), validators=[Optional()], format="%Y-%m-%dT%H:%M",
                                     description=_l("Leave empty for now."))
 
+    idempotency_key = HiddenField(validators=[Length(max=64)])  # as for tests: one load per form
+
     MORE = ("programme_id", "cycle_number", "pressure_kpa", "indicator_class", "started_at")
 
     def __init__(self, *args, sterilisers=(), **kwargs):
@@ -170,6 +175,7 @@ class CycleForm(FlaskForm):
 
     def values(self, tz_name: str) -> dict:
         return {
+            "idempotency_key": self.idempotency_key.data or None,
             "steriliser_id": self.steriliser_id.data,
             "temperature_c": self.temperature_c.data or "",
             "holding_seconds": self.holding_seconds.data or "",

@@ -47,6 +47,11 @@ class SteriliserTest(db.Model):
     certificate_ref: Mapped[str] = mapped_column(String(200), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Made by the client (a data logger's retry, a double tap): one key stores one test. The fingerprint of what
+    # was posted tells a replay (the same test) from another use of the key (409).
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    replayed = False  # not a column: True on the row handed back for a replayed key (nothing new stored)
 
     steriliser: Mapped[Steriliser] = relationship()
     performed_by: Mapped[User | None] = relationship(foreign_keys=[performed_by_id])
@@ -85,6 +90,9 @@ class Cycle(db.Model):
     decision_note: Mapped[str] = mapped_column(Text, default="")
     guideline_version: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)  # as for tests
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    replayed = False  # not a column, as for tests
 
     steriliser: Mapped[Steriliser] = relationship()
     programme: Mapped[Programme] = relationship()

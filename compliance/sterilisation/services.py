@@ -1,12 +1,16 @@
 """Steriliser tests, reprocessing, packs, cycles, release and recall: actor + values + now in, flushed, never committed."""
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
-from datetime import datetime, timedelta
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..audit.services import record_claim, snapshot
@@ -14,7 +18,7 @@ from .. import validation as v
 from ..auth.actor import Actor
 from ..devices.models import Device, DeviceEvent, Programme, Steriliser, SteriliserStatusChange
 from ..devices.services import change_device_status, get_steriliser, set_steriliser_service
-from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..guidelines import Pack as GuidelinePack
 from ..guidelines.services import pack_for_site
@@ -101,9 +105,49 @@ def _datetime(data: dict, name: str, now: datetime) -> datetime:
     return v.check_moment(moment, name, now, not_future=True)
 
 
+def _fingerprint(values: dict) -> str:
+    """What a request meant, as read by a service (134.5 and "134.5" alike): a replay of its idempotency key must
+    mean the same."""
+    def plain(value):
+        if isinstance(value, datetime):
+            return value.astimezone(timezone.utc).isoformat()  # one instant, whatever offset it was sent with
+        if isinstance(value, Decimal):
+            return format(value.normalize(), "f")  # 0.5 and 0.50 are one reading
+        return str(value)
+
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=plain).encode()).hexdigest()
+
+
+def _in_reach(actor: Actor, row) -> int | None:
+    """The id of an existing record for a 409, when the caller may know of it."""
+    return row.id if row.site_id in actor.site_ids else None
+
+
+def _authored_by(actor: Actor, user_id: int | None, api_key_id: int | None) -> bool:
+    return (user_id, api_key_id) == (actor.user_id, actor.api_key_id)
+
+
+def _replayed_test(actor: Actor, key: str, fingerprint: str, site_id: int) -> SteriliserTest | None:
+    """The test stored under this key, when this request is a replay of it (same site, author and values)."""
+    existing = db.session.scalar(select(SteriliserTest).where(SteriliserTest.idempotency_key == key))
+    if existing is None:
+        return None
+    if (existing.site_id != site_id or existing.idempotency_fingerprint != fingerprint
+            or not _authored_by(actor, existing.performed_by_id, existing.api_key_id)):
+        raise Duplicate(_l("this idempotency key was used for another steriliser test"), _in_reach(actor, existing),
+                        field="idempotency_key")
+    existing.replayed = True
+    return existing
+
+
 def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:
-    """Record a steriliser test. A failed test takes the steriliser out of service; a failed spore test recalls."""
+    """Record a steriliser test. A failed test takes the steriliser out of service; a failed spore test recalls.
+
+    With an idempotency key, a replay (same key, site, author and values) stores nothing and returns the test stored
+    the first time (`replayed` set); another use of the key is a Duplicate. The same test (steriliser, kind, time
+    and result) posted again without the key is a Duplicate too."""
     actor.require("tests.record")
+    key = v.idempotency_key(data)
     steriliser = get_steriliser(actor, v.ident(data, "steriliser_id"))
     kind = v.choice(data, "kind", TEST_KINDS)
     result = v.choice(data, "result", ("pending", "pass", "fail") if kind == "spore" else ("pass", "fail"))
@@ -135,14 +179,41 @@ def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:
                              verdict=_l("fail") if test.measured_value > limit else _l("pass")),
                           field="result", rule="weekly-leak-test")
     _check_spore_control(test)
+    given_at = None if data.get("performed_at") in (None, "") else performed_at
+    test.idempotency_key = key
+    test.idempotency_fingerprint = None if key is None else _fingerprint({
+        "steriliser_id": steriliser.id, "kind": kind, "result": result, "performed_at": given_at,
+        **{name: getattr(test, name) for name in ("performed_by_name", "indicator_lot", "control_result",
+                                                  "measured_value", "certificate_ref", "notes")}})
+    if key is not None and (replay := _replayed_test(actor, key, test.idempotency_fingerprint,
+                                                     steriliser.site_id)) is not None:
+        return replay
+    if given_at is not None:
+        _refuse_same_test(actor, test)
     if result != "pending":
         test.result_at, test.result_by_id = now, actor.user_id
-    db.session.add(test)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(test)
+    except IntegrityError:  # the same key arrived twice at once: the first test stands
+        if key is None or (winner := _replayed_test(actor, key, test.idempotency_fingerprint,
+                                                    steriliser.site_id)) is None:
+            raise
+        return winner
     _after_result(actor, steriliser, test, now)
     schedule.steriliser_test_recorded(steriliser.site_id, steriliser.id, kind, result, test.performed_at, now,
                                       record=f"steriliser_test:{test.id}", by_id=actor.user_id)
     return test
+
+
+def _refuse_same_test(actor: Actor, test: SteriliserTest) -> None:
+    """One steriliser can't have two tests of one kind with the same result at the same moment: a repost."""
+    existing = db.session.scalar(select(SteriliserTest).where(
+        SteriliserTest.steriliser_id == test.steriliser_id, SteriliserTest.kind == test.kind,
+        SteriliserTest.performed_at == test.performed_at, SteriliserTest.result == test.result).limit(1))
+    if existing is not None:
+        raise Duplicate(_l("this test is already recorded (the same steriliser, kind, time and result)"),
+                        _in_reach(actor, existing), field="performed_at")
 
 
 def _check_spore_control(test: SteriliserTest) -> None:
@@ -377,7 +448,8 @@ def next_cycle_number(steriliser_id: int) -> int:
             or 0) + 1
 
 
-def _packs_for_cycle(actor: Actor, steriliser: Steriliser, data: dict) -> list[Pack]:
+def _pack_codes(data: dict) -> list[str]:
+    """The labels of a load, as typed, scanned or posted (one per line, or a list), each once."""
     raw = data.get("pack_codes") or []
     if isinstance(raw, str):
         raw = [c for c in raw.replace(",", "\n").splitlines() if c.strip()]
@@ -386,6 +458,10 @@ def _packs_for_cycle(actor: Actor, steriliser: Steriliser, data: dict) -> list[P
         code = label_code_from_scan(str(code))
         if code and code not in codes:
             codes.append(code)
+    return codes
+
+
+def _packs_for_cycle(actor: Actor, steriliser: Steriliser, codes: list[str]) -> list[Pack]:
     packs = []
     for code in codes:
         pack = db.session.scalar(select(Pack).where(Pack.label_code == code))
@@ -448,24 +524,54 @@ def _judge(site: Site, steriliser: Steriliser, programme: Programme, figures: ru
     return verdict, guideline
 
 
+def _refuse_same_number(actor: Actor, steriliser: Steriliser, number: int) -> None:
+    existing = db.session.scalar(select(Cycle).where(Cycle.steriliser_id == steriliser.id,
+                                                     Cycle.cycle_number == number))
+    if existing is not None:
+        raise Duplicate(_l("cycle number %(number)s is already recorded for this steriliser", number=number),
+                        _in_reach(actor, existing), field="cycle_number")
+
+
+def _replayed_cycle(actor: Actor, key: str, fingerprint: str, site_id: int) -> Cycle | None:
+    """The load stored under this key, when this request is a replay of it (same site, author and values)."""
+    existing = db.session.scalar(select(Cycle).where(Cycle.idempotency_key == key))
+    if existing is None:
+        return None
+    if (existing.site_id != site_id or existing.idempotency_fingerprint != fingerprint
+            or not _authored_by(actor, existing.loaded_by_id, existing.api_key_id)):
+        raise Duplicate(_l("this idempotency key was used for another load"), _in_reach(actor, existing),
+                        field="idempotency_key")
+    existing.replayed = True
+    return existing
+
+
 def record_cycle(actor: Actor, data: dict, now: datetime, confirm_failure: bool = False) -> Cycle:
     """Record a load and judge it by the rules: awaiting release when every rule passes, failed otherwise.
 
     A failing verdict on figures a person typed is stored only with confirm_failure (else UnconfirmedFailure, before
-    anything is added): one mistyped digit must not fail a load for good. A data logger's verdict is stored as is."""
+    anything is added): one mistyped digit must not fail a load for good. A data logger's verdict is stored as is.
+    An idempotency key works as for tests: a replay returns the load stored the first time (`replayed` set), as it
+    is now; another use of the key, or a cycle number used before, is a Duplicate naming the existing load."""
     actor.require("cycles.record")
+    key = v.idempotency_key(data)
     steriliser = get_steriliser(actor, v.ident(data, "steriliser_id"))
     programme_id = data.get("programme_id") or (steriliser.programmes[0].id if steriliser.programmes else None)
     programme = db.session.get(Programme, int(programme_id)) if str(programme_id or "").isdigit() else None
     if programme is None or programme.steriliser_id != steriliser.id or not programme.is_active:
         raise NotFound(_l("no such programme on this steriliser"), field="programme_id")
-    number = v.integer(data, "cycle_number", 1, 10**9, required=False) or next_cycle_number(steriliser.id)
-    if db.session.scalar(select(Cycle.id).where(Cycle.steriliser_id == steriliser.id, Cycle.cycle_number == number)):
-        raise Conflict(_l("cycle number %(number)s is already recorded for this steriliser", number=number),
-                       field="cycle_number")
+    given_number = v.integer(data, "cycle_number", 1, 10**9, required=False)
     started_at = _datetime(data, "started_at", now)
     figures = _figures_from(data)
-    packs = _packs_for_cycle(actor, steriliser, data)
+    codes = _pack_codes(data)
+    fingerprint = None if key is None else _fingerprint({
+        "steriliser_id": steriliser.id, "programme_id": programme.id, "cycle_number": given_number,
+        "started_at": None if data.get("started_at") in (None, "") else started_at,
+        "figures": asdict(figures), "pack_codes": sorted(codes)})
+    if key is not None and (replay := _replayed_cycle(actor, key, fingerprint, steriliser.site_id)) is not None:
+        return replay
+    number = given_number or next_cycle_number(steriliser.id)
+    _refuse_same_number(actor, steriliser, number)
+    packs = _packs_for_cycle(actor, steriliser, codes)
     site = db.session.get(Site, steriliser.site_id)
     verdict, guideline = _judge(site, steriliser, programme, figures, packs, started_at, steriliser.is_in_service)
     if not verdict.passed and not confirm_failure and actor.api_key_id is None:
@@ -476,12 +582,18 @@ def record_cycle(actor: Actor, data: dict, now: datetime, confirm_failure: bool 
                   indicator_class=figures.indicator_class, indicator_passed=figures.indicator_passed,
                   is_verdict_pass=verdict.passed, reasons=[r.as_dict() for r in verdict.reasons],
                   status="awaiting_release" if verdict.passed else "failed", loaded_by_id=actor.user_id,
-                  api_key_id=actor.api_key_id,
-                  guideline_version=guideline.version, created_at=now)
+                  api_key_id=actor.api_key_id, guideline_version=guideline.version, created_at=now,
+                  idempotency_key=key, idempotency_fingerprint=fingerprint)
     if not verdict.passed:
         cycle.decided_at = now  # failed by the rules, not by a person
-    db.session.add(cycle)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(cycle)
+    except IntegrityError:  # the same key, or the same number, arrived twice at once: the first load stands
+        if key is not None and (winner := _replayed_cycle(actor, key, fingerprint, steriliser.site_id)) is not None:
+            return winner
+        _refuse_same_number(actor, steriliser, number)
+        raise
     for pack in packs:
         pack.cycle_id = cycle.id
         pack.status = "loaded" if verdict.passed else "failed"
@@ -767,7 +879,7 @@ def open_recall(actor: Actor, steriliser: Steriliser, trigger: SteriliserTest, n
 
 
 def recalls_query(actor: Actor, open_only: bool = False) -> Select:
-    actor.require("sterilisation.read")
+    actor.require("recalls.read")
     stmt = select(Recall).where(Recall.site_id.in_(actor.site_ids))
     if open_only:
         stmt = stmt.where(Recall.closed_at.is_(None))
@@ -775,7 +887,7 @@ def recalls_query(actor: Actor, open_only: bool = False) -> Select:
 
 
 def get_recall(actor: Actor, recall_id: int) -> Recall:
-    actor.require("sterilisation.read")
+    actor.require("recalls.read")
     recall = db.session.get(Recall, recall_id)
     if recall is None or recall.site_id not in actor.site_ids:
         raise NotFound(_l("no such recall"), field="recall_id")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable, Iterator
@@ -305,6 +306,27 @@ def now_summary():
 
 # --- steriliser tests ----------------------------------------------------------------------------
 
+KEY_ALIAS = {"idempotency_key": None}  # a refused key is said on the form, not at its hidden field
+
+
+def new_key() -> str:
+    """A fresh idempotency key for a new test or load form."""
+    return secrets.token_urlsafe(16)
+
+
+def _keyed(form, operation):
+    """The operation; when it refuses the form's key (used for another record), the form gets a fresh one."""
+    def run():
+        try:
+            return operation()
+        except ServiceError as exc:
+            if exc.field == "idempotency_key":
+                form.idempotency_key.data = new_key()
+            raise
+
+    return run
+
+
 @bp.route("/decontamination/tests/new", methods=["GET", "POST"])
 @requires("tests.record")
 def record_test():
@@ -317,8 +339,9 @@ def record_test():
         form.steriliser_id.data = wanted if any(s.id == wanted for s in sterilisers) else (
             sterilisers[0].id if sterilisers else None)
         form.kind.data = request.args.get("kind") if request.args.get("kind") in TEST_KIND_LABELS else "air_removal"
-    outcome = submit(form, lambda: services.record_test(actor, form.values(site.timezone), utcnow()),
-                     _test_recorded, on_form=True)
+        form.idempotency_key.data = new_key()
+    outcome = submit(form, _keyed(form, lambda: services.record_test(actor, form.values(site.timezone), utcnow())),
+                     _test_recorded, on_form=True, aliases=KEY_ALIAS)
     if not isinstance(outcome, int):
         return outcome
     return render_template("sterilisation/test_form.html", form=form, site=site, sterilisers=sterilisers,
@@ -368,7 +391,7 @@ def _submit_judged(form, operation, success, confirm) -> Response | int:
         db.session.rollback()
         return confirm(exc.verdict)
     except ServiceError as exc:
-        return refuse_at_field(form, exc, on_form=True)
+        return refuse_at_field(form, exc, on_form=True, aliases=KEY_ALIAS)
     db.session.commit()
     return success(result)
 
@@ -418,11 +441,12 @@ def record_cycle():
         form.steriliser_id.data = wanted if any(s.id == wanted for s in sterilisers) else (
             in_service[0].id if in_service else None)
         form.pack_codes.data = "\n".join(c for c in request.args.get("packs", "").split(",") if c.strip())
+        form.idempotency_key.data = new_key()
     outcome = 200
     if not _correcting():  # else: the form again, with what was typed
         outcome = _submit_judged(
-            form, lambda: services.record_cycle(actor, form.values(site.timezone), utcnow(),
-                                                confirm_failure=_confirming()),
+            form, _keyed(form, lambda: services.record_cycle(actor, form.values(site.timezone), utcnow(),
+                                                             confirm_failure=_confirming())),
             lambda cycle: redirect(url_for("sterilisation.show_verdict", cycle_id=cycle.id)),
             lambda verdict: _confirm_page(form, verdict, layout=TABLET, title=_("Record a cycle"),
                                           action=url_for("sterilisation.record_cycle", site=_site_arg()),
@@ -1046,7 +1070,7 @@ def logbook():
 # --- recalls -------------------------------------------------------------------------------------
 
 @bp.get("/recalls")
-@requires("sterilisation.read")
+@requires("recalls.read")
 def list_recalls():
     actor = current_actor()
     state = request.args.get("state") if request.args.get("state") in ("open", "closed") else None
@@ -1080,7 +1104,7 @@ def _recall_page(actor: Actor, recall: Recall, contacted_form: ContactedForm | N
 
 
 @bp.get("/recalls/<int:recall_id>")
-@requires("sterilisation.read")
+@requires("recalls.read")
 def show_recall(recall_id: int):
     actor = current_actor()
     return _recall_page(actor, services.get_recall(actor, recall_id))

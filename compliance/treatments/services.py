@@ -24,7 +24,7 @@ from ..auth.rules import after_failed_pin, is_pin_locked
 from ..auth.services import PinPolicy
 from ..devices.models import Device, DeviceType
 from ..devices.services import change_device_status
-from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..guidelines import Pack as GuidelinePack
 from ..guidelines import Requirement, load_pack
@@ -539,9 +539,9 @@ def open_sharps_container(actor: Actor, data: dict, now: datetime) -> SharpsCont
     site_id = v.ident(data, "site_id")
     actor.require_site(site_id)
     label = v.text(data, "label", 40)
-    if db.session.scalar(select(SharpsContainer.id).where(SharpsContainer.site_id == site_id,
-                                                          SharpsContainer.label == label)):
-        raise Conflict(_l("a sharps container with this label already exists"), field="label")
+    if existing := db.session.scalar(select(SharpsContainer.id).where(SharpsContainer.site_id == site_id,
+                                                                      SharpsContainer.label == label)):
+        raise Duplicate(_l("a sharps container with this label already exists"), existing, field="label")
     room_id = data.get("room_id")
     room = db.session.get(Room, int(room_id)) if str(room_id or "").isdigit() else None
     if room_id and (room is None or room.site_id != site_id):

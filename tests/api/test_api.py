@@ -188,8 +188,8 @@ def test_me_describes_the_api_key(client, admin, site, make_key):
     me = client.api("GET", f"{V1}/me", key=make_key(site, by=admin)).get_json()
     assert (me["kind"], me["name"], me["role"], me["site_ids"], me["user_id"]) == (
         "api_key", "logger", "machine", [site.id], None)
-    assert {"rooms.read", "sites.read", "training.read", "users.read"} <= set(me["permissions"])
-    assert not {"sites.write", "rooms.write", "users.write", "training.write"} & set(me["permissions"])
+    # A data logger: its site's sterilisation records, and posting tests and cycles; no people, rooms or sites.
+    assert set(me["permissions"]) == {"sterilisation.read", "tests.record", "cycles.record"}
 
 
 # --- pagination ----------------------------------------------------------------------------------
@@ -229,15 +229,14 @@ def test_no_credentials_is_401_before_the_body_is_read(client, site, snapshot, m
     assert snapshot() == before
 
 
-def test_api_key_reads_its_own_sites_rooms_only(client, world, make_key):
+def test_api_key_reads_no_sites_or_rooms_not_even_its_own(client, world, make_key):
+    """A data logger needs neither: 403 for its own site's as for any other (the role decides before the reach)."""
     key = make_key(world.site, by=world.admin)
-    rooms = client.api("GET", f"{V1}/rooms", key=key).get_json()
-    assert [r["id"] for r in rooms] == [world.room_id]
-    assert client.api("GET", f"{V1}/rooms/{world.room_id}", key=key).status_code == 200
-    assert client.api("GET", f"{V1}/rooms/{world.b_room_id}", key=key).status_code == 404
-    assert client.api("GET", f"{V1}/rooms/{world.x_room_id}", key=key).status_code == 404
-    assert client.api("GET", f"{V1}/rooms?site_id={world.site_b_id}", key=key).get_json() == []
-    assert [s["id"] for s in client.api("GET", f"{V1}/sites", key=key).get_json()] == [world.site_id]
+    for path in ("/rooms", f"/rooms/{world.room_id}", f"/rooms/{world.b_room_id}", f"/rooms/{world.x_room_id}",
+                 "/sites", f"/sites/{world.site_id}"):
+        r = client.api("GET", f"{V1}{path}", key=key)
+        assert r.status_code == 403, path
+        assert "machine" in r.get_json()["message"]
 
 
 def test_api_key_write_is_403_and_stores_nothing(client, world, make_key, snapshot):
@@ -251,7 +250,7 @@ def test_api_key_write_is_403_and_stores_nothing(client, world, make_key, snapsh
 
 def test_api_key_use_is_recorded(client, admin, site, make_key, db):
     key = make_key(site, by=admin)
-    assert client.api("GET", f"{V1}/rooms", key=key).status_code == 200
+    assert client.api("GET", f"{V1}/me", key=key).status_code == 200
     assert db.session.scalar(select(ApiKey.last_used_at)) is not None
 
 
@@ -288,14 +287,20 @@ def test_missing_csrf_header_on_a_session_write_is_400_and_stores_nothing(login_
 
 # --- input checks --------------------------------------------------------------------------------
 
-def test_duplicate_email_is_409_naming_email(login_as, manager, make_user, site, snapshot):
-    make_user("staff", [site], email="dup@example.com")
+def test_duplicate_email_is_409_naming_email_and_the_person_who_has_it(login_as, manager, make_user, site, snapshot):
+    existing = make_user("staff", [site], email="dup@example.com")
     before = snapshot()
     r = login_as(manager).api("POST", f"{V1}/users", _user_body([site.id], email="DUP@example.com"))
     assert r.status_code == 409
     assert r.get_json() == {"code": 409, "message": r.get_json()["message"],
-                            "errors": {"email": [r.get_json()["message"]]}}
+                            "errors": {"email": [r.get_json()["message"]]}, "existing_id": existing.id}
     assert snapshot() == before
+
+
+def test_an_email_used_in_another_organisation_is_409_without_naming_anyone(login_as, manager, outsider, site):
+    r = login_as(manager).api("POST", f"{V1}/users", _user_body([site.id], email=outsider.email))
+    assert r.status_code == 409 and list(r.get_json()["errors"]) == ["email"]
+    assert "existing_id" not in r.get_json()
 
 
 def test_pin_with_a_letter_is_422_naming_pin(login_as, manager, nurse, site, snapshot):

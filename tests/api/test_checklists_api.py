@@ -276,10 +276,12 @@ def test_auditor_reads_but_may_not_start_answer_correct_or_close(client, login_a
     assert snapshot() == before
 
 
-def test_a_sites_api_key_reads_its_runs_but_answers_nothing(client, admin, site, run_at, item, make_key, snapshot):
+def test_a_sites_api_key_reads_no_runs_and_answers_nothing(client, admin, site, run_at, item, make_key, snapshot):
+    """A data logger has nothing to do with checklists (who answered what is about people)."""
     run = run_at(site)
     key = make_key(site, by=admin)
-    assert client.api("GET", f"{V1}/checklist-runs/{run.id}", key=key).status_code == 200
+    assert client.api("GET", f"{V1}/checklist-runs/{run.id}", key=key).status_code == 403
+    assert client.api("GET", f"{V1}/checklist-runs", key=key).status_code == 403
     before = snapshot()
     r = client.api("POST", f"{V1}/checklist-runs/{run.id}/answers",
                    {"item_id": item("opening", "hand_soap").id, "value": True, "idempotency_key": "key-key-0001"},

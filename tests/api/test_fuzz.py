@@ -72,30 +72,36 @@ def test_a_site_key_finds_no_server_error_and_no_answer_against_the_document(app
     assert sum(statuses.values()) > 1000 and statuses[200] and statuses[403] and statuses[422]
 
 
-def test_a_managers_session_finds_no_server_error_and_no_answer_against_the_document(app, client, manager,
-                                                                                     fuzz_world):
-    response = client.form_post("/login", {"email": manager.email, "password": PASSWORD})
+def _signed_in(client, person) -> tuple[dict, dict]:
+    """The headers and cookies of a real password sign-in (its session cookie and CSRF token)."""
+    response = client.form_post("/login", {"email": person.email, "password": PASSWORD})
     assert response.status_code == 302
     token = client.csrf_token()
-    cookie = client.get_cookie("session").value
-    statuses, failures = _fuzz(app, {"X-CSRFToken": token}, {"session": cookie})
+    return {"X-CSRFToken": token}, {"session": client.get_cookie("session").value}
+
+
+def test_a_managers_session_finds_no_server_error_and_no_answer_against_the_document(app, client, manager,
+                                                                                     fuzz_world):
+    statuses, failures = _fuzz(app, *_signed_in(client, manager))
     assert failures == [], "\n".join(failures)
     # Signed in for real: reads answer 200 and writes get through (201), bad input is refused (422).
     assert sum(statuses.values()) > 1000 and statuses[200] and statuses[201] and statuses[422]
 
 
-def test_the_fuzzing_sees_a_server_error_and_an_answer_against_the_document(app, fuzz_world, monkeypatch):
+def test_the_fuzzing_sees_a_server_error_and_an_answer_against_the_document(app, client, manager, fuzz_world,
+                                                                           monkeypatch):
     """The harness itself can fail: a site whose fields are all null breaks the document, and a bug in a view
     (a 500 in production) stops the run with the bug's own exception."""
     from compliance.api import sites as api_sites
 
-    headers = {"Authorization": f"Bearer {fuzz_world}"}
+    headers, cookies = _signed_in(client, manager)
+
     class Blank:  # every field null, which the document says none of them may be
         def __getattr__(self, name):
             return None
 
     monkeypatch.setattr(api_sites.services, "get_site", lambda actor, site_id: Blank())
-    _statuses, failures = _fuzz(app, headers, only="GET /api/v1/sites/{site_id}")
+    _statuses, failures = _fuzz(app, headers, cookies, only="GET /api/v1/sites/{site_id}")
     assert failures and all("GET /api/v1/sites/{site_id}" in f for f in failures)
     monkeypatch.undo()
 
@@ -104,4 +110,4 @@ def test_the_fuzzing_sees_a_server_error_and_an_answer_against_the_document(app,
 
     monkeypatch.setattr(api_sites.services, "sites_query", broken)
     with pytest.raises(ZeroDivisionError):  # schemathesis re-raises what the app raised, failing the run
-        _fuzz(app, headers, only="GET /api/v1/sites")
+        _fuzz(app, headers, cookies, only="GET /api/v1/sites")

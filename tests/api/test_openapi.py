@@ -35,8 +35,9 @@ HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
 
 
 @pytest.fixture
-def spec(client):
-    response = client.get("/api/v1/openapi.json")  # public: no credentials
+def spec(client, site):
+    # Public: no credentials. (An organisation exists: before the first run's set-up, every API path answers 503.)
+    response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     return response.get_json()
@@ -75,14 +76,17 @@ def test_openapi_declares_cookie_csrf_and_bearer_security_schemes(spec):
     assert schemes["csrfToken"] == {**schemes["csrfToken"], "type": "apiKey", "in": "header",
                                     "name": "X-CSRFToken"}
     assert schemes["siteApiKey"] == {**schemes["siteApiKey"], "type": "http", "scheme": "bearer"}
-    assert spec["security"] == [{"sessionCookie": []}, {"siteApiKey": []}]
+    assert schemes["siteApiKeyHeader"] == {**schemes["siteApiKeyHeader"], "type": "apiKey", "in": "header",
+                                           "name": "X-API-Key"}
+    assert spec["security"] == [{"sessionCookie": []}, {"siteApiKey": []}, {"siteApiKeyHeader": []}]
 
 
 def test_every_write_operation_requires_the_csrf_header_with_a_session(spec):
     writes = [(path, method, op) for path, method, op in _operations(spec) if method != "get"]
     assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13 + 19 + 15 + 4 + 3 + 2
     for path, method, operation in writes:
-        assert operation["security"] == [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []}], path
+        assert operation["security"] == [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []},
+                                         {"siteApiKeyHeader": []}], path
 
 
 def test_every_operation_documents_401_and_lists_document_pagination(spec):
@@ -128,4 +132,5 @@ def test_openapi_inputs_state_max_lengths_and_refuse_unknown_fields(spec):
 def test_openapi_documents_the_error_body_the_api_answers(spec):
     unauthorized = spec["components"]["responses"]["UNAUTHORIZED"]
     assert unauthorized["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ApiError"}
-    assert set(spec["components"]["schemas"]["ApiError"]["properties"]) == {"code", "message", "errors", "rule"}
+    assert set(spec["components"]["schemas"]["ApiError"]["properties"]) == {"code", "message", "errors", "rule",
+                                                                            "existing_id"}

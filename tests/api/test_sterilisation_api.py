@@ -418,7 +418,7 @@ def _released_load(db, admin, steriliser, pack, started_at):
 
 
 def test_failed_spore_test_posted_by_the_key_takes_the_steriliser_out_and_recalls_the_loads_since_the_last_pass(
-        client, admin, site, make_key, make_steriliser, add_test, packed, db):
+        client, login_as, admin, manager, site, make_key, make_steriliser, add_test, packed, db):
     steriliser = make_steriliser(site)
     add_test(steriliser, "spore", at=NOW - timedelta(days=10))
     for days in (4, 2, 0):
@@ -444,9 +444,12 @@ def test_failed_spore_test_posted_by_the_key_takes_the_steriliser_out_and_recall
     got = client.api("GET", f"{V1}/sterilisers/{steriliser.id}", key=key).get_json()
     assert (got["is_in_service"], got["out_of_service_reason"]) == (False, "failed spore test")
 
-    recalls = client.api("GET", f"{V1}/recalls?open_only=true", key=key).get_json()
+    # The recall is for people to work through (a data logger's key reads no recalls).
+    assert client.api("GET", f"{V1}/recalls?open_only=true", key=key).status_code == 403
+    person = login_as(manager)
+    recalls = person.api("GET", f"{V1}/recalls?open_only=true").get_json()
     assert len(recalls) == 1
-    recall = client.api("GET", f"{V1}/recalls/{recalls[0]['id']}", key=key).get_json()
+    recall = person.api("GET", f"{V1}/recalls/{recalls[0]['id']}").get_json()
     assert (recall["steriliser_id"], recall["trigger_test_id"], recall["is_open"]) == (steriliser.id, test["id"], True)
     assert _utc(recall["since"]) == NOW - timedelta(days=3)
     assert [(x["cycle_id"], x["previous_status"]) for x in recall["loads"]] == [
@@ -638,7 +641,7 @@ def test_site_a_key_gets_404_for_site_b_sterilisers_packs_and_loads(client, admi
     key = make_key(site, by=admin)
     before = snapshot()
     for url in (f"/sterilisers/{site_b.steriliser.id}", f"/packs/{site_b.pack.label_code}",
-                f"/cycles/{site_b.cycle.id}", f"/steriliser-tests/{site_b.test.id}", f"/devices/{site_b.device.id}"):
+                f"/cycles/{site_b.cycle.id}", f"/steriliser-tests/{site_b.test.id}"):
         theirs = client.api("GET", V1 + url, key=key)
         missing = client.api("GET", V1 + url.rsplit("/", 1)[0] + "/987654", key=key)
         assert theirs.status_code == missing.status_code == 404, url
@@ -652,7 +655,7 @@ def test_site_a_key_gets_404_for_site_b_sterilisers_packs_and_loads(client, admi
     for path, body, field in refusals:
         r = client.api("POST", V1 + path, body, key=key)
         assert r.status_code == 404 and list(r.get_json()["errors"]) == [field], (path, r.get_json())
-    for path in ("/sterilisers", "/packs", "/cycles", "/steriliser-tests", "/devices"):
+    for path in ("/sterilisers", "/packs", "/cycles", "/steriliser-tests"):
         assert client.api("GET", f"{V1}{path}?site_id={site_b.site.id}&steriliser_id={site_b.steriliser.id}",
                           key=key).get_json() == [], path
     assert snapshot() == before
@@ -775,6 +778,11 @@ def test_site_api_key_may_post_tests_and_cycles(client, admin, site, make_key, s
     assert snapshot() != before
 
 
+# A data logger reads sterilisers, tests, loads and packs; devices, their kinds and recalls are for people.
+NOT_FOR_KEYS = {"/device-kinds", "/device-kinds/{kind}", "/devices", "/devices/{dirty}", "/recalls",
+                "/recalls/{recall}"}
+
+
 @pytest.mark.parametrize("path", READS)
 @pytest.mark.parametrize("caller", ["auditor", "site API key", "staff"])
 def test_read_only_callers_and_staff_may_read_everything_of_their_site(login_as, client, admin, auditor, nurse, site,
@@ -783,6 +791,9 @@ def test_read_only_callers_and_staff_may_read_everything_of_their_site(login_as,
     if caller != "site API key":
         client = login_as(auditor if caller == "auditor" else nurse)
     r = client.api("GET", V1 + path.format(**vars(scene)), key=key)
+    if key and path in NOT_FOR_KEYS:
+        assert r.status_code == 403, r.get_json()
+        return
     assert r.status_code == 200, r.get_json()
     if "{" not in path:
         assert r.get_json(), f"{path} lists nothing"

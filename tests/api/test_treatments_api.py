@@ -266,11 +266,12 @@ def test_an_unreadable_scan_is_422_at_the_field_and_stores_nothing(client, login
 
 # --- keys, roles and reach -----------------------------------------------------------------------
 
-def test_a_data_loggers_key_reads_its_site_but_cannot_start_treatments_or_receive_stock(
+def test_a_data_loggers_key_reads_no_treatments_and_cannot_start_them_or_receive_stock(
         client, admin, site, make_key, client_row, start, item_type, snapshot):
     treatment = start()
     key = make_key(site, by=admin)
-    assert client.api("GET", f"{V1}/treatments", key=key).status_code == 200
+    for path in ("/treatments", f"/treatments/{treatment.id}", "/lots", "/item-types", "/sharps-containers"):
+        assert client.api("GET", V1 + path, key=key).status_code == 403, path
     before = snapshot()
     for path, body in (
             ("/treatments", {"room_id": site.rooms[0].id, "client_id": client_row.id, "procedure": "face",
