@@ -249,3 +249,27 @@ def test_progress_counted_in_sql_matches_the_run_screen(db, clinic):
         item.is_required = False
     db.session.commit()
     assert services.progress_of([db.session.get(ChecklistRun, run_id)]) == {run_id: (1, len(items))}
+
+
+def test_dashboard_makes_the_same_statements_for_two_sites_as_for_six(db, clinic, make_site):
+    """Each site adds a row to the table by site, not queries: its tiles and rates are grouped by site."""
+    from compliance.sites.models import User
+
+    admin = db.session.scalar(select(User).where(User.name == "Ada Admin"))
+    browser = clinic["browser"]
+
+    def dashboard() -> tuple[int, str]:
+        assert browser.get("/dashboard").status_code == 200
+        with statements(db) as seen:
+            html = browser.get("/dashboard").get_data(as_text=True)
+        return len(seen), html
+
+    two, _html = dashboard()
+    for k, zone in enumerate(("Europe/London", "Asia/Makassar", "Australia/Sydney", "Asia/Jakarta")):
+        extra = make_site(org=clinic["site"].organisation, name=f"Extra {k}", timezone=zone)
+        schedule.sync_site(extra, NOW)
+        admin.sites.append(extra)
+    db.session.commit()
+    six, html = dashboard()
+    assert all(f"Extra {k}" in html for k in range(4))
+    assert six == two, f"{two} statements with 2 sites, {six} with 6"
