@@ -338,7 +338,8 @@ def day_counts(actor: Actor, site_id: int, day, window_from) -> dict[int, DayCou
         .where(ChecklistRun.id.in_(runs_query(actor, site_id=site_id, day_from=window_from, day_to=day)
                                    .with_only_columns(ChecklistRun.id).order_by(None)))
         .group_by(TemplateVersion.template_id)).all()
-    return {t: DayCounts(started or 0, completed or 0, bool(window_done)) for t, started, completed, window_done in rows}
+    return {t: DayCounts(started or 0, completed or 0, bool(window_done))
+            for t, started, completed, window_done in rows}
 
 
 def latest_runs_of_day(actor: Actor, site_id: int, day, per_template: int) -> list[tuple[ChecklistRun, int]]:

@@ -253,7 +253,8 @@ def now_summary():
     site = _site_in_context(actor)
     now = utcnow()
     return render_template("checklists/_now_summary.html", site=site,
-                           templates=_today(actor, site, now, with_runs=False), action_count=services.open_action_count(actor, site.id), due=_due(actor, site, now))
+                           templates=_today(actor, site, now, with_runs=False),
+                           action_count=services.open_action_count(actor, site.id), due=_due(actor, site, now))
 
 
 @bp.get("/tablet/checklists/<int:template_id>/today")

@@ -74,8 +74,8 @@ def _since_clause(column, site_column, sites: list[Site], now: datetime):
     zones: dict[str, list[int]] = {}
     for s in sites:
         zones.setdefault(s.timezone, []).append(s.id)
-    return or_(*[and_(site_column.in_(ids),
-                      column >= local_midnight(local_today(tz, now) - timedelta(days=6), tz)) for tz, ids in zones.items()])
+    return or_(*[and_(site_column.in_(ids), column >= local_midnight(local_today(tz, now) - timedelta(days=6), tz))
+                 for tz, ids in zones.items()])
 
 
 def sites_counts(sites: list[Site], now: datetime) -> dict[int, Counts]:
@@ -99,8 +99,9 @@ def sites_counts(sites: list[Site], now: datetime) -> dict[int, Counts]:
         CorrectiveAction.site_id.in_(ids), CorrectiveAction.closed_at.is_(None)).group_by(CorrectiveAction.site_id))
     overrides = by_site(select(GateAttempt.site_id, func.count()).select_from(GateOverride)
                         .join(GateAttempt, GateAttempt.id == GateOverride.attempt_id)
-                        .where(GateAttempt.site_id.in_(ids), _since_clause(GateOverride.at, GateAttempt.site_id, sites, now),
-                               GateOverride.at <= now).group_by(GateAttempt.site_id))
+                        .where(GateAttempt.site_id.in_(ids),
+                               _since_clause(GateOverride.at, GateAttempt.site_id, sites, now), GateOverride.at <= now)
+                        .group_by(GateAttempt.site_id))
     unchecked = by_site(select(Treatment.site_id, func.count()).where(
         Treatment.site_id.in_(ids), unchecked_clause()).group_by(Treatment.site_id))
     return {i: Counts(overdue.get(i, 0), failed.get(i, 0), recalls.get(i, 0), actions.get(i, 0), overrides.get(i, 0),

@@ -67,7 +67,8 @@ def obligation_rates_by_period(site_ids: Iterable[int], bounds: list[datetime]) 
                       Occurrence.due_at < bounds[-1], Occurrence.state.in_(DECIDED))
                .subquery())
     rows = db.session.execute(
-        select(decided.c.period, decided.c.kind, func.count(), func.count().filter(decided.c.state == "done_on_time"))
+        select(decided.c.period, decided.c.kind, func.count(),
+               func.count().filter(decided.c.state == "done_on_time"))
         .group_by(decided.c.period, decided.c.kind)).all()
     skip = unrated_kinds()
     out: list[dict[str, Rate]] = [{} for _start in starts]

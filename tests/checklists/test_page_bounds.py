@@ -85,7 +85,8 @@ def add_runs(db, site, room, user, count: int) -> None:
         n = next(_serial)
         version = versions[n % len(versions)]
         day = today - timedelta(days=n % 7)
-        started = datetime.combine(day, time(7), tzinfo=TZ).astimezone(timezone.utc) + timedelta(seconds=(n * 37) % 10_800)
+        started = (datetime.combine(day, time(7), tzinfo=TZ).astimezone(timezone.utc)
+                   + timedelta(seconds=(n * 37) % 10_800))
         complete = n % 3 != 0
         items = list(version.items) if complete else list(version.items)[:1]
         runs.append({"site_id": site.id, "room_id": room.id, "version_id": version.id, "day": day,
@@ -111,7 +112,7 @@ def add_runs(db, site, room, user, count: int) -> None:
         answer_ids = dict(db.session.execute(select(Answer.idempotency_key, Answer.id).where(
             Answer.idempotency_key.in_([first[run_id] for run_id, _r in flagged]))).all())
         db.session.execute(insert(CorrectiveAction), [
-            {"site_id": site.id, "run_id": run_id, "answer_id": answer_ids[first[run_id]], "what": "fridge: no — fixed",
+            {"site_id": site.id, "run_id": run_id, "answer_id": answer_ids[first[run_id]], "what": "fridge: no",
              "due_on": r["day"] + timedelta(days=1), "opened_at": r["started_at"],
              "closed_at": r["started_at"] + timedelta(hours=1), "closed_by_id": user.id, "close_note": "done"}
             for run_id, r in flagged])
