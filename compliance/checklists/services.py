@@ -8,9 +8,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass
+
 import yaml
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, case, distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import validation as v
@@ -315,6 +317,74 @@ def runs_query(actor: Actor, site_id: int | None = None, template_id: int | None
     if day_to:
         stmt = stmt.where(ChecklistRun.day <= day_to)
     return stmt.order_by(ChecklistRun.started_at.desc(), ChecklistRun.id.desc())
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    """One checklist's runs at a site on a local day, counted in SQL."""
+    started: int              # runs of the day
+    completed: int            # … of them complete
+    done_in_window: bool      # a run of the window (the day and the days before it asked for) is complete
+
+
+def day_counts(actor: Actor, site_id: int, day, window_from) -> dict[int, DayCounts]:
+    """Template id -> its runs of `day` at the site, and whether one in [window_from, day] is complete: one
+    grouped query, whatever the number of runs."""
+    on_day = ChecklistRun.day == day
+    done = ChecklistRun.completed_at.is_not(None)
+    rows = db.session.execute(
+        select(TemplateVersion.template_id, func.count().filter(on_day), func.count().filter(on_day & done),
+               func.count().filter(done))
+        .join(TemplateVersion, TemplateVersion.id == ChecklistRun.version_id)
+        .where(ChecklistRun.id.in_(runs_query(actor, site_id=site_id, day_from=window_from, day_to=day)
+                                   .with_only_columns(ChecklistRun.id).order_by(None)))
+        .group_by(TemplateVersion.template_id)).all()
+    return {t: DayCounts(started or 0, completed or 0, bool(window_done))
+            for t, started, completed, window_done in rows}
+
+
+def latest_runs_of_day(actor: Actor, site_id: int, day, per_template: int) -> list[tuple[ChecklistRun, int]]:
+    """(run, template id): the `per_template` newest runs of each checklist at the site on the day, and each
+    checklist's newest open run even when older; newest first. One query, whatever the number of runs."""
+    newest = (ChecklistRun.started_at.desc(), ChecklistRun.id.desc())
+    is_open = ChecklistRun.completed_at.is_(None)
+    ranked = (select(ChecklistRun.id, is_open.label("is_open"),
+                     func.row_number().over(partition_by=TemplateVersion.template_id, order_by=newest).label("n"),
+                     func.row_number().over(partition_by=(TemplateVersion.template_id, is_open),
+                                            order_by=newest).label("o"))
+              .join(TemplateVersion, TemplateVersion.id == ChecklistRun.version_id)
+              .where(ChecklistRun.id.in_(runs_query(actor, site_id=site_id, day_from=day, day_to=day)
+                                         .with_only_columns(ChecklistRun.id).order_by(None)))
+              .subquery())
+    wanted = select(ranked.c.id).where(or_(ranked.c.n <= per_template, and_(ranked.c.is_open, ranked.c.o == 1)))
+    return [(run, template_id) for run, template_id in db.session.execute(
+        select(ChecklistRun, TemplateVersion.template_id)
+        .join(TemplateVersion, TemplateVersion.id == ChecklistRun.version_id)
+        .where(ChecklistRun.id.in_(wanted)).order_by(*newest)).all()]
+
+
+def progress_of(runs: list[ChecklistRun]) -> dict[int, tuple[int, int]]:
+    """Run id -> (answered, total) of its required items (every item when none is required), as
+    rules.progress counts them, in two grouped queries whatever the number of runs and answers."""
+    if not runs:
+        return {}
+    versions = {r.version_id for r in runs}
+    sizes = {v: (required, total) for v, required, total in db.session.execute(
+        select(TemplateItem.version_id, func.count().filter(TemplateItem.is_required), func.count())
+        .where(TemplateItem.version_id.in_(versions)).group_by(TemplateItem.version_id))}
+    # An amended answer's item is the item of the answer that replaced it: distinct items are the items answered.
+    answered = {run_id: (required, every) for run_id, required, every in db.session.execute(
+        select(Answer.run_id,
+               func.count(distinct(case((TemplateItem.is_required, Answer.item_id)))),
+               func.count(distinct(Answer.item_id)))
+        .join(TemplateItem, TemplateItem.id == Answer.item_id)
+        .where(Answer.run_id.in_([r.id for r in runs])).group_by(Answer.run_id))}
+    out = {}
+    for run in runs:
+        required, total = sizes.get(run.version_id, (0, 0))
+        done_required, done_every = answered.get(run.id, (0, 0))
+        out[run.id] = (done_required, required) if required else (done_every, total)
+    return out
 
 
 def current_answers(run: ChecklistRun) -> dict[int, Answer]:

@@ -27,7 +27,7 @@ from ..schedule import subjects as schedule_subjects
 from ..schedule.labels import kind_label
 from ..sites.models import Room, Site, User
 from ..timeutil import local_today, utcnow
-from ..web import current_actor, requires, wants_partial
+from ..web import current_actor, paginate, requires, wants_partial
 from . import rules, services
 from .forms import PER_CLIENT, ROOM_KINDS, received_key, signature_bytes
 from .models import Answer, ChecklistRun, ChecklistTemplate, CorrectiveAction, TemplateItem
@@ -36,6 +36,7 @@ bp = Blueprint("checklists", __name__)
 
 FILE_KINDS = ("photo", "signature")
 WEEK = timedelta(days=6)  # a weekly checklist counts as done for 7 local days, today included
+RUNS_SHOWN = 10  # today's runs listed per checklist on the Checklists page; the others are a page away
 
 
 def new_key() -> str:
@@ -115,19 +116,23 @@ class TemplateLine:
     id: int
     kind: str
     title: str
-    runs: list[RunLine]       # today's, newest first
+    runs: list[RunLine]       # today's newest (at most RUNS_SHOWN), newest first; empty on the Now screen
+    started_today: int        # every run of today, counted in SQL
+    completed_today: int
+    open_run: RunLine | None  # today's newest run not complete (also when older than those listed)
     rooms: list[Room]         # where it is done (the room picker); empty: the whole site
     is_done: bool             # complete today (a weekly one: within the last 7 days)
     per_client: bool          # done once per client: counted, never "not done"
     start_key: str = field(default_factory=new_key)  # in the start form: a double tap or a replay makes one run
 
     @property
-    def completed_today(self) -> int:
-        return sum(1 for r in self.runs if r.is_complete)
+    def has_open(self) -> bool:
+        return self.started_today > self.completed_today
 
     @property
-    def open_run(self) -> RunLine | None:
-        return next((r for r in self.runs if not r.is_complete), None)
+    def more(self) -> int:
+        """Today's runs not listed here (a page away)."""
+        return self.started_today - len(self.runs)
 
 
 def _rooms_for(kind: str, site: Site) -> list[Room]:
@@ -139,29 +144,38 @@ def _rooms_for(kind: str, site: Site) -> list[Room]:
     return matching or ([] if wanted == "decontamination" else rooms)
 
 
-def _today(actor: Actor, site: Site, now: datetime) -> list[TemplateLine]:
-    """Every active checklist of the organisation with the site's runs of today, ready to show."""
+def _run_lines(runs: list[ChecklistRun], site: Site) -> list[RunLine]:
+    """Runs ready to list, their progress counted in SQL (a fixed number of queries for any number of runs)."""
+    progress = services.progress_of(runs)
+    people = _users(r.started_by_id for r in runs)
+    rooms = {r.id: r.name for r in site.rooms}
+    lines = []
+    for r in runs:
+        answered, total = progress[r.id]
+        by = people.get(r.started_by_id)
+        lines.append(RunLine(r.id, rooms.get(r.room_id, ""), r.started_at, by.name if by else "", answered, total,
+                             r.completed_at))
+    return lines
+
+
+def _today(actor: Actor, site: Site, now: datetime, with_runs: bool = True) -> list[TemplateLine]:
+    """Every active checklist of the organisation with the site's runs of today counted, and (for the
+    Checklists page) the newest of them listed: the same queries however many runs the site keeps."""
     today = local_today(site.timezone, now)
     templates = list(db.session.scalars(services.templates_query(actor).options(
         selectinload(ChecklistTemplate.versions))))
-    runs = list(db.session.scalars(services.runs_query(actor, site_id=site.id, day_from=today - WEEK, day_to=today)
-                                   .options(selectinload(ChecklistRun.version), selectinload(ChecklistRun.answers))))
-    rooms = {r.id: r.name for r in site.rooms}
-    people = _users(r.started_by_id for r in runs if r.day == today)
+    counts = services.day_counts(actor, site.id, today, today - WEEK)
+    latest = services.latest_runs_of_day(actor, site.id, today, RUNS_SHOWN) if with_runs else []
+    run_lines = _run_lines([run for run, _template_id in latest], site)
     lines = []
     for template in templates:
-        mine = [r for r in runs if r.version.template_id == template.id]
-        todays = []
-        for r in (r for r in mine if r.day == today):
-            answered, total = _progress(r, services.current_answers(r).keys())
-            by = people.get(r.started_by_id)
-            todays.append(RunLine(r.id, rooms.get(r.room_id, ""), r.started_at, by.name if by else "",
-                                  answered, total, r.completed_at))
-        window = mine if template.kind == "weekly" else [r for r in mine if r.day == today]
-        lines.append(TemplateLine(template.id, template.kind, _pick(services.current_version(template).title,
-                                                                    template.key),
-                                  todays, _rooms_for(template.kind, site),
-                                  any(r.completed_at is not None for r in window), template.kind in PER_CLIENT))
+        c = counts.get(template.id) or services.DayCounts(0, 0, False)
+        mine = [line for line, (_run, template_id) in zip(run_lines, latest) if template_id == template.id]
+        lines.append(TemplateLine(
+            template.id, template.kind, _pick(services.current_version(template).title, template.key),
+            mine[:RUNS_SHOWN], c.started, c.completed, next((r for r in mine if not r.is_complete), None),
+            _rooms_for(template.kind, site), c.done_in_window if template.kind == "weekly" else c.completed > 0,
+            template.kind in PER_CLIENT))
     return lines
 
 
@@ -238,8 +252,25 @@ def now_summary():
     actor = current_actor()
     site = _site_in_context(actor)
     now = utcnow()
-    return render_template("checklists/_now_summary.html", site=site, templates=_today(actor, site, now),
+    return render_template("checklists/_now_summary.html", site=site,
+                           templates=_today(actor, site, now, with_runs=False),
                            action_count=services.open_action_count(actor, site.id), due=_due(actor, site, now))
+
+
+@bp.get("/tablet/checklists/<int:template_id>/today")
+@requires("checklists.read")
+def day_runs(template_id: int):
+    """Every run of one checklist today at the tablet's site, a page at a time."""
+    actor = current_actor()
+    site = _site_in_context(actor)
+    template = services.get_template(actor, template_id)  # another organisation's: 404
+    today = local_today(site.timezone, utcnow())
+    page = paginate(services.runs_query(actor, site_id=site.id, template_id=template.id, day_from=today,
+                                        day_to=today))
+    page.items = _run_lines(page.items, site)
+    return render_template("checklists/day_runs.html", site=site, today=today, page=page,
+                           title=_pick(services.current_version(template).title, template.key),
+                           template_id=template.id)
 
 
 @bp.post("/tablet/checklists/start")

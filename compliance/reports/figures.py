@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..auth.actor import Actor
@@ -44,14 +44,12 @@ def period(today: date, tz: str, weeks: int) -> tuple[datetime, datetime]:
     return local_midnight(week_starts(today, weeks)[0], tz), local_midnight(today + timedelta(days=1), tz)
 
 
-def by_week(site_ids: Iterable[int], today: date, tz: str, weeks: int,
-            of: Callable = metrics.obligation_rates) -> list[tuple[date, dict[str, Rate]]]:
-    """metrics.weekly, with weeks that start at local midnight: [(first local day, {key: Rate})], oldest first."""
-    site_ids = list(site_ids)
-    out = []
-    for first in week_starts(today, weeks):
-        out.append((first, of(site_ids, local_midnight(first, tz), local_midnight(first + timedelta(days=7), tz))))
-    return out
+def by_week(site_ids: Iterable[int], today: date, tz: str, weeks: int) -> list[tuple[date, dict[str, Rate]]]:
+    """Obligation rates week by week, weeks starting at local midnight: [(first local day, {kind: Rate})],
+    oldest first, in one query whatever the number of weeks."""
+    firsts = week_starts(today, weeks)
+    bounds = [local_midnight(first, tz) for first in firsts] + [local_midnight(firsts[-1] + timedelta(days=7), tz)]
+    return list(zip(firsts, metrics.obligation_rates_by_period(site_ids, bounds)))
 
 
 @dataclass(frozen=True)
@@ -70,28 +68,49 @@ class Counts:
                       self.overrides + other.overrides, self.unchecked + other.unchecked)
 
 
-def _count(stmt) -> int:
-    return db.session.scalar(stmt) or 0
+def _since_clause(column, site_column, sites: list[Site], now: datetime):
+    """`column` within the last 7 local days of its site (today and the six days before), for sites in any
+    zones: one condition per zone, so one query covers every site."""
+    zones: dict[str, list[int]] = {}
+    for s in sites:
+        zones.setdefault(s.timezone, []).append(s.id)
+    return or_(*[and_(site_column.in_(ids), column >= local_midnight(local_today(tz, now) - timedelta(days=6), tz))
+                 for tz, ids in zones.items()])
+
+
+def sites_counts(sites: list[Site], now: datetime) -> dict[int, Counts]:
+    """The tiles of each site, six grouped queries whatever the number of sites; "the last 7 days" are today
+    and the six local days before it, in each site's zone."""
+    if not sites:
+        return {}
+    ids = [s.id for s in sites]
+
+    def by_site(stmt) -> dict[int, int]:
+        return dict(db.session.execute(stmt).all())
+
+    overdue = by_site(select(Obligation.site_id, func.count()).where(
+        Obligation.site_id.in_(ids), Obligation.status == "overdue").group_by(Obligation.site_id))
+    failed = by_site(select(Cycle.site_id, func.count()).where(
+        Cycle.site_id.in_(ids), Cycle.status == "failed", _since_clause(Cycle.started_at, Cycle.site_id, sites, now),
+        Cycle.started_at <= now).group_by(Cycle.site_id))
+    recalls = by_site(select(Recall.site_id, func.count()).where(
+        Recall.site_id.in_(ids), Recall.closed_at.is_(None)).group_by(Recall.site_id))
+    actions = by_site(select(CorrectiveAction.site_id, func.count()).where(
+        CorrectiveAction.site_id.in_(ids), CorrectiveAction.closed_at.is_(None)).group_by(CorrectiveAction.site_id))
+    overrides = by_site(select(GateAttempt.site_id, func.count()).select_from(GateOverride)
+                        .join(GateAttempt, GateAttempt.id == GateOverride.attempt_id)
+                        .where(GateAttempt.site_id.in_(ids),
+                               _since_clause(GateOverride.at, GateAttempt.site_id, sites, now), GateOverride.at <= now)
+                        .group_by(GateAttempt.site_id))
+    unchecked = by_site(select(Treatment.site_id, func.count()).where(
+        Treatment.site_id.in_(ids), unchecked_clause()).group_by(Treatment.site_id))
+    return {i: Counts(overdue.get(i, 0), failed.get(i, 0), recalls.get(i, 0), actions.get(i, 0), overrides.get(i, 0),
+                      unchecked.get(i, 0)) for i in ids}
 
 
 def site_counts(site: Site, now: datetime) -> Counts:
-    """The tiles of one site; "the last 7 days" are today and the six local days before it."""
-    since = local_midnight(local_today(site.timezone, now) - timedelta(days=6), site.timezone)
-    return Counts(
-        overdue=_count(select(func.count()).select_from(Obligation).where(
-            Obligation.site_id == site.id, Obligation.status == "overdue")),
-        failed_loads=_count(select(func.count()).select_from(Cycle).where(
-            Cycle.site_id == site.id, Cycle.status == "failed", Cycle.started_at >= since, Cycle.started_at <= now)),
-        open_recalls=_count(select(func.count()).select_from(Recall).where(
-            Recall.site_id == site.id, Recall.closed_at.is_(None))),
-        open_actions=_count(select(func.count()).select_from(CorrectiveAction).where(
-            CorrectiveAction.site_id == site.id, CorrectiveAction.closed_at.is_(None))),
-        overrides=_count(select(func.count()).select_from(GateOverride)
-                         .join(GateAttempt, GateAttempt.id == GateOverride.attempt_id)
-                         .where(GateAttempt.site_id == site.id, GateOverride.at >= since, GateOverride.at <= now)),
-        unchecked=_count(select(func.count()).select_from(Treatment).where(Treatment.site_id == site.id,
-                                                                           unchecked_clause())),
-    )
+    """The tiles of one site."""
+    return sites_counts([site], now)[site.id]
 
 
 def oldest_open_finding(site_ids: Iterable[int]) -> Finding | None:
@@ -149,12 +168,15 @@ def _titles(actor: Actor, keys: Iterable[str]) -> dict[str, dict]:
     return {t.key: t.versions[-1].title for t in templates if t.versions}
 
 
-def _site_row(site: Site, counts: Counts, now: datetime) -> SiteRow:
-    """One row of the table by site, its weeks in its own zone."""
-    today = local_today(site.timezone, now)
-    return SiteRow(site, today - timedelta(days=6), counts,
-                   metrics.overall(metrics.obligation_rates([site.id], *period(today, site.timezone, RECENT_WEEKS))),
-                   metrics.overall(metrics.obligation_rates([site.id], *period(today, site.timezone, WEEKS))))
+def _site_rows(sites: list[Site], counts: dict[int, Counts], now: datetime) -> list[SiteRow]:
+    """The table by site, each site's weeks in its own zone: one query for every site's rates."""
+    windows = {}
+    for s in sites:
+        today = local_today(s.timezone, now)
+        start, end = period(today, s.timezone, WEEKS)
+        windows[s.id] = (period(today, s.timezone, RECENT_WEEKS)[0], start, end)
+    rates = metrics.overall_by_site(windows)
+    return [SiteRow(s, local_today(s.timezone, now) - timedelta(days=6), counts[s.id], *rates[s.id]) for s in sites]
 
 
 def dashboard(actor: Actor, site_id: int | None, now: datetime, tz: str) -> Dashboard:
@@ -170,11 +192,11 @@ def dashboard(actor: Actor, site_id: int | None, now: datetime, tz: str) -> Dash
     shown = [site] if site else sites
     site_ids = [s.id for s in shown]
     today = local_today(tz, now)
-    per_site = {s.id: site_counts(s, now) for s in shown}
+    per_site = sites_counts(shown, now)
     weeks = [(first, metrics.overall(rates)) for first, rates in by_week(site_ids, today, tz, WEEKS)]
     kinds = _key_rates(metrics.obligation_rates, site_ids, today, tz)
     checklists = _key_rates(metrics.checklist_rates, site_ids, today, tz)
-    rows = [_site_row(s, per_site[s.id], now) for s in sites] if site is None and len(sites) > 1 else []
+    rows = _site_rows(sites, per_site, now) if site is None and len(sites) > 1 else []
     return Dashboard(
         sites=sites, site=site, tz=tz, today=today, counts=sum(per_site.values(), Counts()),
         oldest_finding=oldest_open_finding(site_ids), weeks=weeks,

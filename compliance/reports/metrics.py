@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from ..checklists.models import ChecklistRun, ChecklistTemplate, TemplateVersion
 from ..extensions import db
@@ -54,6 +54,48 @@ def obligation_rates(site_ids: Iterable[int], start: datetime, end: datetime) ->
         .group_by(Occurrence.kind)).all()
     skip = unrated_kinds()
     return {k: Rate(k, due, due - on_time) for k, due, on_time in sorted(rows) if k not in skip}
+
+
+def obligation_rates_by_period(site_ids: Iterable[int], bounds: list[datetime]) -> list[dict[str, Rate]]:
+    """obligation_rates over each of the consecutive periods [bounds[i], bounds[i + 1]), in one grouped query."""
+    starts = bounds[:-1]
+    period = case(*[(Occurrence.due_at < end, i) for i, end in enumerate(bounds[1:])])
+    # Grouped through a subquery: PostgreSQL would not see the CASE in GROUP BY (its parameters bound twice) as
+    # the one selected.
+    decided = (select(period.label("period"), Occurrence.kind.label("kind"), Occurrence.state.label("state"))
+               .where(Occurrence.site_id.in_(list(site_ids)), Occurrence.due_at >= bounds[0],
+                      Occurrence.due_at < bounds[-1], Occurrence.state.in_(DECIDED))
+               .subquery())
+    rows = db.session.execute(
+        select(decided.c.period, decided.c.kind, func.count(),
+               func.count().filter(decided.c.state == "done_on_time"))
+        .group_by(decided.c.period, decided.c.kind)).all()
+    skip = unrated_kinds()
+    out: list[dict[str, Rate]] = [{} for _start in starts]
+    for i, kind, due, on_time in sorted(rows):
+        if kind not in skip:
+            out[i][kind] = Rate(kind, due, due - on_time)
+    return out
+
+
+def overall_by_site(windows: dict[int, tuple[datetime, datetime, datetime]]) -> dict[int, tuple[Rate, Rate]]:
+    """Site id -> (overall obligation rate over [recent_start, end), over [start, end)), each site with its own
+    window (given as (recent_start, start, end)), all in one grouped query: overall() of obligation_rates."""
+    if not windows:
+        return {}
+    in_window = or_(*[and_(Occurrence.site_id == site_id, Occurrence.due_at >= start, Occurrence.due_at < end)
+                      for site_id, (_recent, start, end) in windows.items()])
+    recent = or_(*[and_(Occurrence.site_id == site_id, Occurrence.due_at >= recent_start)
+                   for site_id, (recent_start, _start, _end) in windows.items()])
+    on_time = Occurrence.state == "done_on_time"
+    rows = db.session.execute(
+        select(Occurrence.site_id, func.count().filter(recent), func.count().filter(recent & on_time), func.count(),
+               func.count().filter(on_time))
+        .where(in_window, Occurrence.state.in_(DECIDED), Occurrence.kind.not_in(unrated_kinds()))
+        .group_by(Occurrence.site_id)).all()
+    found = {site_id: (Rate("all", r_due, r_due - r_on), Rate("all", due, due - on))
+             for site_id, r_due, r_on, due, on in rows}
+    return {site_id: found.get(site_id, (Rate("all", 0, 0), Rate("all", 0, 0))) for site_id in windows}
 
 
 def checklist_rates(site_ids: Iterable[int], start: datetime, end: datetime) -> dict[str, Rate]:
