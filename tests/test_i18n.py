@@ -88,3 +88,13 @@ def test_tablet_of_an_indonesian_site_speaks_indonesian(client, make_site, make_
     enrol_tablet(jakarta)
     page = client.get("/tablet").get_data(as_text=True)
     assert _translation("Who is working?", "id") in page
+
+
+def test_words_written_alike_are_told_apart_by_context(client, login_as, make_site, make_user):
+    """"Open" the verb (a button: Buka) is not "Open" the state (Terbuka)."""
+    jakarta = make_site(name="Jakarta Open", timezone="Asia/Jakarta", language="id")
+    login_as(make_user("manager", [jakarta]))
+    page = client.get("/decontamination").get_data(as_text=True)
+    assert ">Buka</button>" in page and "Terbuka" not in page
+    recalls = client.get("/recalls").get_data(as_text=True)
+    assert ">Terbuka</a>" in recalls

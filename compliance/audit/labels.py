@@ -1,14 +1,22 @@
 """The audit log's stored words (actions, tables, columns, system actors) in the reader's language. The log itself
 keeps the codes (they are hashed into the chain); only the page shows these labels, each with its code nearby."""
+import re
+
 from flask_babel import lazy_gettext as _l
 
-from ..labels import FIELD_LABELS
+from ..labels import FIELD_LABELS, ROLE_LABELS
 
 ACTION_LABELS = {"create": _l("created"), "update": _l("changed"), "delete": _l("deleted"),
                  "export": _l("exported"), "resend": _l("sent again")}
 # Who acted when no person or key did (stored as these words).
-ACTOR_LABELS = {"anonymous": _l("nobody signed in"), "demo data": _l("demo data"),
-                "first run (set-up page)": _l("first run (set-up page)")}
+ACTOR_LABELS = {"anonymous": _l("nobody signed in"), "system": _l("the system"), "demo data": _l("demo data"),
+                "first run (set-up page)": _l("first run (set-up page)"),
+                "first run (command line)": _l("first run (command line)"),
+                "tablet-link (command line)": _l("tablet link (command line)"), "scheduler": _l("the scheduler"),
+                "scheduler (command line)": _l("the scheduler (command line)"),
+                "export (command line)": _l("export (command line)")}
+# A person is stored as "Name (role)", an API key as "API key name".
+_PERSON = re.compile(r"^(?P<name>.*) \((?P<role>staff|manager|admin|auditor)\)$")
 TABLE_LABELS = {
     "steriliser_tests": _l("Steriliser test"), "cycles": _l("Cycle"), "cycle_corrections": _l("Cycle correction"),
     "packs": _l("Pack"), "pack_items": _l("Pack item"), "recalls": _l("Recall"), "recall_loads": _l("Recalled load"),
@@ -32,7 +40,7 @@ TABLE_LABELS = {
 }
 # Columns that are not a form's field: the rest are named as their field (FIELD_LABELS), else by their code.
 COLUMN_LABELS = {
-    "id": _l("Number"), "created_at": _l("Created at"), "updated_at": _l("Changed at"), "at": _l("At"),
+    "id": _l("Record number"), "created_at": _l("Created at"), "updated_at": _l("Changed at"), "at": _l("At"),
     "by_id": _l("By"), "created_by_id": _l("Created by"), "organisation_id": _l("Organisation"),
     "due_at": _l("Due at"), "next_due_at": _l("Next due at"), "from_status": _l("Previous status"),
     "to_status": _l("New status"), "until": _l("Until"), "state": _l("State"), "format": _l("Format"),
@@ -45,7 +53,14 @@ def action_label(code: str) -> str:
 
 
 def actor_label(stored: str) -> str:
-    return str(ACTOR_LABELS.get(stored, stored))
+    if stored in ACTOR_LABELS:
+        return str(ACTOR_LABELS[stored])
+    person = _PERSON.match(stored or "")
+    if person:
+        return f"{person['name']} ({ROLE_LABELS[person['role']]})"
+    if (stored or "").startswith("API key "):
+        return str(_l("API key %(name)s", name=stored[len("API key "):]))
+    return stored
 
 
 def table_label(code: str) -> str:
