@@ -26,7 +26,8 @@ def text(data: dict, name: str, max_len: int, required: bool = True) -> str:
     if required and not value:
         raise Invalid(_l("%(field)s is required", field=field_label(name)), field=name)
     if len(value) > max_len:
-        raise Invalid(_l("%(field)s must be at most %(max)s characters", field=field_label(name), max=max_len), field=name)
+        raise Invalid(_l("%(field)s must be at most %(max)s characters", field=field_label(name), max=max_len),
+                      field=name)
     return value
 
 
@@ -35,14 +36,16 @@ def choice(data: dict, name: str, options: Iterable[str], required: bool = True)
     if value in (None, "") and not required:
         return None
     if value not in tuple(options):
-        raise Invalid(_l("%(field)s must be one of: %(options)s", field=field_label(name), options=", ".join(options)), field=name)
+        raise Invalid(_l("%(field)s must be one of: %(options)s", field=field_label(name), options=", ".join(options)),
+                      field=name)
     return value
 
 
 def timezone_name(data: dict) -> str:
     value = text(data, "timezone", 64)
     if not is_valid_timezone(value):
-        raise Invalid(_l("%(field)s must be an IANA time zone such as Asia/Jakarta", field=field_label("timezone")), field="timezone")
+        raise Invalid(_l("%(field)s must be an IANA time zone such as Asia/Jakarta", field=field_label("timezone")),
+                      field="timezone")
     return value
 
 
@@ -51,7 +54,8 @@ def email(data: dict) -> str:
     try:
         return validate_email(raw, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise Invalid(_l("%(field)s is not valid: %(reason)s", field=field_label("email"), reason=str(exc)), field="email") from None
+        raise Invalid(_l("%(field)s is not valid: %(reason)s", field=field_label("email"), reason=str(exc)),
+                      field="email") from None
 
 
 # --- the plausible window of every date and time a person or machine types -----------------------
@@ -119,7 +123,8 @@ def integer(data: dict, name: str, lo: int, hi: int, required: bool = True) -> i
     except ValueError:
         raise Invalid(_l("%(field)s must be a whole number", field=field_label(name)), field=name) from None
     if not lo <= number <= hi:
-        raise Invalid(_l("%(field)s must be between %(lo)s and %(hi)s", field=field_label(name), lo=lo, hi=hi), field=name)
+        raise Invalid(_l("%(field)s must be between %(lo)s and %(hi)s", field=field_label(name), lo=lo, hi=hi),
+                      field=name)
     return number
 
 

@@ -68,7 +68,8 @@ def _limit(spec: dict, name: str) -> Decimal | None:
         raise Invalid(_l("%(field)s must be a number", field=field_label(name)), field=name) from None
     # The column holds 10 digits with 2 decimals; a limit with more places would be rounded silently.
     if not number.is_finite() or abs(number) >= LIMIT_MAX or number != number.quantize(Decimal("0.01")):
-        raise Invalid(_l("%(field)s must be a number below 100,000,000 with at most 2 decimals", field=field_label(name)),
+        raise Invalid(_l("%(field)s must be a number below 100,000,000 with at most 2 decimals",
+                         field=field_label(name)),
                       field=name)
     return number
 

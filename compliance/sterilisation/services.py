@@ -96,7 +96,8 @@ def _datetime(data: dict, name: str, now: datetime) -> datetime:
         try:
             moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
-            raise Invalid(_l("%(field)s must be a date and time (ISO 8601)", field=field_label(name)), field=name) from None
+            raise Invalid(_l("%(field)s must be a date and time (ISO 8601)", field=field_label(name)),
+                          field=name) from None
     if moment.tzinfo is None:
         raise Invalid(_l("%(field)s needs a time zone offset", field=field_label(name)), field=name)
     return v.check_moment(moment, name, now, not_future=True)

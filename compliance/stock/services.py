@@ -80,7 +80,8 @@ def receive_lot(actor: Actor, data: dict, now: datetime) -> Lot:
         try:
             scanned = parse_gs1(str(data["barcode"]))
         except BarcodeError as exc:
-            raise Invalid(_l("the barcode could not be read: %(reason)s", reason=BARCODE_PROBLEMS[exc.kind]), field="barcode") from None
+            raise Invalid(_l("the barcode could not be read: %(reason)s", reason=BARCODE_PROBLEMS[exc.kind]),
+                          field="barcode") from None
         item_type = db.session.scalar(select(ItemType).where(ItemType.organisation_id == actor.organisation_id,
                                                              ItemType.gtin == scanned.gtin))
         if item_type is None:
@@ -89,7 +90,8 @@ def receive_lot(actor: Actor, data: dict, now: datetime) -> Lot:
                                   ("lot_number", data.get("lot_number"), scanned.lot),
                                   ("expires_on", data.get("expires_on"), scanned.expires_on)):
             if typed not in (None, "") and read is not None and str(typed).strip() != str(read):
-                raise Invalid(_l("%(field)s typed does not match the barcode (%(read)s)", field=field_label(name), read=read),
+                raise Invalid(_l("%(field)s typed does not match the barcode (%(read)s)", field=field_label(name),
+                                 read=read),
                               field=name)
         data = {**data, "item_type_id": item_type.id, "lot_number": scanned.lot or data.get("lot_number"),
                 "expires_on": scanned.expires_on or data.get("expires_on")}
@@ -172,7 +174,8 @@ def resolve_unit(actor: Actor, site_id: int, raw: str, now: datetime) -> Unit:
     try:
         scanned: Gs1Data = parse_gs1(text)
     except BarcodeError as exc:
-        raise Invalid(_l("the barcode could not be read: %(reason)s", reason=BARCODE_PROBLEMS[exc.kind]), field="code") from None
+        raise Invalid(_l("the barcode could not be read: %(reason)s", reason=BARCODE_PROBLEMS[exc.kind]),
+                      field="code") from None
     if not scanned.serial:
         raise Invalid(_l("this barcode has no serial number (21): scan the unit itself, or print unit labels"),
                       field="code")
