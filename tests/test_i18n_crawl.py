@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from compliance.extensions import db as _db
 from compliance.sites.models import Site, User
-from tests.test_permissions import PUBLIC, _ids
+from tests.test_permissions import _ids
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]")
@@ -41,7 +41,8 @@ def english_sentences() -> dict[str, str]:
     found: dict[str, str] = {}
     for message in catalog:
         if not message.id:
-            continue  # an empty msgstr is English shown as it is: looked for too
+            continue
+        # A msgid whose Indonesian text is missing (empty) is shown in English as it is: looked for too.
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         for msgid in ids:
