@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from .boundary import MAX_ID
 from .errors import Invalid, NotFound
+from .labels import field_label
 from .timeutil import is_valid_timezone
 
 # Clinics use internal mail domains (".local", ".test" in staging); email_validator refuses these
@@ -23,9 +24,10 @@ def text(data: dict, name: str, max_len: int, required: bool = True) -> str:
     value = data.get(name)
     value = "" if value is None else str(value).strip()
     if required and not value:
-        raise Invalid(_l("%(field)s is required", field=name), field=name)
+        raise Invalid(_l("%(field)s is required", field=field_label(name)), field=name)
     if len(value) > max_len:
-        raise Invalid(_l("%(field)s must be at most %(max)s characters", field=name, max=max_len), field=name)
+        raise Invalid(_l("%(field)s must be at most %(max)s characters", field=field_label(name), max=max_len),
+                      field=name)
     return value
 
 
@@ -44,14 +46,16 @@ def choice(data: dict, name: str, options: Iterable[str], required: bool = True)
     if value in (None, "") and not required:
         return None
     if value not in tuple(options):
-        raise Invalid(_l("%(field)s must be one of: %(options)s", field=name, options=", ".join(options)), field=name)
+        raise Invalid(_l("%(field)s must be one of: %(options)s", field=field_label(name), options=", ".join(options)),
+                      field=name)
     return value
 
 
 def timezone_name(data: dict) -> str:
     value = text(data, "timezone", 64)
     if not is_valid_timezone(value):
-        raise Invalid(_l("timezone must be an IANA time zone such as Asia/Jakarta"), field="timezone")
+        raise Invalid(_l("%(field)s must be an IANA time zone such as Asia/Jakarta", field=field_label("timezone")),
+                      field="timezone")
     return value
 
 
@@ -60,7 +64,8 @@ def email(data: dict) -> str:
     try:
         return validate_email(raw, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise Invalid(_l("email is not valid: %(reason)s", reason=str(exc)), field="email") from None
+        raise Invalid(_l("%(field)s is not valid: %(reason)s", field=field_label("email"), reason=str(exc)),
+                      field="email") from None
 
 
 # --- the plausible window of every date and time a person or machine types -----------------------
@@ -87,7 +92,7 @@ def day_problem(value: date, today: date, not_future: bool = False) -> tuple[dat
 def check_day(value: date, name: str, today: date, not_future: bool = False) -> date:
     window = day_problem(value, today, not_future)
     if window:
-        raise Invalid(_l("%(field)s must be between %(first)s and %(last)s", field=name,
+        raise Invalid(_l("%(field)s must be between %(first)s and %(last)s", field=field_label(name),
                          first=window[0].isoformat(), last=window[1].isoformat()), field=name)
     return value
 
@@ -95,7 +100,7 @@ def check_day(value: date, name: str, today: date, not_future: bool = False) -> 
 def check_moment(value: datetime, name: str, now: datetime, not_future: bool = False) -> datetime:
     """An aware date and time within the window; `not_future` allows five minutes of clock drift."""
     if not_future and value > now + timedelta(minutes=5):
-        raise Invalid(_l("%(field)s is in the future", field=name), field=name)
+        raise Invalid(_l("%(field)s is in the future", field=field_label(name)), field=name)
     check_day(value.astimezone(timezone.utc).date(), name, now.date())
     return value
 
@@ -105,7 +110,7 @@ def date_value(data: dict, name: str, required: bool = True, today: date | None 
     value = data.get(name)
     if value in (None, ""):
         if required:
-            raise Invalid(_l("%(field)s is required", field=name), field=name)
+            raise Invalid(_l("%(field)s is required", field=field_label(name)), field=name)
         return None
     if isinstance(value, datetime):
         value = value.date()
@@ -113,7 +118,7 @@ def date_value(data: dict, name: str, required: bool = True, today: date | None 
         try:
             value = date.fromisoformat(str(value))
         except ValueError:
-            raise Invalid(_l("%(field)s must be a date (YYYY-MM-DD)", field=name), field=name) from None
+            raise Invalid(_l("%(field)s must be a date (YYYY-MM-DD)", field=field_label(name)), field=name) from None
     return check_day(value, name, today or datetime.now(timezone.utc).date(), not_future)
 
 
@@ -121,14 +126,15 @@ def integer(data: dict, name: str, lo: int, hi: int, required: bool = True) -> i
     value = data.get(name)
     if value in (None, ""):
         if required:
-            raise Invalid(_l("%(field)s is required", field=name), field=name)
+            raise Invalid(_l("%(field)s is required", field=field_label(name)), field=name)
         return None
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise Invalid(_l("%(field)s must be a whole number", field=name), field=name) from None
+        raise Invalid(_l("%(field)s must be a whole number", field=field_label(name)), field=name) from None
     if not lo <= number <= hi:
-        raise Invalid(_l("%(field)s must be between %(lo)s and %(hi)s", field=name, lo=lo, hi=hi), field=name)
+        raise Invalid(_l("%(field)s must be between %(lo)s and %(hi)s", field=field_label(name), lo=lo, hi=hi),
+                      field=name)
     return number
 
 
@@ -178,16 +184,16 @@ def decimal(data: dict, name: str, lo: Decimal, hi: Decimal, required: bool = Tr
     value = data.get(name)
     if value in (None, ""):
         if required:
-            raise Invalid(_l("%(field)s is required", field=name), field=name)
+            raise Invalid(_l("%(field)s is required", field=field_label(name)), field=name)
         return None
     try:
         return parse_decimal(value, places, lo, hi)
     except DecimalRefused as exc:
         message = {
-            "number": _l("%(field)s must be a number", field=name),
-            "range": _l("%(field)s must be between %(lo)s and %(hi)s", field=name, lo=lo, hi=hi),
+            "number": _l("%(field)s must be a number", field=field_label(name)),
+            "range": _l("%(field)s must be between %(lo)s and %(hi)s", field=field_label(name), lo=lo, hi=hi),
             # Refuse extra digits rather than round them: 133.95 °C must not become 134.0 °C and pass a rule.
-            "places": _l("%(field)s has at most %(places)s decimal places", field=name, places=places),
+            "places": _l("%(field)s has at most %(places)s decimal places", field=field_label(name), places=places),
         }[exc.kind]
         raise Invalid(message, field=name) from None
 
@@ -204,7 +210,7 @@ def ident(data: dict, name: str) -> int:
     try:
         number = int(data.get(name))
     except (TypeError, ValueError):
-        raise Invalid(_l("%(field)s is required", field=name), field=name) from None
+        raise Invalid(_l("%(field)s is required", field=field_label(name)), field=name) from None
     if not 0 < number <= MAX_ID:
-        raise NotFound(_l("no such record: %(field)s %(id)s", field=name, id=number), field=name)
+        raise NotFound(_l("no such record: %(field)s %(id)s", field=field_label(name), id=number), field=name)
     return number

@@ -8,14 +8,23 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = [("compliance/**.py", "python"), ("templates/**.html", "jinja2"), ("templates/**.txt", "jinja2")]
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None,
+            "pgettext": ((1, "c"), 2)}
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
-def _source_messages() -> set[str]:
+def _folder_read(path: str) -> bool:
+    """Every folder but hidden ones and caches: Babel's default also skips "_" folders, such as templates/_macros."""
+    name = Path(path).name
+    return not name.startswith(".") and name != "__pycache__"
+
+
+def _source_messages() -> set[tuple[str, str | None]]:
+    """(msgid, context) of every string; a context ("verb") tells apart words written alike ("Open")."""
     found = set()
-    for _file, _line, message, _comments, _ctx in extract_from_dir(str(ROOT), METHODS, keywords=KEYWORDS):
-        found.add(message if isinstance(message, str) else message[0])
+    for _file, _line, message, _comments, _ctx in extract_from_dir(str(ROOT), METHODS, keywords=KEYWORDS,
+                                                                   directory_filter=_folder_read):
+        found.add((message if isinstance(message, str) else message[0], _ctx))
     return found
 
 
@@ -23,6 +32,7 @@ def _source_messages() -> set[str]:
 def source_messages():
     messages = _source_messages()
     assert len(messages) > 100  # the extraction itself worked
+    assert ("%(total)s in all · page %(page)s of %(pages)s", None) in messages  # templates/_macros/ui.html was read
     return messages
 
 
@@ -30,7 +40,8 @@ def source_messages():
 def test_catalogue_has_every_string_translated(language, source_messages):
     with open(ROOT / f"compliance/translations/{language}/LC_MESSAGES/messages.po", "rb") as fh:
         catalog = read_po(fh)
-    missing = sorted(m for m in source_messages if m not in catalog or not catalog[m].string)
+    missing = sorted(m for m, ctx in source_messages
+                     if catalog.get(m, context=ctx) is None or not catalog.get(m, context=ctx).string)
     fuzzy = sorted(m.id for m in catalog if m.id and m.fuzzy)
     assert not missing, f"{len(missing)} untranslated in {language} (run scripts/i18n, then translate): {missing[:10]}"
     assert not fuzzy, f"fuzzy entries in {language}: {fuzzy[:10]}"
@@ -77,3 +88,13 @@ def test_tablet_of_an_indonesian_site_speaks_indonesian(client, make_site, make_
     enrol_tablet(jakarta)
     page = client.get("/tablet").get_data(as_text=True)
     assert _translation("Who is working?", "id") in page
+
+
+def test_words_written_alike_are_told_apart_by_context(client, login_as, make_site, make_user):
+    """"Open" the verb (a button: Buka) is not "Open" the state (Terbuka)."""
+    jakarta = make_site(name="Jakarta Open", timezone="Asia/Jakarta", language="id")
+    login_as(make_user("manager", [jakarta]))
+    page = client.get("/decontamination").get_data(as_text=True)
+    assert ">Buka</button>" in page and "Terbuka" not in page
+    recalls = client.get("/recalls").get_data(as_text=True)
+    assert ">Terbuka</a>" in recalls

@@ -131,7 +131,7 @@ def test_an_admin_sets_a_sites_locale_and_an_unknown_one_is_refused(db, admin, s
     assert db.session.get(Site, site.id).locale == "en-AU"
     response = client.form_post(f"/sites/{site.id}/edit", {**values, "name": "Renamed", "locale": "fr-FR"})
     assert response.status_code == 422
-    assert "locale must be one of: en-GB, en-US, en-AU, id-ID" in _text(response)
+    assert "Dates and numbers must be one of: en-GB, en-US, en-AU, id-ID" in _text(response)
     db.session.expire_all()
     assert (db.session.get(Site, site.id).name, db.session.get(Site, site.id).locale) == (site.name, "en-AU")
 

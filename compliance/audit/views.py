@@ -17,6 +17,8 @@ bp = Blueprint("audit", __name__)
 
 # Personal data a person without "clients.contact" (an auditor, staff) must not read in the log either.
 PERSONAL_FIELDS = {"clients": frozenset({"name", "phone", "consent_note"})}
+from .labels import action_label, actor_label, column_label, table_label
+
 ACTIONS = ("create", "update", "delete", "export", "resend")  # resend: an email queued again
 
 
@@ -53,7 +55,9 @@ def list_entries():
     rows = [(e, *masked(e, can_see_personal)) for e in page.items]
     return render_template("audit/entries.html", page=page, rows=rows, sites=sites, site_id=site_id, entity=entity,
                            action=action, q=q, actions=ACTIONS, entity_types=entity_types, verified=verified,
-                           by_site={s.id: s for s in sites}, filtered=bool(site_id or entity or action or q))
+                           by_site={s.id: s for s in sites}, filtered=bool(site_id or entity or action or q),
+                           action_label=action_label, actor_label=actor_label, table_label=table_label,
+                           column_label=column_label)
 
 
 @bp.get("/admin/export")

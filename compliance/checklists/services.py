@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, case, distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import validation as v
+from ..labels import field_label
 from ..auth.actor import Actor
 from ..errors import Conflict, Duplicate, Invalid, NotFound, ServiceError
 from ..extensions import db
@@ -66,10 +67,11 @@ def _limit(spec: dict, name: str) -> Decimal | None:
     try:
         number = Decimal(str(raw).strip().replace(",", "."))
     except InvalidOperation:
-        raise Invalid(_l("%(field)s must be a number", field=name), field=name) from None
+        raise Invalid(_l("%(field)s must be a number", field=field_label(name)), field=name) from None
     # The column holds 10 digits with 2 decimals; a limit with more places would be rounded silently.
     if not number.is_finite() or abs(number) >= LIMIT_MAX or number != number.quantize(Decimal("0.01")):
-        raise Invalid(_l("%(field)s must be a number below 100,000,000 with at most 2 decimals", field=name),
+        raise Invalid(_l("%(field)s must be a number below 100,000,000 with at most 2 decimals",
+                         field=field_label(name)),
                       field=name)
     return number
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ..auth.actor import Actor
 from ..errors import Conflict, Invalid, NotFound, ServiceError
+from ..labels import field_label
 from ..extensions import db
 from ..sites.models import Site, User
 from . import GATE, NumberRefused, Pack, load_pack
@@ -124,7 +125,7 @@ def plan_site_number(actor: Actor, site_id: int, rule_id: str, key: str, value: 
         raise Invalid(_l("a reason is required (e.g. the local regulation)"), field="reason", rule=row.gate_rule
                       or rule_id)
     if len(reason) > MAX_REASON:
-        raise Invalid(_l("%(field)s must be at most %(max)s characters", field="reason", max=MAX_REASON),
+        raise Invalid(_l("%(field)s must be at most %(max)s characters", field=field_label("reason"), max=MAX_REASON),
                       field="reason", rule=row.gate_rule or rule_id)
     if new == row.value:
         raise Conflict(_l("%(name)s is %(value)s at this site already", name=f"{rule_id}.{key}", value=new),

@@ -830,8 +830,9 @@ def queue_notice(o: Obligation, kind: str, due_at: datetime, person: User, now: 
     site = db.session.get(Site, o.site_id)
     language = person.language or site.language
     rule = _pack(site.id).rule(o.rule_id)
-    subject_name = subjects.labels([o]).get((o.subject_type, o.subject_id), "")
     with force_locale(language), force_format_locale(person.locale or site.locale):
+        # Inside the reader's language: a subject's label holds translated words (a training record's course).
+        subject_name = subjects.labels([o]).get((o.subject_type, o.subject_id), "")
         what = f"{kind_label(o.kind)} — {subject_name}" if subject_name else str(kind_label(o.kind))
         context = {"kind": kind, "site": site, "what": what, "rule_title": rule.title_in(language),
                    "rule_id": rule.id, "due_at": due_at, "severity": rule.severity, "link": _link(o, person),
@@ -887,13 +888,13 @@ def queue_digests(now: datetime) -> int:
                 Obligation.next_due_at < end_of_day))).order_by(Obligation.next_due_at)))
         if not rows:
             continue
-        names = subjects.labels(rows)
         [anchor] = current_heads(now, site.organisation_id) or [None]  # the chain's head, outside the database
         for m in managers:
             if keys[m.id] in done:
                 continue
             language = m.language or site.language
             with force_locale(language), force_format_locale(m.locale or site.locale):
+                names = subjects.labels(rows)  # in the reader's language (a course's name)
                 items = [{"what": f"{kind_label(o.kind)} — {names.get((o.subject_type, o.subject_id), '')}",
                           "state": state_of(o, now), "due_at": o.next_due_at} for o in rows]
                 overdue = sum(1 for i in items if i["state"] == "overdue")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from ..audit.services import record_claim, snapshot
 from .. import validation as v
+from ..labels import field_label
 from ..auth.actor import Actor
 from ..devices.models import Device, DeviceEvent, Programme, Steriliser, SteriliserStatusChange
 from ..devices.services import change_device_status, get_steriliser, set_steriliser_service
@@ -99,9 +100,10 @@ def _datetime(data: dict, name: str, now: datetime) -> datetime:
         try:
             moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
-            raise Invalid(_l("%(field)s must be a date and time (ISO 8601)", field=name), field=name) from None
+            raise Invalid(_l("%(field)s must be a date and time (ISO 8601)", field=field_label(name)),
+                          field=name) from None
     if moment.tzinfo is None:
-        raise Invalid(_l("%(field)s needs a time zone offset", field=name), field=name)
+        raise Invalid(_l("%(field)s needs a time zone offset", field=field_label(name)), field=name)
     return v.check_moment(moment, name, now, not_future=True)
 
 

@@ -13,7 +13,20 @@ GROUP_SEPARATOR = "\x1d"
 
 
 class BarcodeError(ValueError):
-    """The scan is not a GS1 barcode we can use; the message says why."""
+    """The scan is not a GS1 barcode we can use. `kind` says why in our own words (the services translate it:
+    biip's messages are English); str() keeps the detail, for logs."""
+
+    KINDS = ("empty", "too_long", "not_gs1", "unreadable", "no_gtin", "check_digit")
+
+    def __init__(self, kind: str, detail: str = ""):
+        assert kind in self.KINDS, kind
+        self.kind = kind
+        super().__init__(detail or kind)
+
+
+def _from_biip(exc: ParseError) -> BarcodeError:
+    detail = str(exc)
+    return BarcodeError("check_digit" if "check digit" in detail.lower() else "unreadable", detail)
 
 
 @dataclass(frozen=True)
@@ -29,9 +42,9 @@ def parse_gs1(raw: str) -> Gs1Data:
     (with or without the ]d2 / ]C1 symbology prefix, FNC1 sent as the group separator or as "<GS>")."""
     text = (raw or "").strip().replace("<GS>", GROUP_SEPARATOR)
     if not text:
-        raise BarcodeError("empty scan")
+        raise BarcodeError("empty")
     if len(text) > 200:
-        raise BarcodeError("too long for a GS1 barcode")
+        raise BarcodeError("too_long")
     try:
         if text.startswith("("):
             message = GS1Message.parse_hri(text)
@@ -39,9 +52,9 @@ def parse_gs1(raw: str) -> Gs1Data:
             result = biip_parse(text)
             message = result.gs1_message
             if message is None:
-                raise BarcodeError(result.gs1_message_error or "not a GS1 barcode")
+                raise BarcodeError("not_gs1", result.gs1_message_error or "")
     except ParseError as exc:
-        raise BarcodeError(str(exc)) from None
+        raise _from_biip(exc) from None
     values = {e.ai.ai: e for e in message.element_strings}
     expiry = values.get("17")
     data = Gs1Data(
@@ -51,9 +64,9 @@ def parse_gs1(raw: str) -> Gs1Data:
         serial=values["21"].value if "21" in values else None,
     )
     if data.gtin is None:
-        raise BarcodeError("no GTIN (01) in the barcode")
+        raise BarcodeError("no_gtin")
     try:
         Gtin.parse(data.gtin)  # the check digit: HRI text is typed by people and can be mistyped
     except ParseError as exc:
-        raise BarcodeError(str(exc)) from None
+        raise _from_biip(exc) from None
     return data

@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import validation as v
+from ..labels import field_label
 from ..auth.actor import Actor
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
@@ -40,7 +41,7 @@ def create_item_type(actor: Actor, data: dict, now: datetime) -> ItemType:
     for column, value, field in ((ItemType.name, name, "name"), (ItemType.gtin, gtin, "gtin")):
         if value and db.session.scalar(select(ItemType.id).where(ItemType.organisation_id == actor.organisation_id,
                                                                  column == value)):
-            raise Conflict(_l("an item type with this %(field)s already exists", field=field), field=field)
+            raise Conflict(_l("an item type with this %(field)s already exists", field=field_label(field)), field=field)
     row = ItemType(organisation_id=actor.organisation_id, name=name, kind=v.choice(data, "kind", ITEM_KINDS),
                    maker=v.text(data, "maker", 160, required=False),
                    product_code=v.text(data, "product_code", 80, required=False), gtin=gtin,
@@ -59,6 +60,17 @@ def _item_type(actor: Actor, type_id) -> ItemType:
     return row
 
 
+# Why a scan is refused, in our words: the GS1 reader's (biip) own messages are English only.
+BARCODE_PROBLEMS = {
+    "empty": _l("the scan is empty"),
+    "too_long": _l("it is too long for a GS1 barcode"),
+    "not_gs1": _l("it is not a GS1 barcode"),
+    "unreadable": _l("its GS1 data (application identifiers and values) could not be read"),
+    "no_gtin": _l("it holds no GTIN (01)"),
+    "check_digit": _l("the GTIN's check digit is wrong: check the number or scan again"),
+}
+
+
 def receive_lot(actor: Actor, data: dict, now: datetime) -> Lot:
     """A lot arrives at a site: item type, lot number, expiry and quantity (typed, or read from a GS1 scan)."""
     actor.require("stock.receive")
@@ -68,7 +80,8 @@ def receive_lot(actor: Actor, data: dict, now: datetime) -> Lot:
         try:
             scanned = parse_gs1(str(data["barcode"]))
         except BarcodeError as exc:
-            raise Invalid(_l("the barcode could not be read: %(reason)s", reason=str(exc)), field="barcode") from None
+            raise Invalid(_l("the barcode could not be read: %(reason)s", reason=BARCODE_PROBLEMS[exc.kind]),
+                          field="barcode") from None
         item_type = db.session.scalar(select(ItemType).where(ItemType.organisation_id == actor.organisation_id,
                                                              ItemType.gtin == scanned.gtin))
         if item_type is None:
@@ -77,7 +90,8 @@ def receive_lot(actor: Actor, data: dict, now: datetime) -> Lot:
                                   ("lot_number", data.get("lot_number"), scanned.lot),
                                   ("expires_on", data.get("expires_on"), scanned.expires_on)):
             if typed not in (None, "") and read is not None and str(typed).strip() != str(read):
-                raise Invalid(_l("%(field)s typed does not match the barcode (%(read)s)", field=name, read=read),
+                raise Invalid(_l("%(field)s typed does not match the barcode (%(read)s)", field=field_label(name),
+                                 read=read),
                               field=name)
         data = {**data, "item_type_id": item_type.id, "lot_number": scanned.lot or data.get("lot_number"),
                 "expires_on": scanned.expires_on or data.get("expires_on")}
@@ -160,7 +174,8 @@ def resolve_unit(actor: Actor, site_id: int, raw: str, now: datetime) -> Unit:
     try:
         scanned: Gs1Data = parse_gs1(text)
     except BarcodeError as exc:
-        raise Invalid(_l("the barcode could not be read: %(reason)s", reason=str(exc)), field="code") from None
+        raise Invalid(_l("the barcode could not be read: %(reason)s", reason=BARCODE_PROBLEMS[exc.kind]),
+                      field="code") from None
     if not scanned.serial:
         raise Invalid(_l("this barcode has no serial number (21): scan the unit itself, or print unit labels"),
                       field="code")

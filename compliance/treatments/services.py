@@ -18,6 +18,7 @@ from werkzeug.security import check_password_hash
 
 from ..audit.services import record_claim, snapshot
 from .. import validation as v
+from ..labels import field_label
 from ..auth.actor import Actor
 from ..auth.models import AuthEvent
 from ..auth.rules import after_failed_pin, is_pin_locked
@@ -152,7 +153,7 @@ def record_screening(actor: Actor, treatment_id: int, data: dict, now: datetime)
         if question == "skin_type":
             answers[question] = v.choice(data, question, ("I", "II", "III", "IV", "V", "VI"))
         elif data.get(question) in (None, ""):
-            raise Invalid(_l("%(field)s is required", field=question), field=question)
+            raise Invalid(_l("Answer the question “%(field)s”", field=field_label(question)), field=question)
         else:
             answers[question] = v.boolean(data, question)
     answers["notes"] = v.text(data, "notes", 2000, required=False)

@@ -12,6 +12,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from compliance.errors import Invalid
+from compliance.labels import FIELD_LABELS
 from compliance.sterilisation.models import Cycle, SteriliserTest
 from compliance.validation import DecimalRefused, decimal, parse_decimal
 from tests.conftest import PIN
@@ -108,10 +109,10 @@ def test_the_forms_validation_refuses_the_same_values_naming_the_field(app):
             with pytest.raises(Invalid) as exc:
                 decimal({name: raw}, name, Decimal("0"), Decimal("1000"), places=places)
             assert exc.value.field == name
-            assert exc.value.message == f"{name} has at most {places} decimal places"
+            assert exc.value.message == f"{FIELD_LABELS[name]} has at most {places} decimal places"  # the label
         with pytest.raises(Invalid) as exc:
             decimal({"temperature_c": True}, "temperature_c", Decimal("0"), Decimal("150"))
-        assert exc.value.message == "temperature_c must be a number"
+        assert exc.value.message == "Temperature (°C) must be a number"
         assert decimal({"temperature_c": "134,5"}, "temperature_c", Decimal("0"), Decimal("150")) == Decimal("134.5")
 
 
@@ -209,7 +210,7 @@ def test_tablet_leak_rate_beyond_two_places_is_refused_at_the_field(on_tablet, m
         "steriliser_id": steriliser.id, "kind": "leak", "result": "pass", "measured_value": "1,305"})
     page = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "measured_value has at most 2 decimal places" in page
+    assert "Measured value has at most 2 decimal places" in page
     assert row_counts() == before
 
 

@@ -242,7 +242,7 @@ def test_manager_adds_a_checklist_with_a_number_and_a_choice(login_as, manager, 
     ([ONE, {**TWO, "key": "only"}], "items-1-key", "item keys must be unique (only)"),
     ([ONE, {"key": "grade", "kind": "choice", "en": "Grade", "id": "Nilai"}], "items-1-choices",
      "a choice item needs its choices (grade)"),
-    ([ONE, {**TWO, "kind": "number", "note_when": "never", "min": "warm"}], "items-1-min", "min must be a number"),
+    ([ONE, {**TWO, "kind": "number", "note_when": "never", "min": "warm"}], "items-1-min", "Min must be a number"),
     ([ONE, {**TWO, "kind": "number", "note_when": "never", "min": "9", "max": "2"}], "items-1-min",
      "the minimum is above the maximum"),
     ([ONE, {**TWO, "rule": "no-such-rule"}], "items-1-rule", "no guideline rule no-such-rule"),
@@ -268,7 +268,7 @@ def test_a_checklist_without_items_or_title_is_refused(login_as, manager, templa
     response = client.form_post(url, template_form(items=[]))
     assert response.status_code == 422 and "a checklist needs at least one item" in text(response)
     response = client.form_post(url, template_form(("", "Mingguan"), items=[ONE]))
-    assert response.status_code == 422 and "en is required" in field_error(text(response), "title_en")
+    assert response.status_code == 422 and "Label (English) is required" in field_error(text(response), "title_en")
     response = client.form_post("/checklist-templates/new", template_form(items=[ONE], key="weekly", kind="weekly"))
     assert response.status_code == 409 and "already exists" in field_error(text(response), "key")
     assert rows(db, TemplateVersion) == 6 and rows(db, TemplateItem) == 27
@@ -414,7 +414,7 @@ def test_closing_a_corrective_action_needs_a_note(login_as, manager, action, db)
     assert f'action="/corrective-actions/{action.id}/close' in page and "data-confirm" in page
     response = client.form_post(f"/corrective-actions/{action.id}/close", {"note": "  "})
     assert response.status_code == 422
-    assert "note is required" in field_error(text(response), "note")
+    assert "Note is required" in field_error(text(response), "note")
     assert db.session.get(CorrectiveAction, action.id).closed_at is None
     response = client.form_post(f"/corrective-actions/{action.id}/close?state=all", {"note": "Fridge serviced"})
     assert response.status_code == 302 and response.headers["Location"].endswith("/corrective-actions?state=all")

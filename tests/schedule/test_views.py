@@ -139,7 +139,7 @@ def test_pause_without_a_reason_is_refused_at_the_field_and_changes_nothing(db, 
     status = obligations.status
     response = client.form_post(f"/obligations/{obligations.id}/pause", {"reason": "  "})
     assert response.status_code == 422
-    assert field_error(text(response), "pause-reason") == "reason is required"
+    assert field_error(text(response), "pause-reason") == "Reason is required"
     assert fresh(db, obligations.id).status == status
     assert rows(db, ObligationChange, ObligationChange.obligation_id == obligations.id) == before
 
@@ -162,7 +162,7 @@ def test_pause_with_a_reason_then_resume(db, client, login_as, manager, obligati
     assert response.status_code == 409 and "already paused" in text(response)
     # Resume needs a reason too, then it is due again from its schedule.
     response = client.form_post(f"/obligations/{o.id}/resume", {"reason": ""})
-    assert response.status_code == 422 and field_error(text(response), "resume-reason") == "reason is required"
+    assert response.status_code == 422 and field_error(text(response), "resume-reason") == "Reason is required"
     assert fresh(db, o.id).status == "paused"
     response = client.form_post(f"/obligations/{o.id}/resume", {"reason": "open again"})
     assert response.status_code == 302
@@ -227,7 +227,7 @@ def test_outbox_lists_the_sites_emails_and_filters_them(db, client, login_as, ma
     assert f'id="email-{mine.id}"' in text(client.get(f"/emails?kind={mine.kind}"))
     # Newest first; one message with its text.
     page = text(client.get(f"/emails/{mine.id}"))
-    assert "<pre>" in page and mine.subject in page and "nurse@example.test" in page
+    assert '<pre lang="en">' in page and mine.subject in page and "nurse@example.test" in page
     assert client.get(f"/emails/{theirs.id}").status_code == 404
 
 

@@ -138,11 +138,11 @@ def test_setup_command_asks_for_each_value_and_asks_again_when_one_is_wrong(runn
                "sat, sunday", "", "8", "19"]
     result = runner.invoke(args=["setup"], input="\n".join(answers) + "\n")
     assert result.exit_code == 0, result.output
-    assert "email is not valid" in result.output
+    assert "Email is not valid" in result.output
     assert "password must be 10 to 200 characters long" in result.output
-    assert "timezone must be an IANA time zone" in result.output
+    assert "Time zone must be an IANA time zone" in result.output
     assert "Error: the opening hour must be before the closing hour" in result.output
-    assert "locale must be one of" in result.output
+    assert "Dates and numbers must be one of" in result.output
     assert "Set up Klinik Sehat: site Kemang (Asia/Jakarta, id, id-ID)" in result.output  # the default: Enter
     assert "a-long-enough-password" not in result.output  # the prompt hides it
     site = db.session.scalar(select(Site))
@@ -176,7 +176,7 @@ def test_setup_command_refuses_a_wrong_option_naming_it_and_stores_nothing(runne
         "--admin-email", "sam@studio.test", "--admin-password", "a-long-enough-password",
         "--site-name", "Shoreditch", "--timezone", "Europe/Londres"])
     assert result.exit_code == 1
-    assert "--timezone: timezone must be an IANA time zone such as Asia/Jakarta (nothing was stored)" in result.output
+    assert "--timezone: Time zone must be an IANA time zone such as Asia/Jakarta (nothing was stored)" in result.output
     assert _nothing_stored()
     missing = runner.invoke(args=["setup", "--no-input", "--organisation", "Studio Ink"])
     assert missing.exit_code != 0 and "--admin-name is required with --no-input" in missing.output
@@ -264,7 +264,7 @@ def test_the_right_code_then_the_details_set_up_and_sign_the_admin_in(fresh, cli
     differ = client.post("/setup", data={"csrf_token": token, **DETAILS, "admin_password_repeat": "something-else"})
     assert differ.status_code == 422 and "The two passwords differ." in differ.get_data(as_text=True)
     bad = client.post("/setup", data={"csrf_token": token, **DETAILS, "timezone": ""})
-    assert bad.status_code == 422 and "timezone is required" in bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "Time zone is required" in bad.get_data(as_text=True)
     assert _count(Organisation) == 0
     done = client.post("/setup", data={"csrf_token": token, **DETAILS})
     assert done.status_code == 302 and done.headers["Location"] == "/"

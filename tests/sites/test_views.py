@@ -147,7 +147,7 @@ def test_unknown_timezone_is_refused(login_as, admin, site, db):
     response = client.form_post("/sites/new", {"name": "Mars base", "timezone": "Mars/Olympus_Mons",
                                                "language": "en"})
     assert response.status_code == 422
-    assert "timezone must be an IANA time zone" in text(response)
+    assert "Time zone must be an IANA time zone" in text(response)
     assert 'id="timezone-error"' in text(response)
     assert rows(db, Site) == before
     response = client.form_post(f"/sites/{site.id}/edit", {"name": site.name, "timezone": "Nowhere/Land",

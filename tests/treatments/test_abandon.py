@@ -173,7 +173,7 @@ def test_the_tablet_offers_abandon_and_refuses_it_without_a_reason(db, on_tablet
     response = on_tablet.form_post(f"/treatments/{treatment.id}/abandon", {"reason": ""})
     assert response.status_code == 422
     body = response.get_data(as_text=True)
-    assert 'id="abandon_reason-error"' in body and "reason is required" in body
+    assert 'id="abandon_reason-error"' in body and "Reason is required" in body
     assert 'class="more abandon-box" id="abandon" open' in body
     assert _state(db, treatment.id) == ("open", None, "", None)
 
@@ -194,7 +194,7 @@ def test_the_treatment_page_abandons_and_then_shows_the_reason_who_and_when(db, 
     assert f'action="/treatments/{treatment.id}/abandon"' in page
 
     response = client.form_post(f"/treatments/{treatment.id}/abandon", {"reason": "  "})
-    assert response.status_code == 422 and "reason is required" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "Reason is required" in response.get_data(as_text=True)
     assert _state(db, treatment.id)[0] == "open"
 
     with time_machine.travel(LATER, tick=False):
