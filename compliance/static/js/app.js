@@ -152,3 +152,42 @@
   }, true);
   document.addEventListener("htmx:load", function (e) { setUpPads(e.target.parentNode || document); });
 })();
+
+// Packs waiting for a load: a tap puts the pack's label in the load's list (or takes it out again); typing or
+// scanning into the list still works, and the buttons follow what is typed.
+(function () {
+  function codes(area) {
+    return area.value.split(/[\s,;]+/).filter(function (c) { return c !== ""; });
+  }
+  function mark(area) {
+    var listed = codes(area).map(function (c) { return c.toUpperCase(); });
+    var form = area.form;
+    Array.prototype.forEach.call(form.querySelectorAll("[data-pack-code]"), function (b) {
+      b.setAttribute("aria-pressed", listed.indexOf(b.getAttribute("data-pack-code").toUpperCase()) >= 0 ? "true" : "false");
+    });
+  }
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest("[data-pack-code], [data-pack-all]");
+    if (!button) return;
+    var area = button.form && button.form.querySelector("textarea[name=pack_codes]");
+    if (!area) return;
+    var list = codes(area);
+    var wanted = button.hasAttribute("data-pack-all")
+      ? Array.prototype.map.call(button.form.querySelectorAll("[data-pack-code]"), function (b) { return b.getAttribute("data-pack-code"); })
+      : [button.getAttribute("data-pack-code")];
+    var upper = list.map(function (c) { return c.toUpperCase(); });
+    if (!button.hasAttribute("data-pack-all") && upper.indexOf(wanted[0].toUpperCase()) >= 0) {
+      list = list.filter(function (c) { return c.toUpperCase() !== wanted[0].toUpperCase(); });
+    } else {
+      wanted.forEach(function (c) { if (upper.indexOf(c.toUpperCase()) < 0) list.push(c); });
+    }
+    area.value = list.join("\n");
+    mark(area);
+  });
+  document.addEventListener("input", function (e) {
+    if (e.target.matches && e.target.matches("textarea[name=pack_codes]")) mark(e.target);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("textarea[name=pack_codes]"), mark);
+  });
+})();
