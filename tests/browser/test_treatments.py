@@ -41,8 +41,8 @@ def _status(live, treatment_id: int) -> tuple[str, str]:
         return t.status, t.abandoned_reason
 
 
-def test_abandon_asks_first_shows_a_missing_reason_at_the_field_then_records_it(tablet, live, shot,
-                                                                                 assert_accessible):
+def test_abandon_asks_for_the_reason_before_any_confirmation_then_records_it(tablet, live, shot,
+                                                                              assert_accessible):
     treatment_id = _open_treatment(live)
     page = tablet(LONDON, EMMA, EMMA_PIN)
     page.goto(f"/tablet/treatments/{treatment_id}")
@@ -58,9 +58,13 @@ def test_abandon_asks_first_shows_a_missing_reason_at_the_field_then_records_it(
     assert _status(live, treatment_id) == ("open", "")  # "Cancel": nothing posted
 
     page.fill("#abandon_reason", "")
-    page.once("dialog", lambda d: d.accept())
-    button.click()
+    asked_without_reason = []
+    on_dialog = lambda d: (asked_without_reason.append(d.message), d.dismiss())  # noqa: E731
+    page.on("dialog", on_dialog)
+    button.click()  # no reason: nobody is asked anything; the page says the reason is missing
     page.wait_for_selector("#abandon_reason-error")
+    page.remove_listener("dialog", on_dialog)
+    assert asked_without_reason == []
     expect(page.locator("#abandon_reason")).to_be_focused()
     assert _status(live, treatment_id) == ("open", "")
     assert_accessible(page, "abandon-error")

@@ -8,10 +8,15 @@
     if (token) e.detail.headers["X-CSRFToken"] = token.content;
   });
 
-  // Forms with data-confirm ask before a destructive step.
+  // Forms with data-confirm ask before a destructive step. With data-confirm-after="<field id>", only once that
+  // field is filled: an empty one goes to the server, which says what is missing, before anyone is asked.
   document.addEventListener("submit", function (e) {
     var q = e.target.getAttribute && e.target.getAttribute("data-confirm");
-    if (q && !window.confirm(q)) e.preventDefault();
+    if (!q) return;
+    var after = e.target.getAttribute("data-confirm-after");
+    var needed = after && document.getElementById(after);
+    if (needed && needed.value.trim() === "") return;
+    if (!window.confirm(q)) e.preventDefault();
   });
 
   // The PIN keypad types into its input.
