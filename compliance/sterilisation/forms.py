@@ -241,6 +241,8 @@ class InspectionForm(FlaskForm):
 class PackForm(FlaskForm):
     device_ids = MultiCheckboxField(_l("Devices"), coerce=int, **_choice)
     packaging = RadioField(_l("Packaging"), choices=choices(PACKAGING_LABELS.items()), **_choice)
+    together = BooleanField(_l("Wrap the ticked devices together in one pack"),
+                            description=_l("Otherwise each ticked device gets its own pack and label."))
 
 
 class ReleaseForm(FlaskForm):

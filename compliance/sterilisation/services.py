@@ -368,6 +368,18 @@ def create_pack(actor: Actor, data: dict, now: datetime) -> Pack:
     return pack
 
 
+def create_packs(actor: Actor, data: dict, now: datetime) -> list[Pack]:
+    """The pack step: each ticked device in a pack of its own (a label each), unless `together` asks for one pack
+    holding them all. All or nothing: one device that may not be packed refuses the lot."""
+    if v.boolean(data, "together"):
+        return [create_pack(actor, data, now)]
+    ids = data.get("device_ids") or []
+    ids = [ids] if isinstance(ids, (str, int)) else list(dict.fromkeys(ids))
+    if not ids:
+        return [create_pack(actor, data, now)]  # refused there, with its message
+    return [create_pack(actor, {**data, "device_ids": [device_id]}, now) for device_id in ids]
+
+
 def label_code_from_scan(raw: str) -> str:
     """A typed code, or the URL in the label's QR code (…/p/PK-XXXXXXXX)."""
     text = (raw or "").strip()

@@ -776,8 +776,12 @@ def record_inspection():
 @requires("reprocess.record")
 def pack_devices():
     def run(actor, data, now):
-        pack = services.create_pack(actor, data, now)
-        return redirect(url_for("sterilisation.show_packed", pack_id=pack.id))
+        packs = services.create_packs(actor, data, now)
+        if len(packs) == 1:
+            return redirect(url_for("sterilisation.show_packed", pack_id=packs[0].id))
+        flash(_("%(num)s packs made, one per device: print their labels.", num=len(packs)), "success")
+        return redirect(url_for("sterilisation.print_labels", ids=",".join(str(p.id) for p in packs),
+                                format="label"))
     return _reprocess_step("pack", run)
 
 

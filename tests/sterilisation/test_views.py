@@ -266,6 +266,38 @@ def test_dirty_devices_are_cleaned_inspected_and_packed_with_a_label_to_print(db
     assert "Print label" in page and "<svg" in page and "Not yet sterilised" in page
 
 
+def _inspected(on_tablet, devices):
+    ids = [d.id for d in devices]
+    on_tablet.form_post("/decontamination/reprocess/clean", {"device_ids": ids, "method": "ultrasonic"})
+    on_tablet.form_post("/decontamination/reprocess/inspect", {"device_ids": ids, "passed": "1"})
+    return ids
+
+
+def test_each_ticked_device_gets_its_own_pack_unless_wrapped_together(db, on_tablet, make_device, site):
+    ids = _inspected(on_tablet, [make_device(site, serial=f"RH-{n}") for n in range(1, 6)])
+    response = on_tablet.form_post("/decontamination/reprocess/pack", {"device_ids": ids[:3], "packaging": "pouch"})
+    packs = list(db.session.scalars(select(Pack).order_by(Pack.id)))
+    assert len(packs) == 3 and [len(p.items) for p in packs] == [1, 1, 1]
+    assert len({p.label_code for p in packs}) == 3
+    assert response.status_code == 302 and "/packs/labels?ids=" in response.headers["Location"]
+    sheet = text(on_tablet.get(response.headers["Location"]))
+    assert all(p.label_code in sheet for p in packs)
+    response = on_tablet.form_post("/decontamination/reprocess/pack", {"device_ids": ids[3:], "packaging": "wrap",
+                                                                       "together": "y"})
+    together = db.session.scalar(select(Pack).order_by(Pack.id.desc()))
+    assert response.headers["Location"].endswith(f"/decontamination/packs/{together.id}")
+    assert sorted(i.device_id for i in together.items) == ids[3:] and rows(db, Pack) == 4
+
+
+def test_one_device_that_may_not_be_packed_refuses_the_lot(db, on_tablet, make_device, site):
+    ready = _inspected(on_tablet, [make_device(site, serial="RH-OK")])
+    dirty = make_device(site, serial="RH-DIRTY")
+    response = on_tablet.form_post("/decontamination/reprocess/pack", {"device_ids": [*ready, dirty.id],
+                                                                       "packaging": "pouch"})
+    assert response.status_code == 409 and "RH-DIRTY must be cleaned and inspected" in text(response)
+    assert rows(db, Pack) == 0
+
+
 def test_packing_a_device_that_was_not_cleaned_is_refused_at_the_field(db, on_tablet, make_device, site):
     device = make_device(site)
     response = on_tablet.form_post("/decontamination/reprocess/pack", {"device_ids": [device.id],
