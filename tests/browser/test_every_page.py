@@ -53,13 +53,23 @@ def _urls(live, tablet: bool) -> list[str]:
 
 
 def _sweep(page, urls: list[str], base: str) -> list[str]:
-    failures = []
+    """Each page: it loads, every request it makes (styles, scripts, its icon) is answered, axe finds nothing."""
+    failures, refused = [], []
+    page.on("response", lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     for url in urls:
+        refused.clear()
         response = page.goto(url)
         if response is None or response.status >= 400:
             failures.append(f"{url}: HTTP {response.status if response else '-'}")
             continue
+        icon = page.locator("link[rel=icon]")
+        if not icon.count():
+            failures.append(f"{url}: no <link rel=icon> (the browser asks for /favicon.ico: a 404)")
+        elif (status := page.request.get(icon.first.get_attribute("href")).status) != 200:
+            failures.append(f"{url}: its icon answers {status}")
         violations = axe_violations(page)
+        if refused:
+            failures.append(f"{url}: requests refused: {', '.join(refused)}")
         if violations:
             name = re.sub(r"[^A-Za-z0-9]+", "_", url).strip("_")
             (ARTIFACTS / f"{base}--axe-{name}.json").write_text(json.dumps(violations, indent=2))
