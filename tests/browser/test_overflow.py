@@ -16,8 +16,9 @@ from compliance.checklists.models import Answer, ChecklistRun
 from compliance.sites.models import Site
 from compliance.treatments.models import Treatment
 
-from .conftest import JAKARTA
+from .conftest import EMMA, EMMA_PIN, JAKARTA, LONDON
 from .test_every_page import _urls
+from .test_treatments import _open_treatment
 
 pytestmark = pytest.mark.browser
 
@@ -82,3 +83,37 @@ def test_no_tablet_page_overflows_sideways_with_long_indonesian_texts(tablet, li
             failures.append(f"{url}: the document is {found['scrollWidth']} px wide in {found['width']} px\n    "
                             + "\n    ".join(found["overflowing"][:12]))
     assert not failures, f"{len(failures)} of {len(urls)} tablet pages overflow at {viewport}:\n" + "\n".join(failures)
+
+
+# Each link, button and disclosure in the page's main part that is not a link inside running text: its box.
+SMALL_TARGETS = """(min) => {
+  const out = [];
+  for (const el of document.querySelectorAll('main a[href], main button, main summary, main [role=button]')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    const parent = el.parentElement;
+    const inText = getComputedStyle(el).display === 'inline' && parent &&
+      [...parent.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (inText) continue;
+    if (r.width < min || r.height < min) out.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 40)}" ${Math.round(r.width)}×${Math.round(r.height)}`);
+  }
+  return out;
+}"""
+
+
+def test_tablet_targets_are_at_least_44_px(tablet, live):
+    """Buttons, links standing on their own and disclosures on the tablet pages, among them the screening's
+    "Change" (Indonesian "Ubah") on an open treatment, are at least 44 × 44 px."""
+    treatment_id = _open_treatment(live, screened=True)  # at London: Emma's tablet
+    visits = [(tablet(LONDON, EMMA, EMMA_PIN), f"/tablet/treatments/{treatment_id}")]
+    sari = tablet()
+    visits += [(sari, url) for url in _urls(live, tablet=True)]
+    failures = []
+    for page, url in visits:
+        response = page.goto(url)
+        assert response is not None and response.status < 400, f"{url}: HTTP {response.status if response else '-'}"
+        page.wait_for_load_state("networkidle")
+        small = page.evaluate(SMALL_TARGETS, 44)
+        if small:
+            failures.append(f"{url}: " + "; ".join(small))
+    assert not failures, "targets under 44 px:\n" + "\n".join(failures)
