@@ -51,4 +51,5 @@ def rule_title(rule_id: str, language: str) -> str:
 def reasons_text(reasons) -> str:
     """Several stored reasons in one cell or line: each is a sentence with its own full stop, so they are joined
     by a space ("Holding time too short. Indicator failed."), never by "; " after the stop (".;")."""
-    return " ".join(text if text.endswith((".", "!", "?")) else f"{text}." for text in map(reason_text, reasons) if text)
+    texts = [text for text in map(reason_text, reasons) if text]
+    return " ".join(text if text.endswith((".", "!", "?")) else f"{text}." for text in texts)

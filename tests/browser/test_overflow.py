@@ -41,8 +41,9 @@ OVERFLOWING = """() => {
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     if (r.right > width + 0.5 || r.left < -0.5) {
-      out.push(`<${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : ''}>`
-               + ` ${Math.round(r.left)}..${Math.round(r.right)} of ${width}: ` + (el.textContent || '').trim().slice(0, 60));
+      const classes = typeof el.className === 'string' ? el.className.trim().split(/\\s+/).filter(Boolean) : [];
+      out.push(`<${[el.tagName.toLowerCase(), ...classes].join('.')}> ${Math.round(r.left)}..${Math.round(r.right)}`
+               + ` of ${width}: ` + (el.textContent || '').trim().slice(0, 60));
     }
   }
   return {overflowing: out, scrollWidth: document.documentElement.scrollWidth, width};
@@ -95,7 +96,9 @@ SMALL_TARGETS = """(min) => {
     const inText = getComputedStyle(el).display === 'inline' && parent &&
       [...parent.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
     if (inText) continue;
-    if (r.width < min || r.height < min) out.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 40)}" ${Math.round(r.width)}×${Math.round(r.height)}`);
+    if (r.width < min || r.height < min)
+      out.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 40)}" `
+               + `${Math.round(r.width)}×${Math.round(r.height)}`);
   }
   return out;
 }"""
