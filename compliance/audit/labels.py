@@ -65,7 +65,7 @@ COLUMN_LABELS = {
     "due_on": _l("Due on"), "entity_id": _l("Record number"), "entity_type": _l("Record type"),
     "escalated": _l("Escalated"), "expires_at": _l("Expires at"), "file_path": _l("File"),
     "gap_until": _l("Gap until"), "guideline_version": _l("Guideline version"), "hash": _l("Hash"),
-    "html_body": _l("HTML text"), "indicator_passed": _l("Indicator passed"), "is_active": _l("Active"),
+    "html_body": _l("HTML text"), "idempotency_fingerprint": _l("What the request meant (fingerprint)"), "indicator_passed": _l("Indicator passed"), "is_active": _l("Active"),
     "is_frozen": _l("Frozen"), "is_generated_label": _l("Label printed by us"), "is_in_service": _l("In service"),
     "is_reportable": _l("Reportable"), "is_required": _l("Required"), "is_verdict_pass": _l("Verdict: pass"),
     "key_hash": _l("Key hash"), "label_code": _l("Label code"), "last_done_at": _l("Last done at"),

@@ -11,7 +11,7 @@ from wtforms import BooleanField, FieldList, Form, FormField, SelectField, Strin
 from wtforms.validators import Length
 
 from ..guidelines import load_pack
-from ..sites.forms import choices
+from ..sites.forms import TextLimit, choices
 
 _choice = {"validate_choice": False}
 BLANK_ROWS = 3      # empty rows offered under a template's items
@@ -115,5 +115,5 @@ class TemplateForm(FlaskForm):
 
 
 class CloseActionForm(FlaskForm):
-    note = TextAreaField(_l("What was done"), validators=[Length(max=2000)], render_kw={"rows": 2},
+    note = TextAreaField(_l("What was done"), validators=[TextLimit(2000)], render_kw={"rows": 2},
                          description=_l("Needed to close it. It stays with the corrective action."))

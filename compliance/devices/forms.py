@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from ..sites.forms import choices
+from ..sites.forms import TextLimit, choices
 
 # Choices are checked by the services; the forms only offer them (validate_choice=False).
 _choice = {"validate_choice": False}
@@ -126,7 +126,7 @@ class DeviceForm(FlaskForm):
 
 class DeviceStatusForm(FlaskForm):
     status = RadioField(_l("New status"), choices=choices(MANUAL_STATUS_LABELS.items()), **_choice)
-    reason = TextAreaField(_l("Reason"), validators=[Length(max=2000)],
+    reason = TextAreaField(_l("Reason"), validators=[TextLimit(2000)],
                            description=_l("What happened, what you saw. It stays in the device's history."))
 
 
@@ -172,5 +172,5 @@ class ProgrammeForm(FlaskForm):
 
 
 class OutOfServiceForm(FlaskForm):
-    reason = TextAreaField(_l("Reason for taking it out of service"), validators=[Length(max=2000)],
+    reason = TextAreaField(_l("Reason for taking it out of service"), validators=[TextLimit(2000)],
                            description=_l("For example: door seal leaking, waiting for the engineer."))

@@ -19,7 +19,7 @@ from ..i18n import babel_locale, number
 from ..schedule.labels import kind_label
 from ..sites.training import COURSES
 from ..sterilisation.forms import TEST_KIND_LABELS
-from ..sterilisation.messages import reason_text as load_reason_text
+from ..sterilisation.messages import reasons_text as load_reasons_text
 from ..sterilisation.views import csv_cell
 from ..timeutil import to_local
 from ..treatments.forms import ADVERSE_KIND_LABELS, SEVERITY_LABELS, SUBJECT_LABELS
@@ -188,7 +188,7 @@ def _failed_loads(report: AuditReport) -> ReportTable:
         if c.next_release_cycle_id:
             links[8] = url_for("sterilisation.show_load", cycle_id=c.next_release_cycle_id)
         t.add([c.site, c.timezone, c.steriliser, c.cycle_number, local_text(c.started_at, c.timezone),
-               "; ".join(load_reason_text(r) for r in c.reasons), c.decided_by, local_text(c.decided_at, c.timezone),
+               load_reasons_text(c.reasons), c.decided_by, local_text(c.decided_at, c.timezone),
                local_text(c.next_released_at, c.timezone) if c.next_released_at else _("none yet")], links)
     return t
 

@@ -24,7 +24,7 @@ from ..guidelines import PackError
 from ..guidelines.services import pack_for_site
 from ..i18n import babel_locale, local_datetime
 from ..sites import services as site_services
-from ..sites.forms import MultiCheckboxField, choices
+from ..sites.forms import MultiCheckboxField, TextLimit, choices
 from ..sites.models import Site, User
 from ..timeutil import utcnow
 from ..web import arg_id, current_actor, flash_redirect, paginate, requires, sort_clause, submit
@@ -72,17 +72,17 @@ def _labels() -> dict:
 # Each reason field has an id of its own: the three forms share one page.
 
 class PauseForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), id="pause-reason", validators=[Length(max=500)], render_kw={"rows": 2},
+    reason = TextAreaField(_l("Reason"), id="pause-reason", validators=[TextLimit(500)], render_kw={"rows": 2},
                            description=_l("For example: steriliser away for repair until the engineer returns it."))
 
 
 class ResumeForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), id="resume-reason", validators=[Length(max=500)], render_kw={"rows": 2})
+    reason = TextAreaField(_l("Reason"), id="resume-reason", validators=[TextLimit(500)], render_kw={"rows": 2})
 
 
 class SnoozeForm(FlaskForm):
     hours = SelectField(_l("For"), default="4", **_choice)
-    reason = TextAreaField(_l("Reason"), id="snooze-reason", validators=[Length(max=500)], render_kw={"rows": 2},
+    reason = TextAreaField(_l("Reason"), id="snooze-reason", validators=[TextLimit(500)], render_kw={"rows": 2},
                            description=_l("Nobody is told until the snooze ends; the obligation still falls due."))
 
     def __init__(self, *args, **kwargs):
@@ -97,7 +97,7 @@ class ResendForm(FlaskForm):
 
 class ClosingDaysForm(FlaskForm):
     closed_weekdays = MultiCheckboxField(_l("Closed every week on"), **_choice)
-    holidays = TextAreaField(_l("Holidays and other closed days"), validators=[Length(max=20000)],
+    holidays = TextAreaField(_l("Holidays and other closed days"), validators=[TextLimit(20000)],
                              render_kw={"rows": 8, "spellcheck": "false"},
                              description=_l("One a line: the date, then its name, for example "
                                             "“2026-12-25 Christmas Day”."))

@@ -23,6 +23,18 @@ from .training import COURSES
 _choice = {"validate_choice": False}
 
 
+class TextLimit(Length):
+    """A written text's most characters, checked on the server and said at the field (a textarea's `maxlength` would
+    make the browser cut a long paste silently at the limit, the end of a note lost without a word)."""
+
+    def __init__(self, max: int):
+        super().__init__(max=max, message=_l("At most %(max)d characters: this text has %(length)d. Shorten it; "
+                                             "nothing was saved."))
+        # No "maxlength" flag: the field macro says the limit instead (templates/_macros is not extracted by babel,
+        # so the sentence is made here).
+        self.field_flags = {"textlimit": _l("Up to %(max)s characters.", max=f"{max:,}".replace(",", "\u202f"))}
+
+
 def choices(pairs) -> list[SelectChoice]:
     """Select options from (value, label) pairs."""
     return [SelectChoice(value, label) for value, label in pairs]
@@ -43,7 +55,7 @@ class SiteForm(FlaskForm):
     locale = SelectField(_l("Dates and numbers"),
                          description=_l("How dates, times and numbers are written at this site (the language "
                                         "stays as chosen above), unless a person chose their own."), **_choice)
-    address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500)])
+    address = TextAreaField(_l("Address"), validators=[Optional(), TextLimit(500)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -127,14 +139,14 @@ class TrainingForm(FlaskForm):
 
 
 class CorrectTrainingForm(TrainingForm):
-    reason = TextAreaField(_l("Reason for the correction"), validators=[Length(max=2000)])
+    reason = TextAreaField(_l("Reason for the correction"), validators=[TextLimit(2000)])
 
     def values(self) -> dict:
         return {**super().values(), "reason": self.reason.data}
 
 
 class WithdrawTrainingForm(FlaskForm):
-    reason = TextAreaField(_l("Reason for withdrawing"), validators=[Length(max=2000)],
+    reason = TextAreaField(_l("Reason for withdrawing"), validators=[TextLimit(2000)],
                            description=_l("For example: entered for the wrong person."))
 
 

@@ -24,6 +24,7 @@ from ..timeutil import timezone_choices, utcnow
 from ..web import client_address, is_api_request, refuse_at_field
 from . import setup
 from .forms import MultiCheckboxField, choices
+from .forms import TextLimit
 
 bp = Blueprint("setup", __name__)
 
@@ -131,7 +132,7 @@ class SetupForm(FlaskForm):
     locale = SelectField(_l("Dates and numbers"), description=_l("How dates, times and numbers are written at "
                                                                   "the site; people may choose their own."),
                          **_choice)
-    address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500)])
+    address = TextAreaField(_l("Address"), validators=[Optional(), TextLimit(500)])
     closed_days = MultiCheckboxField(_l("Closed every week on"), **_choice)
     opening_hour = IntegerField(_l("Opening checks due by (hour)"), validators=[Optional()],
                                 render_kw={"min": 0, "max": 23})

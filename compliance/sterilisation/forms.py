@@ -16,7 +16,7 @@ from wtforms import BooleanField, DateTimeLocalField, HiddenField, RadioField, S
 from wtforms.validators import InputRequired, Length, Optional
 
 from ..i18n import input_number
-from ..sites.forms import MultiCheckboxField, choices
+from ..sites.forms import MultiCheckboxField, choices, TextLimit
 
 _choice = {"validate_choice": False}
 _number = {"inputmode": "decimal", "autocomplete": "off"}
@@ -101,7 +101,7 @@ class SteriliserTestForm(FlaskForm):
     performed_by_name = StringField(_l("Done by (engineer without an account)"), validators=[Length(max=200)])
     performed_at = DateTimeLocalField(_l("Done at"), validators=[Optional()], format="%Y-%m-%dT%H:%M",
                                       description=_l("Leave empty for now."))
-    notes = TextAreaField(_l("Notes"), validators=[Length(max=2000)])
+    notes = TextAreaField(_l("Notes"), validators=[TextLimit(2000)])
     # Rendered fresh into each new form: a double tap, or a resend after a lost connection, stores one test.
     idempotency_key = HiddenField(validators=[Length(max=64)])
 
@@ -146,7 +146,7 @@ class CycleForm(FlaskForm):
     printout_ref = StringField(_l("Printout or data-logger reference"), validators=[Length(max=200)],
                                description=_l("Without one, the indicator must be class 5 or 6 (under “More”)."),
                                render_kw={"autocomplete": "off"})
-    pack_codes = TextAreaField(_l("Pack labels"), validators=[Length(max=20000)],
+    pack_codes = TextAreaField(_l("Pack labels"), validators=[TextLimit(20000)],
                                description=_l("Scan or type each pack in this load, one per line."),
                                render_kw={"rows": 4, "autocomplete": "off", "autocapitalize": "characters",
                                           "spellcheck": "false"})
@@ -200,7 +200,7 @@ class CorrectionForm(FlaskForm):
     indicator_class = SelectField(_l("Indicator class"), **_choice)
     printout_ref = StringField(_l("Printout or data-logger reference"), validators=[Length(max=200)],
                                render_kw={"autocomplete": "off"})
-    reason = TextAreaField(_l("Why the recorded figures were wrong"), validators=[Length(max=2000)],
+    reason = TextAreaField(_l("Why the recorded figures were wrong"), validators=[TextLimit(2000)],
                            description=_l("For example: 143.6 typed for 134.6 (printout checked)."),
                            render_kw={"rows": 2})
 
@@ -234,7 +234,7 @@ class InspectionForm(FlaskForm):
                         choices=choices([("1", _l("Clean and undamaged")), ("0", _l("Damaged or still soiled"))]),
                         validators=[InputRequired(message=_l("Choose whether the devices are fine or damaged."))],
                         **_choice)
-    note = TextAreaField(_l("What is wrong"), validators=[Length(max=2000)],
+    note = TextAreaField(_l("What is wrong"), validators=[TextLimit(2000)],
                          description=_l("Needed when a device fails: it is quarantined."), render_kw={"rows": 2})
 
 
@@ -251,23 +251,23 @@ class ReleaseForm(FlaskForm):
 
 class FailForm(FlaskForm):
     view = HiddenField()
-    note = TextAreaField(_l("Why this load fails"), validators=[Length(max=2000)], id="fail-note",
+    note = TextAreaField(_l("Why this load fails"), validators=[TextLimit(2000)], id="fail-note",
                          description=_l("For example: wet packs, a torn pouch, a fault on the printout."),
                          render_kw={"rows": 2})
 
 
 class CompromiseForm(FlaskForm):
     reason = RadioField(_l("What happened"), choices=choices(COMPROMISE_LABELS.items()), **_choice)
-    note = TextAreaField(_l("Note"), validators=[Length(max=2000)], description=_l("Needed for “Other”."),
+    note = TextAreaField(_l("Note"), validators=[TextLimit(2000)], description=_l("Needed for “Other”."),
                          render_kw={"rows": 2})
 
 
 class ContactedForm(FlaskForm):
-    note = TextAreaField(_l("How the clients were contacted"), validators=[Length(max=4000)], id="contacted-note",
+    note = TextAreaField(_l("How the clients were contacted"), validators=[TextLimit(4000)], id="contacted-note",
                          description=_l("Who, how and when; the treatments they had."), render_kw={"rows": 3})
 
 
 class CloseRecallForm(FlaskForm):
-    note = TextAreaField(_l("Closing note"), validators=[Length(max=4000)], id="close-note", render_kw={"rows": 3})
+    note = TextAreaField(_l("Closing note"), validators=[TextLimit(4000)], id="close-note", render_kw={"rows": 3})
     confirm = BooleanField(_l("I have checked the items above and the recalled packs are out of use."),
                            validators=[InputRequired(message=_l("Tick the box to confirm."))])

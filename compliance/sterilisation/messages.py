@@ -46,3 +46,10 @@ def rule_title(rule_id: str, language: str) -> str:
     """The guideline's title in the given language."""
     pack = load_pack()
     return pack.rules[rule_id].title_in(language) if rule_id in pack.rules else rule_id
+
+
+def reasons_text(reasons) -> str:
+    """Several stored reasons in one cell or line: each is a sentence with its own full stop, so they are joined
+    by a space ("Holding time too short. Indicator failed."), never by "; " after the stop (".;")."""
+    texts = [text for text in map(reason_text, reasons) if text]
+    return " ".join(text if text.endswith((".", "!", "?")) else f"{text}." for text in texts)

@@ -62,7 +62,7 @@ from .forms import (
     SporeResultForm,
     SteriliserTestForm,
 )
-from .messages import reason_text
+from .messages import reason_text, reasons_text
 from .models import Cycle, CycleCorrection, Pack, Recall, RecallLoad, SteriliserTest
 
 bp = Blueprint("sterilisation", __name__)
@@ -1012,7 +1012,7 @@ def _cycle_csv_rows(cycles: Iterable[Cycle], tz: str, machines: dict[int, str]) 
                csv_cell(c.programme.name), c.temperature_c, c.holding_seconds,
                "" if c.pressure_kpa is None else c.pressure_kpa, "pass" if c.indicator_passed else "fail",
                c.indicator_class or "", csv_cell(c.printout_ref), "pass" if c.is_verdict_pass else "fail",
-               csv_cell("; ".join(reason_text(r) for r in c.reasons)), c.status,
+               csv_cell(reasons_text(c.reasons)), c.status,
                csv_cell(_author(c.loaded_by, c.api_key_id, machines)),
                csv_cell(c.decided_by.name if c.decided_by else ""), _local_text(c.decided_at, tz),
                csv_cell(c.decision_note)]

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from ..sites.forms import choices
+from ..sites.forms import choices, TextLimit
 
 _choice = {"validate_choice": False}
 _whole = {"inputmode": "numeric", "autocomplete": "off"}
@@ -84,7 +84,7 @@ class ReceiveLotForm(FlaskForm):
 
 class LotStatusForm(FlaskForm):
     status = RadioField(_l("New status"), **_choice)
-    reason = TextAreaField(_l("Reason"), validators=[Length(max=2000)],
+    reason = TextAreaField(_l("Reason"), validators=[TextLimit(2000)],
                            description=_l("Who said so and why: the maker's notice, a damaged box, a supplier's call. "
                                           "It stays with the lot."))
 

@@ -16,7 +16,7 @@ from wtforms import (BooleanField, DateTimeLocalField, FieldList, Form, FormFiel
                      SelectField, StringField, TextAreaField)
 from wtforms.validators import Length, Optional
 
-from ..sites.forms import choices
+from ..sites.forms import choices, TextLimit
 
 _choice = {"validate_choice": False}
 _number = {"inputmode": "decimal", "autocomplete": "off"}
@@ -114,7 +114,7 @@ class ScreeningForm(FlaskForm):
     metal_allergy = RadioField(SCREENING_LABELS["metal_allergy"], choices=choices(YES_NO), **_choice)
     skin_type = RadioField(SCREENING_LABELS["skin_type"], choices=choices((t, t) for t in SKIN_TYPES), **_choice)
     age_confirmed = RadioField(SCREENING_LABELS["age_confirmed"], choices=choices(YES_NO), **_choice)
-    notes = TextAreaField(_l("Notes"), validators=[Length(max=2000)], render_kw={"rows": 2})
+    notes = TextAreaField(_l("Notes"), validators=[TextLimit(2000)], render_kw={"rows": 2})
 
     def values(self) -> dict:
         return {name: getattr(self, name).data or "" for name in SCREENING_LABELS} | {"notes": self.notes.data or ""}
@@ -156,8 +156,8 @@ class FinishForm(FlaskForm):
     needle_depth_mm = StringField(_l("Needle depth (mm)"), validators=[Length(max=10)], render_kw=_number)
     products = FieldList(FormField(ProductForm), label=_l("Anaesthetic and topical products"), min_entries=3,
                          max_entries=6)
-    aftercare = TextAreaField(_l("Aftercare"), validators=[Length(max=2000)], render_kw={"rows": 2})
-    notes = TextAreaField(_l("Notes"), validators=[Length(max=4000)], render_kw={"rows": 2})
+    aftercare = TextAreaField(_l("Aftercare"), validators=[TextLimit(2000)], render_kw={"rows": 2})
+    notes = TextAreaField(_l("Notes"), validators=[TextLimit(4000)], render_kw={"rows": 2})
     sharps_container_id = SelectField(_l("Sharps container"), **_choice)
     ended_at = DateTimeLocalField(_l("Ended at"), validators=[Optional()], format=LOCAL_FORMAT,
                                   description=_l("Leave as it is for now."))
@@ -199,8 +199,8 @@ class AdverseEventForm(FlaskForm):
     severity = RadioField(_l("Severity"), choices=choices(SEVERITY_LABELS.items()), **_choice)
     onset_at = DateTimeLocalField(_l("Started at"), validators=[Optional()], format=LOCAL_FORMAT,
                                   description=_l("When it began; change it if that was earlier."))
-    description = TextAreaField(_l("Description"), validators=[Length(max=4000)], render_kw={"rows": 3})
-    follow_up = TextAreaField(_l("Follow-up"), validators=[Length(max=4000)], render_kw={"rows": 2},
+    description = TextAreaField(_l("Description"), validators=[TextLimit(4000)], render_kw={"rows": 3})
+    follow_up = TextAreaField(_l("Follow-up"), validators=[TextLimit(4000)], render_kw={"rows": 2},
                               description=_l("What was done or advised, and who follows it up."))
 
     def values(self, tz_name: str, now: datetime, started_at: datetime) -> dict:

@@ -181,7 +181,7 @@ class Problems:
 
 @pytest.fixture
 def new_page(browser, live, request):
-    """Open pages at the tablet's 768x1024, each in a fresh context (its own cookies and empty cache).
+    """Open pages at the tablet's 768x1024 (or viewport=...), each in a fresh context (its own cookies and empty cache).
 
     Each page is screenshotted when the test ends, pass or fail; script errors and CSP refusals fail the test.
     """
@@ -190,7 +190,7 @@ def new_page(browser, live, request):
     base = _artifact_name(request.node.nodeid)
 
     def open_page(**context_options):
-        context = browser.new_context(viewport=TABLET_VIEWPORT, base_url=live.url, **context_options)
+        context = browser.new_context(**{"viewport": TABLET_VIEWPORT, "base_url": live.url, **context_options})
         context.set_default_timeout(10_000)
         page = context.new_page()
         problems.watch(page)

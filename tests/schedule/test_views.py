@@ -227,7 +227,7 @@ def test_outbox_lists_the_sites_emails_and_filters_them(db, client, login_as, ma
     assert f'id="email-{mine.id}"' in text(client.get(f"/emails?kind={mine.kind}"))
     # Newest first; one message with its text.
     page = text(client.get(f"/emails/{mine.id}"))
-    assert '<pre lang="en">' in page and mine.subject in page and "nurse@example.test" in page
+    assert '<pre class="email-text" lang="en">' in page and mine.subject in page and "nurse@example.test" in page
     assert client.get(f"/emails/{theirs.id}").status_code == 404
 
 
