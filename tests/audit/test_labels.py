@@ -10,13 +10,15 @@ def test_the_audit_page_of_an_indonesian_reader_shows_words_not_codes(client, lo
 
     token = system_actor.set("system")  # rows written outside a request (an earlier test may have named another)
     jakarta = make_site(name="Jakarta Audit", timezone="Asia/Jakarta", language="id")
-    login_as(make_user("manager", [jakarta]))
+    manager = make_user("manager", [jakarta])
+    login_as(manager)
     system_actor.reset(token)
     html = client.get("/audit").get_data(as_text=True)
     text = visible_text(html)
     assert "sistem" in text and not re.search(r"\bsystem\b", text)  # written outside a request
     assert "dibuat" in text and not re.search(r"\bcreate\b", text)
-    assert "Lokasi 1" in text and "Personel 1" in text  # the tables sites and users, with the record's id
+    # The tables sites and users, with the record's id (PostgreSQL's ids go on counting between tests).
+    assert f"Lokasi {jakarta.id}" in text and f"Personel {manager.id}" in text
     assert "Zona waktu" in text and "timezone" not in text  # a column, by its field's label
     assert "<code>sites</code>" in html  # the stored code, in small print
 
