@@ -185,9 +185,7 @@ def _demo_treatments(site: Site, manager: User, practitioner: User, stand_in: Us
                                                  "procedure": procedure, "method": "pen",
                                                  "practitioner_id": (stand_in if override_reason else practitioner).id},
                                          start)
-        care.record_screening(actor, treatment.id, {"active_skin_infection": False, "herpes_history": False,
-                                                    "metal_allergy": False, "skin_type": "IV",
-                                                    "age_confirmed": True}, start)
+        _demo_screening(actor, treatment, start)
         result = care.add_pack(actor, treatment.id, packs[i].label_code, start + timedelta(minutes=5))
         if not result.accepted and override_reason:
             result = care.override_attempt(actor, result.attempt.id, {
@@ -209,6 +207,21 @@ def _demo_treatments(site: Site, manager: User, practitioner: User, stand_in: Us
         "description": "Pustules on the left cheek", "follow_up": "Referred to GP; swab taken"},
         at + timedelta(days=2, hours=2))
     db.session.flush()
+
+
+def _demo_screening(actor, treatment, at: datetime) -> None:
+    """The client's screening as the tablet records it: the treatment's before-client checklist, every item
+    answered (skin type IV, no allergy known)."""
+    from .checklists import services as checklists
+    from .treatments import screening
+
+    run = screening.start_for(actor, treatment, at)
+    values = {"tick": "yes", "yes_no": "yes", "text": "none known"}
+    for n, item in enumerate(run.version.items):
+        value = "IV" if item.key == "skin_type" else values.get(item.kind, (item.choices or ["yes"])[0])
+        checklists.answer(actor, run.id, {"item_id": item.id, "value": value,
+                                          "idempotency_key": f"demo-screening-{run.id}-{item.key}"},
+                          at + timedelta(seconds=20 * (n + 1)))
 
 
 def _demo_checklists(org: Organisation, site: Site, staff: User, now: datetime, counts: dict[str, int]) -> None:
@@ -355,10 +368,10 @@ def load_demo(now: datetime) -> dict[str, Any]:
                                      ("London Shoreditch", "manager.london@demo.clinic")):
         _demo_sterilisation(sites[site_name], users[manager_email], now, counts,
                             recall=site_name == "London Shoreditch")
+    from .checklists import services as checklists
+    counts["created"] += checklists.load_default_templates(org.id, now)  # the treatments' screening uses one
     _demo_treatments(sites["Jakarta Kemang"], users["manager@demo.clinic"], users["sari@demo.clinic"],
                      users["budi@demo.clinic"], now, counts)
-    from .checklists import services as checklists
-    counts["created"] += checklists.load_default_templates(org.id, now)
     _demo_day_checklists(sites["Jakarta Kemang"], users["sari@demo.clinic"], now, counts, {("closing", 3)})
     _demo_day_checklists(sites["London Shoreditch"], users["emma@demo.clinic"], now, counts,
                          {("opening", d) for d in range(1, 6)})

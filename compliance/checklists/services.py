@@ -271,6 +271,13 @@ def start_run(actor: Actor, data: dict, now: datetime) -> ChecklistRun:
         if treatment.site_id != site_id:
             raise NotFound(_l("no such treatment"), field="treatment_id")
         treatment_id = treatment.id
+        if template.kind == "before_client":  # answered once for a client: the treatment's one run
+            from ..treatments.screening import run_for
+
+            if (existing := run_for(treatment.id)) is not None:
+                return existing
+            if treatment.status != "open":
+                raise Conflict(_l("this treatment is %(status)s", status=treatment.status), field="treatment_id")
     else:
         treatment_id = None
     if key is not None and (replay := _replayed_run(key, actor, site_id, template.id)) is not None:
@@ -502,6 +509,10 @@ def _after_answer(run: ChecklistRun, item: TemplateItem, row: Answer, attention:
         if run.treatment_id is None:  # the day's opening or closing checklist does its obligation
             schedule.checklist_completed(run.site_id, run.version.template.kind, now, record=f"checklist_run:{run.id}",
                                          day=run.day)
+    if run.treatment_id is not None:  # a treatment's before-client run is its screening, which the gate reads
+        from ..treatments.screening import after_answer
+
+        after_answer(run, current_answers(run), now)
     db.session.flush()
 
 

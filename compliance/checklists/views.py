@@ -385,6 +385,26 @@ class ItemView:
 
 
 @dataclass(frozen=True)
+class ForTreatment:
+    id: int
+    client_code: str
+    is_open: bool
+    screened: bool          # the screening questions are answered (the gate lets packs and units through)
+    contraindicated: bool   # an answer says the client must not be treated
+
+
+def _for_treatment(run: ChecklistRun) -> ForTreatment | None:
+    if run.treatment_id is None:
+        return None
+    from ..treatments.models import Treatment
+
+    treatment = db.session.get(Treatment, run.treatment_id)
+    screening = treatment.screening or {}
+    return ForTreatment(treatment.id, treatment.client.code, treatment.status == "open", bool(screening),
+                        bool(screening.get("active_skin_infection")))
+
+
+@dataclass(frozen=True)
 class RunView:
     id: int
     title: str
@@ -396,6 +416,7 @@ class RunView:
     completed_at: datetime | None
     items: list[ItemView]
     can_answer: bool
+    treatment: "ForTreatment | None" = None  # a run of a treatment: its client and where its screening stands
 
     @property
     def is_complete(self) -> bool:
@@ -482,7 +503,7 @@ def _run_view(actor: Actor, run: ChecklistRun, attempts: dict[int, Attempt] | No
     answered, total = _progress(run, current.keys())
     room = db.session.get(Room, run.room_id) if run.room_id else None
     return RunView(run.id, _pick(run.version.title), room.name if room else "", run.day, site.timezone,
-                   answered, total, run.completed_at, items, actor.can("checklists.answer"))
+                   answered, total, run.completed_at, items, actor.can("checklists.answer"), _for_treatment(run))
 
 
 @bp.get("/tablet/runs/<int:run_id>")

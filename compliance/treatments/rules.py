@@ -97,6 +97,28 @@ def check_screening(screening: Mapping | None) -> list[Reason]:
     return []
 
 
+@dataclass(frozen=True)
+class ScreeningItem:
+    key: str
+    rule_id: str | None
+    is_required: bool
+
+
+def screening_from_checklist(items: Sequence[ScreeningItem], answers: Mapping[str, str], complete: bool,
+                             contraindicated_when: Mapping[str, str], run_id: int) -> dict | None:
+    """client-screening as the before-client checklist run for the client answered it (answers: item key -> the
+    answer as "yes"/"no" or its text). None while a question is unanswered; as soon as an answer listed in
+    `contraindicated_when` is given, the client must not be treated, whatever is still unanswered."""
+    contraindicated = any(answers.get(key) == str(value) for key, value in contraindicated_when.items())
+    questions = [i for i in items if i.rule_id == "client-screening"]
+    needed = [i.key for i in questions if i.is_required]
+    answered = all(key in answers for key in needed) if needed else complete
+    if not (answered or contraindicated):
+        return None
+    return {"active_skin_infection": contraindicated, "checklist_run_id": run_id,
+            "answers": {i.key: answers[i.key] for i in questions if i.key in answers}}
+
+
 def never_overridden(reasons: Iterable[Reason], override_for: Callable[[str], str]) -> list[Reason]:
     """The reasons no manager may override (the pack says `override: never`; an unknown code is never)."""
     return [r for r in reasons if override_for(r.code) != "manager"]

@@ -148,6 +148,9 @@ def _open_treatment(actor: Actor, treatment_id: int) -> Treatment:
 def record_screening(actor: Actor, treatment_id: int, data: dict, now: datetime) -> Treatment:
     """client-screening: the answers before the client is treated (a correction is a new record of answers)."""
     treatment = _open_treatment(actor, treatment_id)
+    from .screening import refuse_api_screening
+
+    refuse_api_screening(treatment)
     answers = {}
     for question in SCREENING_QUESTIONS:
         if question == "skin_type":
@@ -348,6 +351,12 @@ def finish_treatment(actor: Actor, treatment_id: int, data: dict, now: datetime)
     refused = rules.check_screening(treatment.screening)
     if refused:  # nothing reached the skin as "done" for a client who was not screened or must not be treated
         raise Conflict(FINISH_SCREENING_MESSAGES[refused[0].code], field="screening", rule=refused[0].rule)
+    from .screening import run_for
+
+    before_client = run_for(treatment.id)
+    if before_client is not None and before_client.completed_at is None:
+        raise Conflict(_l("Not finished: the before-client checklist is not complete. Answer its remaining items "
+                          "first."), field="screening")
     missing = rules.missing_needle_items(guideline.methods.get(treatment.method or ""),
                                          needle_items([treatment.id]).get(treatment.id, []), guideline.methods)
     if missing:

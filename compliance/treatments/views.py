@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..audit.services import record_export
+from ..checklists import services as checklist_services
 from ..audit.services import record_event
 from ..auth.actor import Actor
 from ..auth.services import PinPolicy, tablet_people
@@ -40,7 +41,7 @@ from ..web import (
     arg_day, arg_id, current_actor, flash_redirect, paginate, refuse_at_field, requires, sort_clause, submit,
     wants_partial,
 )
-from . import services
+from . import screening, services
 from .forms import (ADVERSE_KIND_LABELS, PROCEDURE_LABELS, SCREENING_LABELS, SEVERITY_LABELS, STATUS_CLASS,
                     STATUS_LABELS, SUBJECT_LABELS, AbandonForm, AdverseEventForm, FinishForm, OverrideForm, ScanForm,
                     ScreeningForm, StartForm)
@@ -317,6 +318,7 @@ def start_treatment():
             else:
                 data["client_code"] = code
             treatment = services.start_treatment(actor, data, now)
+            run = screening.start_for(actor, treatment, now)  # the screening: the before-client checklist
         except ServiceError as exc:
             status = refuse_at_field(form, exc, aliases={"client_id": "client_code", "site_id": "room_id"},
                                      on_form=True)
@@ -325,6 +327,8 @@ def start_treatment():
             if form.client_choice.data == "new":
                 flash(_("New client: code %(code)s. Write it on the client's card; it is how they are found next "
                         "time.", code=treatment.client.code), "success")
+            if run is not None:
+                return redirect(url_for("checklists.show_run", run_id=run.id))
             return redirect(url_for("treatments.record_screening", treatment_id=treatment.id))
     return _start_page(actor, site, form, status)
 
@@ -332,11 +336,27 @@ def start_treatment():
 @bp.route("/tablet/treatments/<int:treatment_id>/screening", methods=["GET", "POST"])
 @requires("treatments.record")
 def record_screening(treatment_id: int):
-    """client-screening, before anything touches the skin: big yes/no answers."""
+    """client-screening, before anything touches the skin: the before-client checklist run for this client
+    (started by a POST here if the treatment has none yet); big yes/no answers on their own only where the
+    organisation has no before-client checklist."""
     actor = current_actor()
     treatment = _treatment(actor, treatment_id)
+    run = screening.run_for(treatment.id)
+    if run is not None:
+        return redirect(url_for("checklists.show_run", run_id=run.id))
     if treatment.status != "open":
         return redirect(url_for("treatments.continue_treatment", treatment_id=treatment.id))
+    if screening.template_for(treatment.site.organisation_id) is not None:
+        if request.method == "GET":
+            return render_template("treatments/screening_start.html", treatment=treatment, site=treatment.site)
+        try:  # the CSRF token is checked for every POST (CSRFProtect)
+            run = screening.start_for(actor, treatment, utcnow())
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("treatments.continue_treatment", treatment_id=treatment.id))
+        db.session.commit()
+        return redirect(url_for("checklists.show_run", run_id=run.id))
     form = ScreeningForm()
     if request.method == "GET" and treatment.screening:
         for name in SCREENING_LABELS:
@@ -379,10 +399,14 @@ def _finish_readiness(treatment: Treatment) -> dict:
     language = str(get_locale() or "en")
     needles = [(req.title_in(language), met)
                for req, met in services.needle_checklist(treatment, pack_for_site(treatment.site_id))]
-    screening = treatment.screening or {}
-    contraindicated = bool(screening.get("active_skin_infection"))
-    return {"needles": needles, "contraindicated": contraindicated,
-            "ready_to_finish": bool(screening) and not contraindicated and all(met for _t, met in needles)}
+    screening_now = treatment.screening or {}
+    contraindicated = bool(screening_now.get("active_skin_infection"))
+    run = screening.run_for(treatment.id)
+    progress = checklist_services.progress_of([run]).get(run.id) if run is not None else None
+    return {"needles": needles, "contraindicated": contraindicated, "before_client": run,
+            "before_client_progress": progress if run is not None and run.completed_at is None else None,
+            "ready_to_finish": bool(screening_now) and not contraindicated and all(met for _t, met in needles)
+            and (run is None or run.completed_at is not None)}
 
 
 def _gate_page(actor: Actor, treatment: Treatment, scan_form: ScanForm, answer: GateAnswer | None = None,
@@ -640,6 +664,7 @@ def _detail_context(actor: Actor, treatment: Treatment, abandon_form: AbandonFor
                                      .order_by(AdverseEvent.onset_at, AdverseEvent.id)))
     return {
         "treatment": treatment, "site": site, "client": treatment.client,
+        "screening_lines": screening.lines(treatment),
         "unchecked": treatment.id in services.unchecked_finished([treatment]),
         "method_title": _method_title(treatment),
         "can_contact": actor.can("clients.contact"), "can_trace": actor.can("trace.read"),

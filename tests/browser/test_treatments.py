@@ -1,10 +1,14 @@
-"""Abandoning a treatment on the tablet, in Chromium: the form asks for confirmation before it posts, a missing
+"""Treatments on the tablet, in Chromium: the screening as the before-client checklist; abandoning: the form asks for confirmation before it posts, a missing
 reason is shown at the field, and the summary then says why; axe on the screens with the form open."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
+
+from compliance.checklists.models import ChecklistRun
 
 from compliance.auth.actor import actor_for_user
 from compliance.sites.models import Site, User
@@ -122,3 +126,41 @@ def test_finishing_with_no_needle_checked_is_refused_naming_what_is_missing(tabl
     assert _status(live, treatment_id)[0] == "open"
     assert_accessible(page, "finish-refused")
     shot(page, "finish-refused")
+
+
+def test_a_treatment_started_on_the_tablet_is_screened_by_its_before_client_checklist_once(
+        tablet, live, shot, assert_accessible):
+    """Start → the before-client checklist for this client (its screening) → every item tapped once → the
+    treatment's scan screen says the screening is recorded; the client is never asked the same questions twice."""
+    from .test_checklists import item, tap
+
+    page = tablet(LONDON, EMMA, EMMA_PIN)
+    page.goto("/tablet/treatments/new")
+    page.locator("label:has(input[name=client_choice][value=new])").click()
+    page.locator("label:has(input[name=procedure][value=face])").click()
+    page.locator("label:has(input[name=method][value=pen])").click()
+    page.locator("main form button[type=submit].big").click()
+    page.wait_for_url("**/tablet/runs/*")
+    run_id = int(page.url.rsplit("/", 1)[1].split("#")[0])
+    expect(page.locator("#run-treatment")).to_contain_text("This is the screening of client")
+    assert_accessible(page, "screening-checklist")
+    for key, value in (("active_infection", "yes"), ("herpes_history", "yes"), ("skin_type", "III"),
+                       ("age_ok", "yes")):
+        assert tap(page, key, value).status == 200
+    expect(page.locator("#run-treatment")).to_contain_text("Screening answered for client")
+    for key in ("hands_gloves", "skin_prep", "pack_checked"):
+        assert tap(page, key, "yes").status == 200
+    expect(page.locator("#run-progress-text")).to_have_text("7 of 7 done")
+    expect(item(page, "allergies")).to_be_visible()  # the one optional question, still offered
+    shot(page, "screening-checklist-complete")
+    page.locator("#run-complete a", has_text="Continue to the treatment").click()
+    page.wait_for_url(re.compile(r"/tablet/treatments/\d+$"))
+    expect(page.locator(".screening-state")).to_contain_text("in the before-client checklist")
+    assert_accessible(page, "screened-by-checklist")
+    shot(page, "screened-by-checklist")
+    with live.session() as s:
+        treatment = s.scalar(select(Treatment).order_by(Treatment.id.desc()))
+        assert treatment.screening["checklist_run_id"] == run_id
+        assert treatment.screening["active_skin_infection"] is False
+        assert s.scalar(select(func.count()).select_from(ChecklistRun)
+                        .where(ChecklistRun.treatment_id == treatment.id)) == 1
