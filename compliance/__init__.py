@@ -112,11 +112,13 @@ def _register_blueprints(app: Flask) -> None:
     from .stock.views import bp as stock_bp
     from .treatments.views import bp as treatments_bp
     from .health import bp as health_bp
+    from .offline import bp as offline_bp
     from .reports.views import bp as reports_bp
     from .sites.setup_views import bp as setup_bp
     from .sites.views import bp as sites_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(offline_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(accounts_bp)

@@ -30,7 +30,7 @@ FIELD_LABELS = {
     "course": _l("Course"), "cycle_id": _l("Cycle"), "cycle_number": _l("Cycle number"),
     "default_max_cycles": _l("Maker's maximum reprocessing cycles"), "description": _l("Description"),
     "device_id": _l("Device"), "device_ids": _l("Devices"), "device_type_id": _l("Kind"), "email": _l("Email"),
-    "en": _l("Label (English)"), "ended_at": _l("Ended at"), "evidence_ref": _l("Evidence"),
+    "en": _l("Label (English)"), "ended_at": _l("Ended at"), "given_at": _l("Given at"), "evidence_ref": _l("Evidence"),
     "expires_on": _l("Expiry date"), "file": _l("File"), "follow_up": _l("Follow-up"), "gtin": _l("GTIN"),
     "holding_seconds": _l("Holding time (seconds)"), "holidays": _l("Holidays and other closed days"),
     "hours": _l("Hours"), "id": _l("Label (Indonesian)"), "idempotency_key": _l("Idempotency key"),

@@ -105,7 +105,8 @@ class AnswerSchema(BoundedSchema):
     amends_id = fields.Integer(allow_none=True)
     amend_reason = fields.String()
     answered_by_id = fields.Integer(allow_none=True)
-    answered_at = UTCDateTimeField()
+    answered_at = UTCDateTimeField(metadata={"description": "When it was given"})
+    received_at = UTCDateTimeField(allow_none=True, metadata={"description": "When it reached the server"})
 
 
 class CorrectiveActionSchema(BoundedSchema):
@@ -178,6 +179,9 @@ class AnswerInputSchema(InputSchema):
     value = AnswerValue()
     note = _text(2000, required=False, metadata={"description": "Needed when the answer needs attention"})
     idempotency_key = _key()
+    given_at = fields.AwareDateTime(load_default=None, allow_none=True, metadata={
+        "description": "When the answer was given, if earlier than it is sent (kept offline on the tablet). Default: "
+                       "now. Refused in the future or before the run started (two minutes of clock skew allowed)"})
 
 
 class AmendInputSchema(InputSchema):

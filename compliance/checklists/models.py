@@ -114,7 +114,13 @@ class Answer(db.Model):
     amends_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id"), unique=True)
     amend_reason: Mapped[str] = mapped_column(Text, default="")
     answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it was given (on the tablet, maybe offline)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when it reached the server
+
+    @property
+    def sent_later(self) -> bool:
+        """Given offline and sent when the connection came back: more than a minute between the two."""
+        return self.received_at is not None and (self.received_at - self.answered_at).total_seconds() > 60
 
     run: Mapped[ChecklistRun] = relationship(back_populates="answers")
     item: Mapped[TemplateItem] = relationship()

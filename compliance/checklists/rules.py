@@ -1,6 +1,8 @@
 """Pure checklist rules: read an answer for an item, and say whether it needs a note, opens an action, completes a run."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Iterable
@@ -94,3 +96,19 @@ def progress(item_ids: Iterable[int], answered_item_ids: Iterable[int]) -> tuple
     """(answered, total) for a progress bar."""
     items = set(item_ids)
     return len(items & set(answered_item_ids)), len(items)
+
+
+# A tablet's clock may run a little ahead of or behind the server's: this much either way is not refused.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def given_time_problem(given: datetime, run_started_at: datetime, now: datetime,
+                       skew: timedelta = CLOCK_SKEW) -> str | None:
+    """The time an answer says it was given (on the tablet, maybe offline and sent later): "future" if it is
+    after `now`, "before_run" if before the run started (each beyond the clock skew allowed); else None."""
+    if given > now + skew:
+        return "future"
+    if given < run_started_at - skew:
+        return "before_run"
+    return None
+

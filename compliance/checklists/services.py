@@ -435,6 +435,30 @@ def _read(item: TemplateItem, data: dict) -> tuple[Any, str, bool]:
     return value, note, attention
 
 
+GIVEN_MESSAGES = {
+    "future": _l("the time this answer was given is in the future: check the tablet's clock"),
+    "before_run": _l("the time this answer was given is before the checklist was started"),
+}
+
+
+def _given_at(data: dict, run: ChecklistRun, now: datetime) -> datetime:
+    """When the answer was given: `given_at` (ISO 8601 with an offset) if the tablet sent it (an answer kept
+    offline and sent later), else now; refused in the future or before the run started."""
+    raw = data.get("given_at")
+    if raw in (None, ""):
+        return now
+    try:
+        given = datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(_l("the time the answer was given must be a date and time (ISO 8601)"), field="given_at") from None
+    if given.tzinfo is None:
+        raise Invalid(_l("the time the answer was given needs a time zone offset"), field="given_at")
+    problem = rules.given_time_problem(given, run.started_at, now)
+    if problem:
+        raise Invalid(GIVEN_MESSAGES[problem], field="given_at")
+    return given
+
+
 def answer(actor: Actor, run_id: int, data: dict, now: datetime, file_path: str | None = None) -> Answer:
     """Store one answer the moment it is given. The tablet's idempotency key makes a double tap or a retry
     store it once; a second answer to the same item needs an amendment with a reason."""
@@ -452,8 +476,9 @@ def answer(actor: Actor, run_id: int, data: dict, now: datetime, file_path: str 
     if file_path is not None:
         data = {**data, "value": file_path}
     value, note, attention = _read(item, data)
+    given = _given_at(data, run, now)
     row = Answer(run_id=run.id, item_id=item.id, value=value, note=note, file_path=file_path, idempotency_key=key,
-                 answered_by_id=actor.user_id, answered_at=now)
+                 answered_by_id=actor.user_id, answered_at=given, received_at=now)
     try:
         with db.session.begin_nested():
             db.session.add(row)
@@ -483,7 +508,7 @@ def amend(actor: Actor, answer_id: int, data: dict, now: datetime, file_path: st
     value, note, attention = _read(old.item, data)
     row = Answer(run_id=run.id, item_id=old.item_id, value=value, note=note, file_path=file_path,
                  idempotency_key=key, amends_id=old.id, amend_reason=reason, answered_by_id=actor.user_id,
-                 answered_at=now)
+                 answered_at=now, received_at=now)
     try:
         with db.session.begin_nested():
             db.session.add(row)

@@ -313,6 +313,7 @@ class AnswerView:
     by: str
     at: datetime
     action_due: date | None   # the corrective action it opened, while open
+    received_at: datetime | None = None  # set when it reached the server over a minute after it was given
 
 
 @dataclass(frozen=True)
@@ -478,7 +479,8 @@ def _run_view(actor: Actor, run: ChecklistRun, attempts: dict[int, Attempt] | No
         return AnswerView(a.id, _answer_text(item, a.value), _raw(item, a.value), _is_bad(item, a.value),
                           a.note or "",
                           url_for("checklists.answer_file", answer_id=a.id) if a.file_path else "",
-                          who.name if who else "", a.answered_at, action.due_on if action else None)
+                          who.name if who else "", a.answered_at, action.due_on if action else None,
+                          a.received_at if a.sent_later else None)
 
     items = []
     for item in run.version.items:

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
 
 from ..auth.actor import Actor
-from ..checklists.models import ChecklistTemplate, TemplateVersion
+from ..checklists.models import Answer, ChecklistRun, ChecklistTemplate, TemplateItem, TemplateVersion
 from ..devices.models import Steriliser
 from ..errors import Invalid
 from ..extensions import db
@@ -190,6 +190,25 @@ class GuidelineRow:
 
 
 @dataclass(frozen=True)
+class SentLaterRow:
+    """A checklist answer given on the tablet without a connection and received later (over a minute)."""
+    answer_id: int
+    site_id: int
+    site: str
+    timezone: str
+    checklist: dict                 # the run's title {"en": …, "id": …}
+    item: dict                      # the item's label
+    person: str
+    given_at: datetime
+    received_at: datetime
+    run_id: int
+
+    @property
+    def gap_minutes(self) -> int:
+        return int((self.received_at - self.given_at).total_seconds() // 60)
+
+
+@dataclass(frozen=True)
 class AuditReport:
     site_id: int | None             # None: every site in reach
     day_from: date
@@ -209,6 +228,7 @@ class AuditReport:
     adverse_events: tuple[AdverseEventRow, ...]
     training: tuple[TrainingRow, ...]
     guidelines: tuple[GuidelineRow, ...]
+    sent_later: tuple[SentLaterRow, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -367,6 +387,23 @@ def _unchecked(windows, sites) -> tuple[UncheckedRow, ...]:
                               names.get(t.practitioner_id, ""), code) for t, code in rows)
 
 
+def _sent_later(windows, sites) -> tuple[SentLaterRow, ...]:
+    """Answers given offline and received more than a minute later, by when they were given."""
+    rows = db.session.execute(
+        select(Answer, ChecklistRun.site_id, TemplateVersion.title, TemplateItem.label)
+        .join(ChecklistRun, ChecklistRun.id == Answer.run_id)
+        .join(TemplateVersion, TemplateVersion.id == ChecklistRun.version_id)
+        .join(TemplateItem, TemplateItem.id == Answer.item_id)
+        .where(_in_windows(ChecklistRun.site_id, Answer.answered_at, windows),
+               Answer.received_at > Answer.answered_at)
+        .order_by(Answer.answered_at, Answer.id)).all()
+    rows = [r for r in rows if r[0].sent_later]
+    names = _names(a.answered_by_id for a, *_rest in rows)
+    return tuple(SentLaterRow(a.id, site_id, sites[site_id].name, sites[site_id].timezone, dict(title), dict(label),
+                              names.get(a.answered_by_id, ""), a.answered_at, a.received_at, a.run_id)
+                 for a, site_id, title, label in rows)
+
+
 def _recalls(windows, sites) -> tuple[RecallRow, ...]:
     # A recall belongs to the range when it was open at some moment of it.
     overlap = or_(*[and_(Recall.site_id == w.site_id, Recall.opened_at < w.end,
@@ -462,6 +499,7 @@ def _summary(report: AuditReport) -> dict[str, Any]:
         "failed_tests_unresolved": sum(1 for t in report.failed_tests if t.resolved_at is None),
         "overrides": len(report.overrides),
         "unchecked_treatments": len(report.unchecked),
+        "answers_sent_later": len(report.sent_later),
         "recalls": len(report.recalls),
         "recalls_open": sum(1 for r in report.recalls if r.closed_at is None),
         "adverse_events": len(report.adverse_events),
@@ -499,7 +537,8 @@ def audit_report(actor: Actor, site_id: int | None, day_from: date, day_to: date
         unchecked=_unchecked(windows, sites) if windows else (),
         recalls=_recalls(windows, sites) if windows else (),
         adverse_events=_adverse_events(windows, sites) if windows else (),
-        training=_training(site_list, now), guidelines=_guidelines(windows))
+        training=_training(site_list, now), guidelines=_guidelines(windows),
+        sent_later=_sent_later(windows, sites) if windows else ())
     report.summary.update(_summary(report))
     return report
 

@@ -29,7 +29,7 @@ from .services import AuditReport, RateRow
 
 # The order of the zip's members and of the page's sections.
 TABLE_NAMES = ("summary", "rates", "findings", "failed_loads", "failed_tests", "overrides", "unchecked", "recalls",
-               "adverse_events", "training", "guidelines")
+               "adverse_events", "training", "guidelines", "sent_later")
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,8 @@ def _summary(report: AuditReport, content_sha256: str) -> ReportTable:
         ("failed_tests_unresolved", _("Failed tests not yet followed by a pass"), s["failed_tests_unresolved"], "int"),
         ("overrides", _("Gate overrides"), s["overrides"], "int"),
         ("unchecked_treatments", _("Treatments finished without a gate-checked needle"), s["unchecked_treatments"],
+         "int"),
+        ("answers_sent_later", _("Checklist answers given offline and received later"), s["answers_sent_later"],
          "int"),
         ("recalls", _("Recalls"), s["recalls"], "int"),
         ("recalls_open", _("Recalls still open"), s["recalls_open"], "int"),
@@ -240,6 +242,24 @@ def _unchecked(report: AuditReport) -> ReportTable:
     return t
 
 
+def _in_language(texts: dict) -> str:
+    return texts.get(str(get_locale())) or texts.get("en") or ""
+
+
+def _sent_later(report: AuditReport) -> ReportTable:
+    t = ReportTable("sent_later", _("Checklist answers given offline and received later"),
+                    _("Every checklist answer in this period reached the server when it was given."), [
+                        *_site_cols(), Column("checklist", _("Checklist")), Column("item", _("Question")),
+                        Column("person", _("Answered by")), Column("given", _("Given"), "time"),
+                        Column("received", _("Received"), "time"), Column("gap", _("Minutes between"), "int"),
+                        Column("run", _("Run"), "code")])
+    for a in report.sent_later:
+        t.add([a.site, a.timezone, _in_language(a.checklist), _in_language(a.item), a.person,
+               local_text(a.given_at, a.timezone), local_text(a.received_at, a.timezone), a.gap_minutes,
+               f"#{a.run_id}"], {8: url_for("checklists_admin.show_run", run_id=a.run_id)})
+    return t
+
+
 def _recalls(report: AuditReport) -> ReportTable:
     t = ReportTable("recalls", _("Recalls"), _("No recall was open in this period."), [
         *_site_cols(), Column("steriliser", _("Steriliser")), Column("opened", _("Opened"), "time"),
@@ -306,7 +326,7 @@ def audit_tables(report: AuditReport, content_sha256: str) -> list[ReportTable]:
     """Every section of the report, in TABLE_NAMES order."""
     tables = [_summary(report, content_sha256), _rates(report), _findings(report), _failed_loads(report),
               _failed_tests(report), _overrides(report), _unchecked(report), _recalls(report), _adverse_events(report),
-              _training(report), _guidelines(report)]
+              _training(report), _guidelines(report), _sent_later(report)]
     assert tuple(t.name for t in tables) == TABLE_NAMES
     return tables
 

@@ -48,6 +48,10 @@
         input.type = "hidden"; input.name = "csrf_token"; input.value = token ? token.content : "";
         form.appendChild(input);
         document.body.appendChild(form);
+        // The next person must not see this person's pages from the tablet's copies.
+        if (navigator.serviceWorker && navigator.serviceWorker.controller) {
+          navigator.serviceWorker.controller.postMessage({ type: "forget-pages" });
+        }
         form.submit();
       }, idle * 1000);
     };
@@ -195,4 +199,257 @@
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("textarea[name=pack_codes]"), mark);
   });
+})();
+
+// The tablet offline (issue 16). The service worker (/sw.js) keeps copies of the Now screen and the checklists
+// opened here. A checklist answer given without a connection is kept on this tablet (IndexedDB) with its
+// idempotency key, the person who gave it and the time it was given, shown as "saved on this tablet, not yet
+// sent", and sent in order when the connection is back: the server stores each once (the key) with both times.
+// The queue is per tablet (this browser) and per person: only the signed-in person's answers are sent, as theirs.
+// The gate, cycles and loads are never answered without the server: their screens say so and keep nothing.
+(function () {
+  "use strict";
+  var body = document.body;
+  if (!body || !body.hasAttribute("data-offline") || !window.indexedDB || !window.fetch) return;
+  var banner = document.getElementById("offline-banner");
+  var person = body.getAttribute("data-person") || "";
+  var ANSWER = /^\/tablet\/runs\/(\d+)\/answers$/;
+  var waiting = 0;     // this person's answers kept on the tablet
+  var refused = 0;     // … refused by the server when sent (shown until the page is left)
+  var sending = false;
+
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+
+  function text(name, n) { return (banner.getAttribute("data-" + name) || "").replace("{n}", String(n)); }
+  function worker(message) {
+    if ("serviceWorker" in navigator && navigator.serviceWorker.controller) navigator.serviceWorker.controller.postMessage(message);
+  }
+
+  // --- the queue, in IndexedDB -------------------------------------------------------------------------
+  function db() {
+    return new Promise(function (ok, ko) {
+      var r = indexedDB.open("tablet-queue", 1);
+      r.onupgradeneeded = function () {
+        r.result.createObjectStore("answers", { keyPath: "seq", autoIncrement: true })
+          .createIndex("key", "idempotency_key", { unique: true });
+      };
+      r.onsuccess = function () { ok(r.result); };
+      r.onerror = function () { ko(r.error); };
+    });
+  }
+  function store(mode, work) {
+    return db().then(function (d) {
+      return new Promise(function (ok, ko) {
+        var t = d.transaction("answers", mode);
+        var request = work(t.objectStore("answers"));
+        t.oncomplete = function () { d.close(); ok(request ? request.result : undefined); };
+        t.onerror = t.onabort = function () { d.close(); ko(t.error); };
+      });
+    });
+  }
+  function mine() {
+    return store("readonly", function (s) { return s.getAll(); }).then(function (rows) {
+      return rows.filter(function (r) { return r.person === person; }).sort(function (a, b) { return a.seq - b.seq; });
+    });
+  }
+  function add(entry) { return store("readwrite", function (s) { return s.add(entry); }).catch(function () {}); }
+  function drop(seq) { return store("readwrite", function (s) { return s.delete(seq); }); }
+
+  // --- what the person sees ------------------------------------------------------------------------------
+  function show() {
+    if (!banner) return;
+    var offline = !navigator.onLine;
+    var lines = [];
+    if (offline) lines.push(text("offline", waiting));
+    else if (waiting) lines.push(text("waiting", waiting));
+    if (refused) lines.push(text("refused", refused));
+    banner.textContent = lines.join(" ");
+    banner.hidden = lines.length === 0;
+    banner.classList.toggle("is-offline", offline);
+  }
+  function count() {
+    if (!person) { show(); return Promise.resolve(); }
+    return mine().then(function (rows) { waiting = rows.length; show(); return rows; });
+  }
+  function markPending(form, entry) {
+    form.classList.add("pending");
+    Array.prototype.forEach.call(form.querySelectorAll("button, input, textarea"), function (el) { el.disabled = true; });
+    var line = form.querySelector(".pending-line") || document.createElement("p");
+    line.className = "pending-line";
+    line.setAttribute("role", "status");
+    line.textContent = text("pending") + (entry.shown ? ": " + entry.shown : "");
+    form.appendChild(line);
+  }
+  function say(form, name) {
+    var line = form.querySelector(".offline-error") || document.createElement("p");
+    line.className = "error big-error offline-error";
+    line.setAttribute("role", "alert");
+    line.textContent = text(name);
+    form.appendChild(line);
+  }
+
+  // --- catching an answer that can't be sent now -----------------------------------------------------------
+  function isAnswer(elt, path) {
+    return elt && elt.matches && elt.matches("form.checklist-item") && ANSWER.test(path || "");
+  }
+  function pathOf(detail) {
+    var p = (detail.requestConfig && detail.requestConfig.path) || detail.path || "";
+    try { return new URL(p, window.location.href).pathname; } catch (e) { return p; }
+  }
+  // The server's clock, as its last answer's Date header gave it: a kept answer's time is said in the server's
+  // time, so a tablet whose clock is wrong still gives the right time (the server refuses one in the future or
+  // before the run started). An answer sent at once carries no time of its own: the server's now is used.
+  function skew() {
+    try { return parseInt(localStorage.getItem("tablet-clock-skew") || "0", 10) || 0; } catch (err) { return 0; }
+  }
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var date = e.detail.xhr && e.detail.xhr.getResponseHeader && e.detail.xhr.getResponseHeader("Date");
+    var server = date ? Date.parse(date) : NaN;
+    if (!isNaN(server)) {
+      try { localStorage.setItem("tablet-clock-skew", String(server - Date.now())); } catch (err) { /* private */ }
+    }
+  });
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (!isAnswer(e.detail.elt, e.detail.path)) return;
+    var data = {};
+    var source = e.detail.formData || e.detail.parameters;
+    if (source && source.forEach) source.forEach(function (v, k) { if (typeof v === "string") data[k] = v; });
+    else for (var k in e.detail.parameters) data[k] = String(e.detail.parameters[k]);
+    data.given_at = new Date(Date.now() + skew()).toISOString();
+    e.detail.elt._answer = { data: data, path: e.detail.path };
+  });
+
+  function needsNote(form, data) {
+    if ((data.note || "").trim()) return false;
+    if (form.getAttribute("data-note-when") === "no" && data.value === "no") return true;
+    var input = form.querySelector("input[name=value][data-min], input[name=value][data-max]");
+    if (!input) return false;
+    var n = parseFloat(String(data.value || "").replace(",", "."));
+    var min = parseFloat(input.getAttribute("data-min"));
+    var max = parseFloat(input.getAttribute("data-max"));
+    return !isNaN(n) && ((!isNaN(min) && n < min) || (!isNaN(max) && n > max));
+  }
+
+  function keepOnTablet(form) {
+    var pending = form._answer;
+    if (!pending || !person) return;
+    if (form.querySelector("input[type=file], input[name=signature]")) { say(form, "needs-server"); return; }
+    if (needsNote(form, pending.data)) {
+      var note = form.querySelector(".note-field");
+      if (note) note.hidden = false;
+      say(form, "note-needed");
+      return;
+    }
+    var chosen = form.querySelector("button[name=value][value='" + (pending.data.value || "").replace(/'/g, "") + "']");
+    var entry = {
+      person: person, path: new URL(pending.path, window.location.href).pathname, data: pending.data,
+      idempotency_key: pending.data.idempotency_key, given_at: pending.data.given_at,
+      item_key: form.getAttribute("data-item-key"),
+      shown: chosen ? chosen.textContent.trim() : (pending.data.value || "")
+    };
+    add(entry).then(function () { markPending(form, entry); return count(); });
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    if (navigator.onLine) return;
+    var elt = e.detail.elt;
+    if (isAnswer(elt, pathOf(e.detail))) { e.preventDefault(); keepOnTablet(elt); return; }
+    if (elt && elt.closest && elt.closest("#gate, .needs-server")) { e.preventDefault(); noConnection(elt); }
+  });
+  document.addEventListener("htmx:sendError", function (e) {
+    var elt = e.detail.elt;
+    if (isAnswer(elt, pathOf(e.detail))) keepOnTablet(elt);
+    else if (elt && elt.closest && elt.closest("#gate, .needs-server")) noConnection(elt);
+    show();
+  });
+
+  // The gate (and the other screens that need the server): never an answer from a copy; nothing kept.
+  function noConnection(elt) {
+    var panel = elt.closest("#gate") || elt.closest(".needs-server");
+    Array.prototype.forEach.call(panel.querySelectorAll(".gate, .gate-offline"), function (el) { el.remove(); });
+    var alert = document.createElement("section");
+    alert.className = "gate gate-offline";
+    alert.setAttribute("role", "alert");
+    alert.innerHTML = "<p class=\"gate-title\"></p>";
+    alert.firstChild.textContent = text("gate");
+    var form = elt.closest("form") || elt;
+    form.parentNode.insertBefore(alert, form.nextSibling);
+  }
+
+  // After an answer was stored, the copy of this page is refreshed (a reload offline shows what was answered).
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (e.detail.successful && /^\/tablet\/runs\/\d+$/.test(window.location.pathname)) {
+      worker({ type: "refresh", path: window.location.pathname });
+    }
+  });
+
+  // --- sending, in order, once the connection is back --------------------------------------------------------
+  function send() {
+    if (sending || !navigator.onLine || !person) return Promise.resolve();
+    sending = true;
+    var sentHere = false;
+    return mine().then(function (rows) {
+      if (!rows.length) return;
+      return fetch("/tablet/token", { credentials: "same-origin", cache: "no-store", redirect: "manual" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (token) {
+          if (!token) return;  // signed out meanwhile: the answers wait for this person
+          return rows.reduce(function (chain, row) {
+            return chain.then(function (go) {
+              if (!go) return false;
+              var form = new URLSearchParams(row.data);
+              form.set("csrf_token", token.csrf_token);
+              return fetch(row.path, {
+                method: "POST", body: form, credentials: "same-origin", redirect: "manual",
+                headers: { "HX-Request": "true", "X-CSRFToken": token.csrf_token }
+              }).then(function (r) {
+                if (r.status >= 500 || r.status === 0 || r.status === 401 || r.status === 403) return false;  // later
+                if (r.status >= 400) {  // refused with a reason: not kept; said on this page and the next
+                  refused += 1;
+                  try { sessionStorage.setItem("tablet-refused", String(refused)); } catch (err) { /* private mode */ }
+                }
+                if (row.path.replace(/\/answers$/, "") === window.location.pathname) sentHere = true;
+                return drop(row.seq).then(function () { return true; });
+              }, function () { return false; });
+            });
+          }, Promise.resolve(true));
+        });
+    }).then(function () {
+      sending = false;
+      return count();
+    }, function () { sending = false; }).then(function () {
+      if (sentHere && !waiting) window.location.reload();
+    });
+  }
+
+  function markThisRun() {
+    var m = /^\/tablet\/runs\/(\d+)$/.exec(window.location.pathname);
+    if (!m || !person) return Promise.resolve();
+    return mine().then(function (rows) {
+      rows.forEach(function (row) {
+        if (row.path !== window.location.pathname + "/answers") return;
+        var form = document.querySelector("form.checklist-item[data-item-key='" + row.item_key + "']");
+        if (form) markPending(form, row);
+      });
+    });
+  }
+
+  // Signing out or handing over with answers still kept here: say so first; and forget the copies of pages.
+  document.addEventListener("submit", function (e) {
+    var action = e.target.getAttribute && (e.target.getAttribute("action") || "");
+    if (!/\/(logout|tablet\/switch)$/.test(action)) return;
+    if (waiting && !window.confirm(text("sign-out", waiting))) { e.preventDefault(); return; }
+    worker({ type: "forget-pages" });
+  }, true);
+
+  window.addEventListener("online", function () { show(); send(); });
+  window.addEventListener("offline", show);
+  document.addEventListener("DOMContentLoaded", function () {
+    try {
+      refused = parseInt(sessionStorage.getItem("tablet-refused") || "0", 10) || 0;
+      sessionStorage.removeItem("tablet-refused");
+    } catch (err) { refused = 0; }
+    count().then(markThisRun).then(send);
+  });
+  setInterval(send, 20000);
 })();
