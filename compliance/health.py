@@ -1,5 +1,6 @@
-"""GET /healthz: is the process up, and can it reach its database."""
-from flask import Blueprint, jsonify
+"""GET /healthz: is the process up, and can it reach its database. GET /favicon.ico: the product's icon, for the
+browsers and tools that ask for it there whatever the page links (the pages link /static/favicon.svg)."""
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,3 +17,12 @@ def healthz():
         db.session.rollback()
         return jsonify(status="error", database="unreachable"), 503
     return jsonify(status="ok", database="ok")
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The same SVG the pages link (served as image/svg+xml: browsers read it whatever the path's ending)."""
+    response = current_app.send_static_file("favicon.svg")
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400
+    return response
