@@ -1,6 +1,8 @@
 """GET /healthz: is the process up, and can it reach its database. GET /favicon.ico: the product's icon, for the
 browsers and tools that ask for it there whatever the page links (the pages link /static/favicon.svg)."""
-from flask import Blueprint, current_app, jsonify
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,8 +23,12 @@ def healthz():
 
 @bp.get("/favicon.ico")
 def favicon():
-    """The same SVG the pages link (served as image/svg+xml: browsers read it whatever the path's ending)."""
-    response = current_app.send_static_file("favicon.svg")
+    """The same SVG the pages link (served as image/svg+xml: browsers read it whatever the path's ending). Its
+    bytes, not a file stream: a client that never reads the body to its end leaves no file open."""
+    icon = Path(current_app.static_folder or "") / "favicon.svg"
+    response = current_app.response_class(icon.read_bytes(), mimetype="image/svg+xml")
+    response.add_etag()
+    response.make_conditional(request)
     response.cache_control.public = True
     response.cache_control.max_age = 86400
     return response

@@ -119,7 +119,8 @@ def test_favicon_ico_answers_the_products_icon_without_a_session(client, app):
     assert response.status_code == 200
     assert response.mimetype == "image/svg+xml"
     assert response.get_data() == (Path(app.static_folder) / "favicon.svg").read_bytes()
-    response.close()
+    again = client.get("/favicon.ico", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
 
 
 # --- 4. a checklist note over its limit says the limit and its length -----------------------------------------
