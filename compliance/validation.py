@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 import email_validator
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import LazyString, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
 from .boundary import MAX_ID
@@ -20,14 +21,22 @@ email_validator.SPECIAL_USE_DOMAIN_NAMES[:] = [
     d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d not in ("local", "test")]
 
 
+class TooLong(Invalid):
+    """A text over its limit, refused whole (never cut): the limit and the text's length, for a screen's own words."""
+
+    def __init__(self, message, field: str, limit: int, length: int):
+        super().__init__(message, field=field)
+        self.limit, self.length = limit, length
+
+
 def text(data: dict, name: str, max_len: int, required: bool = True) -> str:
     value = data.get(name)
     value = "" if value is None else str(value).strip()
     if required and not value:
         raise Invalid(_l("%(field)s is required", field=field_label(name)), field=name)
     if len(value) > max_len:
-        raise Invalid(_l("%(field)s must be at most %(max)s characters", field=field_label(name), max=max_len),
-                      field=name)
+        raise TooLong(_l("%(field)s must be at most %(max)s characters; this text has %(length)s",
+                         field=field_label(name), max=max_len, length=len(value)), name, max_len, len(value))
     return value
 
 
@@ -41,13 +50,27 @@ def idempotency_key(data: dict) -> str | None:
     return key
 
 
-def choice(data: dict, name: str, options: Iterable[str], required: bool = True) -> str | None:
+class ChoiceWords:
+    """The choices of a refused value as a reader sees them, rendered when the message is read: each choice's label
+    in the reader's language where `labels` has one ("Acne scars", "Bekas jerawat"), else its code ("III")."""
+
+    def __init__(self, options: Iterable[str], labels: Mapping[str, Any] | None = None):
+        self.options, self.labels = tuple(options), labels or {}
+
+    def __str__(self) -> str:
+        return ", ".join(str(self.labels.get(o, o)) for o in self.options)
+
+
+def choice(data: dict, name: str, options: Iterable[str], required: bool = True,
+           labels: Mapping[str, Any] | None = None) -> str | None:
+    """One of `options`; a refusal lists them by their `labels` (a code's label, lazy or not), else by code."""
+    options = tuple(options)
     value = data.get(name)
     if value in (None, "") and not required:
         return None
-    if value not in tuple(options):
-        raise Invalid(_l("%(field)s must be one of: %(options)s", field=field_label(name), options=", ".join(options)),
-                      field=name)
+    if value not in options:
+        raise Invalid(_l("%(field)s must be one of: %(options)s", field=field_label(name),
+                         options=ChoiceWords(options, labels)), field=name)
     return value
 
 
@@ -59,13 +82,19 @@ def timezone_name(data: dict) -> str:
     return value
 
 
-def email(data: dict) -> str:
-    raw = text(data, "email", 254)
+def _email_refusal(reason: str, name: str) -> str:
+    """email_validator explains in English only: an English reader gets its reason, any other our own sentence."""
+    if str(get_locale() or "en").split("_")[0] == "en":
+        return gettext("%(field)s is not valid: %(reason)s", field=field_label(name), reason=reason)
+    return gettext("%(field)s: enter a valid email address, such as name@clinic.com", field=field_label(name))
+
+
+def email(data: dict, name: str = "email") -> str:
+    raw = text(data, name, 254)
     try:
         return validate_email(raw, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise Invalid(_l("%(field)s is not valid: %(reason)s", field=field_label("email"), reason=str(exc)),
-                      field="email") from None
+        raise Invalid(LazyString(_email_refusal, str(exc), name), field=name) from None
 
 
 # --- the plausible window of every date and time a person or machine types -----------------------

@@ -154,7 +154,7 @@ def _load_user(session_user_id: str):
 
 
 def _before_request():
-    if request.endpoint == "static":
+    if request.endpoint in ("static", "health.favicon"):
         return None
     from .auth.services import record_sign_out, tablet_for_token, touch_tablet
 
@@ -186,7 +186,7 @@ def _before_request():
 
 
 # Pages a browser with a revoked tablet cookie still reaches: the revoked page, a new set-up, a manager's sign-in.
-_REVOKED_ALLOWED = {"auth.tablet_revoked", "auth.enrol_from_link", "auth.login", "health.healthz"}
+_REVOKED_ALLOWED = {"auth.tablet_revoked", "auth.enrol_from_link", "auth.login", "health.healthz", "health.favicon"}
 
 
 def _refuse_revoked_tablet():

@@ -12,10 +12,9 @@ from compliance.auth.permissions import role_can
 from compliance.extensions import db as _db
 from compliance.sites.models import Site, TrainingRecord, User
 
-PUBLIC = {"static", "health.healthz", "setup.setup_page", "auth.home", "auth.login", "auth.logout", "auth.tablet",
-          "auth.tablet_pin", "auth.enrol_from_link", "auth.tablet_revoked", "accounts.forgot_password",
-          "accounts.reset_password", "accounts.accept_invitation", "offline.service_worker",
-          "offline.offline_page"}
+PUBLIC = {"static", "health.favicon", "health.healthz", "setup.setup_page", "auth.home", "auth.login", "auth.logout",
+          "auth.tablet", "auth.tablet_pin", "auth.enrol_from_link", "auth.tablet_revoked", "accounts.forgot_password",
+          "accounts.reset_password", "accounts.accept_invitation", "offline.service_worker", "offline.offline_page"}
 DEMO_USERS = {"staff": "sari@demo.clinic", "manager": "manager@demo.clinic", "admin": "admin@demo.clinic",
               "auditor": "auditor@demo.clinic"}
 

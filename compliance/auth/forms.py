@@ -2,7 +2,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+
+from .. import validation
+from ..errors import Invalid
 
 
 class LoginForm(FlaskForm):
@@ -26,6 +29,13 @@ class ConfirmForm(FlaskForm):
 
 class ForgotPasswordForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+
+    def validate_email(self, field):
+        """A mistyped address is said at once (no link could reach it), in the reader's words (validation.email)."""
+        try:
+            validation.email({"email": field.data})
+        except Invalid as exc:
+            raise ValidationError(exc.message) from None
 
 
 class ChoosePasswordForm(FlaskForm):

@@ -24,6 +24,7 @@ from ..guidelines import load_pack
 from ..sites.models import Room, Site
 from ..timeutil import local_today
 from . import rules
+from .manage_forms import ITEM_KIND_LABELS, NOTE_WHEN_LABELS, TEMPLATE_KIND_LABELS  # a refused choice's words
 from ..schedule import services as schedule
 from .models import (
     ITEM_KINDS,
@@ -95,12 +96,13 @@ def _item_row(position: int, spec: dict, keys: set[str]) -> TemplateItem:
     if key in keys:
         raise Invalid(_l("item keys must be unique (%(key)s)", key=key), field="key")
     keys.add(key)
-    kind = v.choice(spec, "kind", ITEM_KINDS)
+    kind = v.choice(spec, "kind", ITEM_KINDS, labels=ITEM_KIND_LABELS)
     label = {"en": v.text(spec, "en", 300), "id": v.text(spec, "id", 300)}
     rule_id = str(spec.get("rule") or "").strip() or None
     if rule_id is not None and rule_id not in load_pack().rules:
         raise Invalid(_l("no guideline rule %(rule)s", rule=rule_id[:64]), field="rule")
-    note_when = v.choice({"note_when": spec.get("note_when") or "never"}, "note_when", NOTE_WHEN)
+    note_when = v.choice({"note_when": spec.get("note_when") or "never"}, "note_when", NOTE_WHEN,
+                         labels=NOTE_WHEN_LABELS)
     min_value, max_value = _limit(spec, "min"), _limit(spec, "max")
     if kind != "number" and (min_value is not None or max_value is not None):
         raise Invalid(_l("limits apply to number questions only"), field="min" if min_value is not None else "max")
@@ -160,7 +162,8 @@ def create_template(organisation_id: int, data: dict, user_id: int | None, now: 
             ChecklistTemplate.organisation_id == organisation_id, ChecklistTemplate.key == key)):
         raise Duplicate(_l("a checklist with this key already exists"), existing, field="key")  # read org-wide
     template = ChecklistTemplate(organisation_id=organisation_id, key=key,
-                                 kind=v.choice(data, "kind", TEMPLATE_KINDS), created_at=now)
+                                 kind=v.choice(data, "kind", TEMPLATE_KINDS, labels=TEMPLATE_KIND_LABELS),
+                                 created_at=now)
     version = TemplateVersion(number=1, title=_title(data), created_by_id=user_id, created_at=now,
                               items=_item_rows(data.get("items") or []))
     template.versions.append(version)

@@ -27,6 +27,7 @@ from ..schedule import subjects as schedule_subjects
 from ..schedule.labels import kind_label
 from ..sites.models import Room, Site, User
 from ..timeutil import local_today, utcnow
+from ..validation import TooLong
 from ..web import current_actor, paginate, requires, wants_partial
 from . import rules, services
 from .forms import PER_CLIENT, ROOM_KINDS, received_key, signature_bytes
@@ -549,6 +550,9 @@ def _friendly(exc: ServiceError, form) -> dict[str, str]:
         return {"note": _("A note is needed for this answer. Write it, then answer again.")}
     if name == "reason" and not (form.get("reason") or "").strip():
         return {"reason": _("Give the reason for the correction.")}
+    if isinstance(exc, TooLong):  # the limit and the length, as the other screens' long texts (sites.forms.TextLimit)
+        return {name: _("At most %(max)d characters: this text has %(length)d. Shorten it; nothing was saved.",
+                        max=exc.limit, length=exc.length)}
     return {name: exc.message}
 
 

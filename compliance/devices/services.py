@@ -14,6 +14,7 @@ from ..errors import Conflict, Duplicate, NotFound
 from ..extensions import db
 from ..names import name_key
 from ..schedule import services as schedule
+from .forms import DEVICE_STATUS_LABELS, SPAULDING_LABELS, STERILISER_TYPE_LABELS  # a refused choice's words
 from .models import (
     SPAULDING_CLASSES,
     STERILISER_TYPES,
@@ -53,7 +54,7 @@ def create_device_type(actor: Actor, data: dict, now: datetime) -> DeviceType:
                                                                  DeviceType.name_key == name_key(name))):
         raise Duplicate(_l("a device kind with this name already exists"), existing, field="name")
     row = DeviceType(organisation_id=actor.organisation_id, name=name,
-                     spaulding_class=v.choice(data, "spaulding_class", SPAULDING_CLASSES),
+                     spaulding_class=v.choice(data, "spaulding_class", SPAULDING_CLASSES, labels=SPAULDING_LABELS),
                      is_hollow=v.boolean(data, "is_hollow"),
                      default_max_cycles=v.integer(data, "default_max_cycles", 1, 100000, required=False),
                      created_at=now)
@@ -134,7 +135,7 @@ def set_device_status(actor: Actor, device_id: int, data: dict, now: datetime) -
     """Quarantine, retire or send back to dirty by hand, with a reason."""
     actor.require("devices.write")
     device = get_device(actor, device_id)
-    to_status = v.choice(data, "status", sorted(MANUAL_STATUS_CHANGES))
+    to_status = v.choice(data, "status", sorted(MANUAL_STATUS_CHANGES), labels=DEVICE_STATUS_LABELS)
     if device.status == "retired":
         raise Conflict(_l("a retired device stays retired"), field="status")
     reason = v.text(data, "reason", 2000)
@@ -173,7 +174,7 @@ def get_steriliser(actor: Actor, steriliser_id: int) -> Steriliser:
 def _steriliser_values(actor: Actor, data: dict) -> dict[str, Any]:
     site_id = v.ident(data, "site_id")
     actor.require_site(site_id)
-    stype = v.choice(data, "type", STERILISER_TYPES)
+    stype = v.choice(data, "type", STERILISER_TYPES, labels=STERILISER_TYPE_LABELS)
     return {
         "site_id": site_id,
         "name": v.text(data, "name", 120),

@@ -16,7 +16,7 @@ from ..config import LANGUAGES, LOCALES
 from ..errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
 from ..extensions import db
 from ..names import name_key
-from ..labels import ROLE_LABELS
+from ..labels import LANGUAGE_LABELS, ROLE_LABELS, ROOM_KIND_LABELS
 from .models import ROLES, Room, Site, TrainingRecord, User, user_sites
 from .rules import default_locale
 from .training import COURSES
@@ -50,7 +50,7 @@ def _site_values(data: dict, site: Site | None = None) -> dict[str, Any]:
     values = {
         "name": v.text(data, "name", 200),
         "timezone": v.timezone_name(data),
-        "language": v.choice(data, "language", LANGUAGES),
+        "language": v.choice(data, "language", LANGUAGES, labels=LANGUAGE_LABELS),
         "address": v.text(data, "address", 500, required=False),
         "locale": v.choice(data, "locale", LOCALES, required=False),
     }
@@ -131,7 +131,7 @@ def _room_values(actor: Actor, data: dict) -> dict[str, Any]:
     return {
         "site_id": site_id,
         "name": v.text(data, "name", 120),
-        "kind": v.choice(data, "kind", ROOM_KINDS),
+        "kind": v.choice(data, "kind", ROOM_KINDS, labels=ROOM_KIND_LABELS),
     }
 
 
@@ -276,7 +276,7 @@ def create_user(actor: Actor, data: dict, now: datetime, invited: bool = False) 
     """Add a person to one or more of the actor's sites (`invited`: with no password yet; see
     auth.accounts.invite)."""
     actor.require("users.write")
-    role = v.choice(data, "role", ROLES)
+    role = v.choice(data, "role", ROLES, labels=ROLE_LABELS)
     check_role_assignable(actor, role)
     email = v.email(data)
     _unique_email(actor, email)
@@ -284,7 +284,7 @@ def create_user(actor: Actor, data: dict, now: datetime, invited: bool = False) 
         "name": v.text(data, "name", 200),
         "email": email,
         "role": role,
-        "language": v.choice(data, "language", LANGUAGES, required=False),
+        "language": v.choice(data, "language", LANGUAGES, required=False, labels=LANGUAGE_LABELS),
         "locale": v.choice(data, "locale", LOCALES, required=False),
     }
     site_ids = _site_ids(actor, data)
@@ -301,7 +301,7 @@ def update_user(actor: Actor, user_id: int, data: dict) -> User:
     actor.require("users.write")
     user = get_user(actor, user_id)
     check_role_assignable(actor, user.role)
-    role = v.choice(data, "role", ROLES)
+    role = v.choice(data, "role", ROLES, labels=ROLE_LABELS)
     check_role_assignable(actor, role)
     email = v.email(data)
     _unique_email(actor, email, user.id)
@@ -312,7 +312,7 @@ def update_user(actor: Actor, user_id: int, data: dict) -> User:
         "name": v.text(data, "name", 200),
         "email": email,
         "role": role,
-        "language": v.choice(data, "language", LANGUAGES, required=False),
+        "language": v.choice(data, "language", LANGUAGES, required=False, labels=LANGUAGE_LABELS),
         "locale": v.choice(data, "locale", LOCALES, required=False),
     }
     # Someone invited who has not chosen a password yet stays invited (their link still works).
@@ -399,7 +399,7 @@ def _training_values(actor: Actor, data: dict) -> dict[str, Any]:
         raise Invalid(_l("expires_on must not be before completed_on"), field="expires_on")
     return {
         "user_id": user_id,
-        "course": v.choice(data, "course", COURSES),
+        "course": v.choice(data, "course", COURSES, labels=COURSES),
         "completed_on": completed_on,
         "expires_on": expires_on,
         "evidence_ref": v.text(data, "evidence_ref", 300, required=False),

@@ -22,6 +22,7 @@ from ..auth.rules import MIN_PASSWORD_LENGTH, password_problem
 from ..config import LANGUAGES
 from ..errors import Conflict, Forbidden, Invalid
 from ..extensions import db
+from ..labels import LANGUAGE_LABELS
 from ..names import name_key
 from .models import Organisation, Site, User
 
@@ -101,7 +102,7 @@ def check_timezone(raw: Any) -> str:
 
 
 def check_language(raw: Any) -> str:
-    return v.choice({"language": raw}, "language", LANGUAGES)
+    return v.choice({"language": raw}, "language", LANGUAGES, labels=LANGUAGE_LABELS)
 
 
 def check_locale(raw: Any, language: str, timezone: str) -> str:

@@ -28,8 +28,8 @@ from .forms import TextLimit
 
 bp = Blueprint("setup", __name__)
 
-# Reached before the set-up too: static files, the health check and the set-up page itself.
-OPEN_ENDPOINTS = frozenset({"static", "health.healthz", "setup.setup_page"})
+# Reached before the set-up too: static files, the icon, the health check and the set-up page itself.
+OPEN_ENDPOINTS = frozenset({"static", "health.favicon", "health.healthz", "setup.setup_page"})
 _SESSION_KEY = "setup_code"
 _choice = {"validate_choice": False}
 

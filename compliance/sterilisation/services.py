@@ -28,6 +28,9 @@ from ..timeutil import local_today
 from . import rules
 from ..schedule import services as schedule
 from .messages import reason_text
+# Words for the codes a refused choice lists (the forms module holds only labels and form classes).
+from .forms import (CLEANING_LABELS, COMPROMISE_LABELS, CONTROL_LABELS, PACKAGING_LABELS, TEST_KIND_LABELS,
+                    TEST_RESULT_LABELS)
 from .models import (
     COMPROMISE_REASONS,
     PACKAGINGS,
@@ -151,8 +154,9 @@ def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:
     actor.require("tests.record")
     key = v.idempotency_key(data)
     steriliser = get_steriliser(actor, v.ident(data, "steriliser_id"))
-    kind = v.choice(data, "kind", TEST_KINDS)
-    result = v.choice(data, "result", ("pending", "pass", "fail") if kind == "spore" else ("pass", "fail"))
+    kind = v.choice(data, "kind", TEST_KINDS, labels=TEST_KIND_LABELS)
+    result = v.choice(data, "result", ("pending", "pass", "fail") if kind == "spore" else ("pass", "fail"),
+                      labels=TEST_RESULT_LABELS)
     if kind in ("air_removal", "leak") and steriliser.type == "N":
         raise Invalid(_l("a type N steriliser has no air-removal or leak test"), field="kind",
                       rule="air-removal-test-daily")
@@ -167,7 +171,8 @@ def record_test(actor: Actor, data: dict, now: datetime) -> SteriliserTest:
         performed_by_name=v.text(data, "performed_by_name", 200, required=False),
         api_key_id=actor.api_key_id,
         result=result, indicator_lot=v.text(data, "indicator_lot", 80, required=kind == "spore"),
-        control_result=v.choice(data, "control_result", ("grew", "no_growth"), required=False),
+        control_result=v.choice(data, "control_result", ("grew", "no_growth"), required=False,
+                                labels=CONTROL_LABELS),
         measured_value=v.decimal(data, "measured_value", Decimal("0"), Decimal("1000"), required=False,
                                  places=2),
         certificate_ref=v.text(data, "certificate_ref", 200, required=kind in ("validation", "calibration")),
@@ -231,8 +236,9 @@ def record_test_result(actor: Actor, test_id: int, data: dict, now: datetime) ->
     test = get_test(actor, test_id)
     if test.result != "pending":
         raise Conflict(_l("this test already has its result; record a new test instead"), field="result")
-    result = v.choice(data, "result", ("pass", "fail"))
-    control = v.choice(data, "control_result", ("grew", "no_growth"), required=result == "pass")
+    result = v.choice(data, "result", ("pass", "fail"), labels=TEST_RESULT_LABELS)
+    control = v.choice(data, "control_result", ("grew", "no_growth"), required=result == "pass",
+                       labels=CONTROL_LABELS)
     if result == "pass" and control != "grew":
         raise Invalid(_l("a spore test passes only when its control from the same lot grew"),
                       field="control_result", rule="spore-test")
@@ -307,7 +313,7 @@ def record_cleaning(actor: Actor, data: dict, now: datetime) -> list[Device]:
     """clean-before-sterilise, step 1: dirty devices are cleaned (how: washer, ultrasonic, manual)."""
     actor.require("reprocess.record")
     devices = _devices(actor, data)
-    method = v.choice(data, "method", ("washer_disinfector", "ultrasonic", "manual"))
+    method = v.choice(data, "method", ("washer_disinfector", "ultrasonic", "manual"), labels=CLEANING_LABELS)
     for device in devices:
         if device.status not in ("dirty", "in_reprocessing"):
             raise Conflict(_l("%(serial)s is %(status)s, not waiting to be cleaned", serial=device.serial,
@@ -346,7 +352,7 @@ def create_pack(actor: Actor, data: dict, now: datetime) -> Pack:
     """clean-before-sterilise, step 3: inspected devices of one site go into a pouch or wrap with a new label."""
     actor.require("reprocess.record")
     devices = _devices(actor, data)
-    packaging = v.choice(data, "packaging", PACKAGINGS)
+    packaging = v.choice(data, "packaging", PACKAGINGS, labels=PACKAGING_LABELS)
     site_ids = {d.site_id for d in devices}
     if len(site_ids) != 1:
         raise Invalid(_l("a pack holds devices of one site"), field="device_ids")
@@ -433,7 +439,7 @@ def compromise_pack(actor: Actor, raw_code: str, data: dict, now: datetime) -> P
     pack = find_pack(actor, raw_code)
     if pack.status not in ("packed", "loaded", "sterile"):
         raise Conflict(_l("this pack is already %(status)s", status=pack.status), field="code")
-    reason = v.choice(data, "reason", COMPROMISE_REASONS)
+    reason = v.choice(data, "reason", COMPROMISE_REASONS, labels=COMPROMISE_LABELS)
     note = v.text(data, "note", 2000, required=reason == "other")
     pack.status, pack.compromised_reason, pack.compromised_note = "compromised", reason, note
     pack.compromised_by_id, pack.compromised_at = actor.user_id, now
@@ -512,7 +518,7 @@ def _figures_from(data: dict) -> rules.CycleFigures:
         temperature_c=v.decimal(data, "temperature_c", lo_t, hi_t),
         holding_seconds=v.integer(data, "holding_seconds", *rules.PLAUSIBLE_HOLDING_SECONDS),
         pressure_kpa=v.decimal(data, "pressure_kpa", lo_p, hi_p, required=False),
-        indicator_passed=v.choice(data, "indicator_result", ("pass", "fail")) == "pass",
+        indicator_passed=v.choice(data, "indicator_result", ("pass", "fail"), labels=TEST_RESULT_LABELS) == "pass",
         indicator_class=v.integer(data, "indicator_class", 1, 6, required=False),
         printout_ref=v.text(data, "printout_ref", 200, required=False))
 

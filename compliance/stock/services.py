@@ -14,6 +14,7 @@ from ..labels import field_label
 from ..auth.actor import Actor
 from ..errors import Conflict, Invalid, NotFound
 from ..extensions import db
+from .forms import ITEM_KIND_LABELS, LOT_STATUS_LABELS  # the words of a refused choice
 from .models import ITEM_KINDS, ItemType, Lot, Unit
 from .rules import BarcodeError, Gs1Data, parse_gs1
 
@@ -42,7 +43,8 @@ def create_item_type(actor: Actor, data: dict, now: datetime) -> ItemType:
         if value and db.session.scalar(select(ItemType.id).where(ItemType.organisation_id == actor.organisation_id,
                                                                  column == value)):
             raise Conflict(_l("an item type with this %(field)s already exists", field=field_label(field)), field=field)
-    row = ItemType(organisation_id=actor.organisation_id, name=name, kind=v.choice(data, "kind", ITEM_KINDS),
+    row = ItemType(organisation_id=actor.organisation_id, name=name,
+                   kind=v.choice(data, "kind", ITEM_KINDS, labels=ITEM_KIND_LABELS),
                    maker=v.text(data, "maker", 160, required=False),
                    product_code=v.text(data, "product_code", 80, required=False), gtin=gtin,
                    pins=v.integer(data, "pins", 1, 100, required=False),
@@ -152,7 +154,7 @@ def set_lot_status(actor: Actor, lot_id: int, data: dict, now: datetime) -> Lot:
     """Quarantine or recall a lot (or release it from quarantine) with a reason; a recall is final."""
     actor.require("devices.write")
     lot = get_lot(actor, lot_id)
-    status = v.choice(data, "status", ("available", "quarantined", "recalled"))
+    status = v.choice(data, "status", ("available", "quarantined", "recalled"), labels=LOT_STATUS_LABELS)
     if lot.status == "recalled":
         raise Conflict(_l("a recalled lot stays recalled"), field="status")
     lot.status, lot.status_reason, lot.status_changed_at = status, v.text(data, "reason", 2000), now

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from flask_babel import get_locale
+from flask_babel import LazyString, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +37,7 @@ from ..stock.models import ItemType, Lot, Unit
 from ..stock.services import resolve_unit
 from ..timeutil import local_today
 from . import rules
+from .forms import ADVERSE_KIND_LABELS, PROCEDURE_LABELS, SEVERITY_LABELS  # the words of a refused choice
 from .messages import INSTEAD, instead_key
 from ..schedule import services as schedule
 from .models import (
@@ -108,6 +109,11 @@ def _client_in_reach(actor: Actor, client: Client) -> bool:
 
 # --- treatments --------------------------------------------------------------------------------
 
+def method_titles(methods) -> dict:
+    """The guideline pack's ways of needling by their titles, each in the language of whoever reads it."""
+    return {key: LazyString(lambda m=m: m.title_in(str(get_locale() or "en"))) for key, m in methods.items()}
+
+
 def start_treatment(actor: Actor, data: dict, now: datetime) -> Treatment:
     """Open a treatment for a client in a room; nothing touches skin until the gate accepts it."""
     actor.require("treatments.record")
@@ -119,8 +125,9 @@ def start_treatment(actor: Actor, data: dict, now: datetime) -> Treatment:
     practitioner = db.session.get(User, practitioner_id)
     if practitioner is None or room.site_id not in practitioner.site_ids or not practitioner.is_active_user:
         raise NotFound(_l("no such practitioner at this site"), field="practitioner_id")
-    procedure = v.choice(data, "procedure", PROCEDURES)
-    method = v.choice(data, "method", tuple(pack_for_site(room.site_id).methods))
+    procedure = v.choice(data, "procedure", PROCEDURES, labels=PROCEDURE_LABELS)
+    methods = pack_for_site(room.site_id).methods
+    method = v.choice(data, "method", tuple(methods), labels=method_titles(methods))
     treatment = Treatment(site_id=room.site_id, room_id=room.id, client_id=client.id, practitioner_id=practitioner.id,
                           procedure=procedure, method=method, started_at=now, status="open",
                           created_by_id=actor.user_id, created_at=now)
@@ -584,7 +591,7 @@ def record_adverse_event(actor: Actor, treatment_id: int, data: dict, now: datet
     """adverse-event: an effect after a treatment; an infection opens a look-back."""
     actor.require("adverse.record")
     treatment = get_treatment(actor, treatment_id)
-    kind = v.choice(data, "kind", ADVERSE_KINDS)
+    kind = v.choice(data, "kind", ADVERSE_KINDS, labels=ADVERSE_KIND_LABELS)
     onset = data.get("onset_at")
     try:
         onset_at = datetime.fromisoformat(str(onset).replace("Z", "+00:00")) if onset else now
@@ -593,7 +600,8 @@ def record_adverse_event(actor: Actor, treatment_id: int, data: dict, now: datet
     if onset_at.tzinfo is None or onset_at < treatment.started_at or onset_at > now + timedelta(minutes=5):
         raise Invalid(_l("the onset must be after the treatment and not in the future"), field="onset_at")
     event = AdverseEvent(treatment_id=treatment.id, site_id=treatment.site_id, kind=kind,
-                         severity=v.choice(data, "severity", SEVERITIES), is_reportable=rules.is_reportable(kind),
+                         severity=v.choice(data, "severity", SEVERITIES, labels=SEVERITY_LABELS),
+                         is_reportable=rules.is_reportable(kind),
                          onset_at=onset_at, description=v.text(data, "description", 4000, required=False),
                          follow_up=v.text(data, "follow_up", 4000, required=False), recorded_by_id=actor.user_id,
                          recorded_at=now)

@@ -3,17 +3,26 @@
 The Jakarta tablet (Sari, Indonesian) opens every tablet page (the ones test_every_page sweeps: Now, checklists,
 a run, treatment start and record, screening, finish, decontamination) after the demo records they show were
 given long texts: a 4,000-character treatment note with a 300-letter "word", long aftercare, product names and
-lots, a long screening note and checklist answer notes. On each page, script in the page lists every element whose
+lots, a long screening note and checklist answer notes; and the scan page of an open treatment in its "Use first" state
+(the oldest sterile pack of each device kind suggested, the kinds given long Indonesian names and their devices long
+serials). On each page, script in the page lists every element whose
 box reaches past document.documentElement.clientWidth, and the document must not scroll sideways. A box that
 scrolls on purpose (a wide table inside .table-wrap) holds its content: its children are not counted.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import select
 
+from compliance.auth.actor import actor_for_user
 from compliance.checklists.models import Answer, ChecklistRun
-from compliance.sites.models import Site
+from compliance.devices.models import Device, DeviceType
+from compliance.sites.models import Site, User
+from compliance.sterilisation.models import Pack, PackItem
+from compliance.timeutil import utcnow
+from compliance.treatments import services as treatments
 from compliance.treatments.models import Treatment
 
 from .conftest import EMMA, EMMA_PIN, JAKARTA, LONDON
@@ -67,10 +76,51 @@ def _store_long_texts(live) -> None:
         s.commit()
 
 
+@contextmanager
+def _use_first_state(live):
+    """An open treatment at Jakarta (Sari's) whose scan page suggests packs to use first: the device kinds of
+    Jakarta's sterile packs renamed to long Indonesian names, their devices given long serials; put back after."""
+    with live.session() as s:
+        site = s.scalar(select(Site).where(Site.name == JAKARTA))
+        sari = s.scalar(select(User).where(User.email == "sari@demo.clinic"))
+        actor, now = actor_for_user(sari), utcnow()
+        client = treatments.create_client(actor, {"site_id": site.id}, now)
+        room = next(r for r in site.rooms if r.kind == "treatment")
+        treatment = treatments.start_treatment(actor, {"room_id": room.id, "client_id": client.id,
+                                                       "procedure": "acne_scars", "method": "pen"}, now)
+        devices = list(s.scalars(select(Device).join(PackItem).join(Pack).where(
+            Pack.site_id == site.id, Pack.status == "sterile", Pack.expires_at > now).distinct()))
+        assert devices, "the demo has no sterile pack at Jakarta to suggest"
+        kinds = {d.device_type_id: s.get(DeviceType, d.device_type_id) for d in devices}
+        names = {k.id: k.name for k in kinds.values()}
+        serials = {d.id: d.serial for d in devices}
+        for n, kind in enumerate(kinds.values()):
+            kind.name = f"Pemegang ujung pen mikro-needling baja tahan karat untuk perawatan wajah dan tubuh klien {n}"
+        for n, device in enumerate(devices):  # as long as a serial may be (80), without a space or a hyphen
+            device.serial = f"SN{n:03d}" + "7" * 75
+        s.commit()
+        treatment_id = treatment.id
+    try:
+        yield f"/tablet/treatments/{treatment_id}"
+    finally:
+        with live.session() as s:
+            for kind_id, name in names.items():
+                s.get(DeviceType, kind_id).name = name
+            for device_id, serial in serials.items():
+                s.get(Device, device_id).serial = serial
+            sari = s.scalar(select(User).where(User.email == "sari@demo.clinic"))
+            treatments.abandon_treatment(actor_for_user(sari), treatment_id, {"reason": "overflow test"}, utcnow())
+            s.commit()
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: f"{v['width']}x{v['height']}")
 def test_no_tablet_page_overflows_sideways_with_long_indonesian_texts(tablet, live, shot, viewport):
     _store_long_texts(live)
-    urls = _urls(live, tablet=True)
+    with _use_first_state(live) as scan_page:
+        _check_pages(tablet, shot, viewport, _urls(live, tablet=True) + [scan_page], scan_page)
+
+
+def _check_pages(tablet, shot, viewport, urls: list[str], scan_page: str) -> None:
     page = tablet(viewport=viewport)
     assert page.locator("html").get_attribute("lang") == "id"
     failures = []
@@ -78,6 +128,9 @@ def test_no_tablet_page_overflows_sideways_with_long_indonesian_texts(tablet, li
         response = page.goto(url)
         assert response is not None and response.status < 400, f"{url}: HTTP {response.status if response else '-'}"
         page.wait_for_load_state("networkidle")
+        if url == scan_page:  # the state under test is there: "Use first" with its suggestions
+            assert page.locator("button.use-code").count() > 0, "no pack suggested on the scan page"
+            shot(page, "use-first")
         found = page.evaluate(OVERFLOWING)
         if found["overflowing"] or found["scrollWidth"] > found["width"]:
             shot(page, url.strip("/").replace("/", "_"))
