@@ -197,11 +197,16 @@ def _owner(connection, table, row: dict, cache: dict, depth: int = 0) -> tuple[i
 # --- appending ------------------------------------------------------------------------------------------
 
 def _lock_head(connection, organisation_id: int) -> tuple[int, str]:
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    connection.execute(insert(AuditHead.__table__).values(organisation_id=organisation_id, seq=0, hash=GENESIS)
-                       .on_conflict_do_nothing(index_elements=["organisation_id"]))
-    head = connection.execute(select(AuditHead.seq, AuditHead.hash).where(
-        AuditHead.organisation_id == organisation_id).with_for_update()).one()
+    """The organisation's chain head, locked until the transaction ends; made (at the genesis) the first time.
+    The head exists but for an organisation's first entry: it is locked first, and made only when missing (two
+    first entries at once both insert it; one insert does nothing, and both then lock the one row)."""
+    locked = select(AuditHead.seq, AuditHead.hash).where(AuditHead.organisation_id == organisation_id).with_for_update()
+    head = connection.execute(locked).one_or_none()
+    if head is None:
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(insert(AuditHead.__table__).values(organisation_id=organisation_id, seq=0, hash=GENESIS)
+                           .on_conflict_do_nothing(index_elements=["organisation_id"]))
+        head = connection.execute(locked).one()
     return head.seq, head.hash
 
 
