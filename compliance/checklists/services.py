@@ -517,6 +517,10 @@ def _after_answer(run: ChecklistRun, item: TemplateItem, row: Answer, attention:
             what=f"{item.label.get('en', item.key)}: {row.value} — {note}",
             due_on=local_today(site.timezone, now) + timedelta(days=ACTION_DUE_DAYS), opened_at=now))
     db.session.flush()
+    # The run's answers read again, the run locked first: two answers to its last items at once are told in
+    # turn, so the second sees the first and completes the run. (The audit chain's head, which used to serialise
+    # them, is now held only at the commit.)
+    db.session.execute(select(ChecklistRun.id).where(ChecklistRun.id == run.id).with_for_update())
     db.session.expire(run, ["answers"])
     required = [i.id for i in run.version.items if i.is_required]
     if run.completed_at is None and rules.is_complete(required, current_answers(run)):
