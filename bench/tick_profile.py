@@ -161,7 +161,8 @@ def main() -> None:
     last = per_request[-1]
     sql = [s for s in last if s not in ("BEGIN", "COMMIT")]
     print(f"{url.split('@')[-1]}: {args.items} items, {args.answered} answered before, {len(timed)} answer POSTs")
-    print(f"statements per request: {sorted({len([s for s in r if s not in ('BEGIN', 'COMMIT')]) for r in per_request})}"
+    counts = sorted({len([s for s in r if s not in ("BEGIN", "COMMIT")]) for r in per_request})
+    print(f"statements per request: {counts}"
           f"  (transactions begun: {last.count('BEGIN')}, commits: {last.count('COMMIT')})")
     print(f"ms per request: median {sorted(took)[len(took) // 2]:.1f}, min {min(took):.1f}, max {max(took):.1f}"
           f"  (without the profiler)")

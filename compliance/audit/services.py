@@ -6,7 +6,8 @@ the organisation's previous entry: without the key nobody can recompute the chai
 
 Appends are serialised per organisation through the chain's head row (SELECT … FOR UPDATE on PostgreSQL;
 SQLite's BEGIN IMMEDIATE already serialises writers). A flush's changes are told when it happens and appended
-when the transaction commits, so that the head is held only from there to the commit (see PENDING below). Audit rows can't be changed through the ORM.
+when the transaction commits, so that the head is held only from there to the commit (see PENDING below).
+Audit rows can't be changed through the ORM.
 `verify()` walks each chain and names the first entry that does not hold; removing entries from the end (and
 moving the head back) is caught against anchors kept outside the database (`anchors.py`), and rows changed in
 the business tables behind the product's back by replaying the log (`state.py`)."""
@@ -202,7 +203,8 @@ def _lock_head(connection, organisation_id: int) -> tuple[int, str]:
     """The organisation's chain head, locked until the transaction ends; made (at the genesis) the first time.
     The head exists but for an organisation's first entry: it is locked first, and made only when missing (two
     first entries at once both insert it; one insert does nothing, and both then lock the one row)."""
-    locked = select(AuditHead.seq, AuditHead.hash).where(AuditHead.organisation_id == organisation_id).with_for_update()
+    locked = (select(AuditHead.seq, AuditHead.hash).where(AuditHead.organisation_id == organisation_id)
+              .with_for_update())
     head = connection.execute(locked).one_or_none()
     if head is None:
         insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
