@@ -5,7 +5,9 @@ before and after, and an HMAC-SHA-256 (under AUDIT_KEY, which is never in the da
 the organisation's previous entry: without the key nobody can recompute the chain after an altered entry.
 
 Appends are serialised per organisation through the chain's head row (SELECT … FOR UPDATE on PostgreSQL;
-SQLite's BEGIN IMMEDIATE already serialises writers). Audit rows can't be changed through the ORM.
+SQLite's BEGIN IMMEDIATE already serialises writers). A flush's changes are told when it happens and appended
+when the transaction commits, so that the head is held only from there to the commit (see PENDING below).
+Audit rows can't be changed through the ORM.
 `verify()` walks each chain and names the first entry that does not hold; removing entries from the end (and
 moving the head back) is caught against anchors kept outside the database (`anchors.py`), and rows changed in
 the business tables behind the product's back by replaying the log (`state.py`)."""
@@ -26,6 +28,7 @@ from sqlalchemy import event, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import find_tables
 
 from ..extensions import db
 from ..timeutil import utcnow
@@ -197,11 +200,17 @@ def _owner(connection, table, row: dict, cache: dict, depth: int = 0) -> tuple[i
 # --- appending ------------------------------------------------------------------------------------------
 
 def _lock_head(connection, organisation_id: int) -> tuple[int, str]:
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    connection.execute(insert(AuditHead.__table__).values(organisation_id=organisation_id, seq=0, hash=GENESIS)
-                       .on_conflict_do_nothing(index_elements=["organisation_id"]))
-    head = connection.execute(select(AuditHead.seq, AuditHead.hash).where(
-        AuditHead.organisation_id == organisation_id).with_for_update()).one()
+    """The organisation's chain head, locked until the transaction ends; made (at the genesis) the first time.
+    The head exists but for an organisation's first entry: it is locked first, and made only when missing (two
+    first entries at once both insert it; one insert does nothing, and both then lock the one row)."""
+    locked = (select(AuditHead.seq, AuditHead.hash).where(AuditHead.organisation_id == organisation_id)
+              .with_for_update())
+    head = connection.execute(locked).one_or_none()
+    if head is None:
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(insert(AuditHead.__table__).values(organisation_id=organisation_id, seq=0, hash=GENESIS)
+                           .on_conflict_do_nothing(index_elements=["organisation_id"]))
+        head = connection.execute(locked).one()
     return head.seq, head.hash
 
 
@@ -221,11 +230,118 @@ def _append(connection, organisation_id: int, at: datetime, who: Who, action: st
     return digest
 
 
+def _append_many(connection, organisation_id: int, entries: list[tuple]) -> None:
+    """Append entries (at, who, action, entity_type, entity_id, site_id, before, after) to one chain, in order:
+    the head locked once, the entries inserted in one statement, the head moved once."""
+    seq, prev = _lock_head(connection, organisation_id)
+    rows = []
+    for at, who, action, entity_type, entity_id, site_id, before, after in entries:
+        seq += 1
+        fields = _hashed_fields(organisation_id, seq, at, site_id, who.user_id, who.api_key_id, who.label[:200],
+                                action, entity_type, entity_id, before, after, prev)
+        digest = entry_hash(fields)
+        rows.append(dict(organisation_id=organisation_id, seq=seq, at=at, site_id=site_id, actor_user_id=who.user_id,
+                         actor_api_key_id=who.api_key_id, actor_label=who.label[:200], action=action,
+                         entity_type=entity_type, entity_id=str(entity_id or "")[:64], before=before, after=after,
+                         prev_hash=prev, hash=digest))
+        prev = digest
+    move_head = update(AuditHead).where(AuditHead.organisation_id == organisation_id).values(seq=seq, hash=prev)
+    if connection.dialect.name == "postgresql":
+        # One statement (the entries inserted in a CTE, the head moved): one round trip less with the head held.
+        connection.execute(move_head.add_cte(AuditEntry.__table__.insert().values(rows).cte("appended")))
+    else:
+        connection.execute(AuditEntry.__table__.insert(), rows)
+        connection.execute(move_head)
+
+
+# --- changes recorded at the flush, appended at the commit --------------------------------------------------
+#
+# A flush's changes are told (who, the organisation, before and after) in after_flush, as they happen, but
+# appended to their chains only when the transaction commits (or when something reads the audit tables first):
+# the chain's head, which serialises the organisation's writers, is then held from the end of the transaction's
+# work to its commit, not from its first flush. A savepoint rolled back takes its changes' entries with it; a
+# transaction rolled back or closed, all of them.
+
+PENDING = "audit_pending"
+AUDIT_TABLES = frozenset({"audit_entries", "audit_heads"})
+
+
+def _append_pending(session) -> None:
+    """Append the entries the session's flushes told, chain by chain (heads locked in organisation order)."""
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    chains: dict[int, list[tuple]] = {}
+    for _transaction, organisation_id, entry in pending:
+        chains.setdefault(organisation_id, []).append(entry)
+    connection = session.connection()
+    for organisation_id in sorted(chains):
+        _append_many(connection, organisation_id, chains[organisation_id])
+
+
+@event.listens_for(Session, "before_commit")
+def _append_before_commit(session):
+    if session.in_nested_transaction():
+        return  # a savepoint released: its entries wait for the transaction's commit
+    session.flush()  # the commit's own flush, done here so that its changes are appended too
+    _append_pending(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _nothing_left(session):
+    # Only a commit of the transaction while a savepoint is still open could leave entries behind (the code
+    # never does that: savepoints are `with begin_nested()` blocks); say so loudly rather than lose them.
+    if not session.in_nested_transaction() and session.info.get(PENDING):
+        raise RuntimeError("audit entries were not appended: the transaction was committed inside a savepoint")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _append_before_reading(orm_execute_state):
+    """Whoever reads the audit log or a chain's head in the transaction sees its entries appended."""
+    session = orm_execute_state.session
+    if session.info.get(PENDING) and orm_execute_state.is_select and _reads_audit(orm_execute_state.statement):
+        _append_pending(session)
+
+
+def _reads_audit(statement) -> bool:
+    return any(getattr(table, "name", None) in AUDIT_TABLES
+               for table in find_tables(statement, check_columns=True, include_aliases=True, include_joins=True))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session, previous_transaction):
+    """Entries of what a rollback undid: every one for the transaction, a savepoint's own (and its savepoints')."""
+    boundary = previous_transaction
+    while boundary.parent is not None and not boundary.nested:
+        boundary = boundary.parent
+    if not boundary.nested:
+        session.info.pop(PENDING, None)
+        return
+    pending = session.info.get(PENDING)
+    if pending:
+        session.info[PENDING] = [p for p in pending if not _within(p[0], boundary)]
+
+
+def _within(transaction, boundary) -> bool:
+    while transaction is not None:
+        if transaction is boundary:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_on_end(session, transaction):
+    if transaction.parent is None:  # the transaction is over (committed, rolled back or closed)
+        session.info.pop(PENDING, None)
+
+
 def record_event(action: str, entity_type: str, entity_id, *, organisation_id: int, site_id: int | None = None,
                  before: dict | None = None, after: dict | None = None, actor=None,
                  at: datetime | None = None) -> str:
     """Append an event that is not a row change (an export, a verification) in the current transaction;
-    returns its hash."""
+    returns its hash (the changes flushed before it are appended first, in their order)."""
+    _append_pending(db.session())
     connection = db.session.connection()
     who = _who(connection, actor)
     return _append(connection, organisation_id, at or utcnow(), who, action, entity_type, entity_id, site_id,
@@ -264,6 +380,8 @@ def _record_changes(session, _context):
         return
     connection = session.connection()
     who, cache, at = _who(connection), {}, utcnow()
+    transaction = session.get_nested_transaction()  # None: the transaction itself
+    pending = session.info.setdefault(PENDING, [])
     for kind, table, obj, before, after in sorted(changes, key=lambda c: (c[1].name, _pk(c[2]))):
         row = {**(before or {}), **(after or {})}
         if kind == "update":  # the owner comes from the full row, not only the changed columns
@@ -274,7 +392,8 @@ def _record_changes(session, _context):
             organisation_id = who.organisation_id
         if organisation_id is None:
             continue  # e.g. a row of no organisation (none exist today); nothing to chain it to
-        _append(connection, organisation_id, at, who, kind, table.name, _pk(obj), site_id, before, after)
+        pending.append((transaction, organisation_id,
+                        (at, who, kind, table.name, _pk(obj), site_id, before, after)))
 
 
 def _pk(obj) -> str:
@@ -413,6 +532,7 @@ def snapshot(obj, keys) -> dict:
 def record_claim(obj, before: dict, after: dict, actor=None) -> None:
     """A conditional UPDATE (a claim: a load released, a pack used, a result stored) bypasses the flush
     listener; the service that made it records it here, once it changed its row."""
+    _append_pending(db.session())
     connection = db.session.connection()
     table = inspect(obj).mapper.local_table
     row = {c.name: _plain(getattr(obj, inspect(obj).mapper.get_property_by_column(c).key, None)) for c in table.columns}

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
@@ -263,7 +263,8 @@ def tablet_for_token(token: str | None) -> TabletDevice | None:
     """The tablet this cookie token belongs to (revoked ones too: the caller refuses those), or None."""
     if not token:
         return None
-    device = db.session.scalar(select(TabletDevice).where(TabletDevice.token_hash == _sha256(token)))
+    device = db.session.scalar(select(TabletDevice).where(TabletDevice.token_hash == _sha256(token))
+                               .options(joinedload(TabletDevice.site)))
     if device is None or not device.site.is_active:
         return None
     return device

@@ -14,6 +14,7 @@ import yaml
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, case, distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from .. import validation as v
 from ..labels import field_label
@@ -305,9 +306,9 @@ def start_run(actor: Actor, data: dict, now: datetime) -> ChecklistRun:
     return run
 
 
-def get_run(actor: Actor, run_id: int) -> ChecklistRun:
+def get_run(actor: Actor, run_id: int, options=()) -> ChecklistRun:
     actor.require("checklists.read")
-    run = db.session.get(ChecklistRun, run_id)
+    run = db.session.get(ChecklistRun, run_id, options=options)
     if run is None or run.site_id not in actor.site_ids:
         raise NotFound(_l("no such checklist run"), field="run_id")
     return run
@@ -462,6 +463,23 @@ def _given_at(data: dict, run: ChecklistRun, now: datetime) -> datetime:
     return given
 
 
+def run_options() -> list:
+    """Loader options for a run about to be answered and shown: the run with its version, the version's items,
+    the run's answers: three statements, instead of a lazy load each time one of them is first touched."""
+    return [joinedload(ChecklistRun.version).selectinload(TemplateVersion.items),
+            selectinload(ChecklistRun.answers)]
+
+
+def _replayed_in_run(key: str, run: ChecklistRun, item_id: int) -> Answer | None:
+    """The answer of the run (already loaded) stored under this key, as _replayed tells it, without a query; None
+    when the key is not one of the run's (it may still be another run's: the unique key refuses it on insert)."""
+    existing = next((a for a in run.answers if a.idempotency_key == key), None)
+    if existing is not None and existing.item_id != item_id:
+        raise Duplicate(_l("this idempotency key was used for another answer"), existing.id,
+                        field="idempotency_key")
+    return existing
+
+
 def answer(actor: Actor, run_id: int, data: dict, now: datetime, file_path: str | None = None) -> Answer:
     """Store one answer the moment it is given. The tablet's idempotency key makes a double tap or a retry
     store it once; a second answer to the same item needs an amendment with a reason."""
@@ -471,10 +489,14 @@ def answer(actor: Actor, run_id: int, data: dict, now: datetime, file_path: str 
     if item is None or item.version_id != run.version_id:
         raise NotFound(_l("this question is not part of this checklist"), field="item_id")
     key = _key(data)
-    replay = _replayed(key, run, item.id)
+    # A replay of one of this run's answers is told from the run's answers; a key of another run is refused by
+    # the unique key when the row is inserted (and told then, below), or here when the item is answered already.
+    replay = _replayed_in_run(key, run, item.id)
     if replay is not None:
         return replay
     if item.id in current_answers(run):
+        if (replay := _replayed(key, run, item.id)) is not None:
+            return replay
         raise Conflict(_l("already answered; correct it with a reason instead"), field="item_id")
     if file_path is not None:
         data = {**data, "value": file_path}
@@ -530,6 +552,10 @@ def _after_answer(run: ChecklistRun, item: TemplateItem, row: Answer, attention:
             what=f"{item.label.get('en', item.key)}: {row.value} — {note}",
             due_on=local_today(site.timezone, now) + timedelta(days=ACTION_DUE_DAYS), opened_at=now))
     db.session.flush()
+    # The run's answers read again, the run locked first: two answers to its last items at once are told in
+    # turn, so the second sees the first and completes the run. (The audit chain's head, which used to serialise
+    # them, is now held only at the commit.)
+    db.session.execute(select(ChecklistRun.id).where(ChecklistRun.id == run.id).with_for_update())
     db.session.expire(run, ["answers"])
     required = [i.id for i in run.version.items if i.is_required]
     if run.completed_at is None and rules.is_complete(required, current_answers(run)):

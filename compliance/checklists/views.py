@@ -13,8 +13,9 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.util import identity_key
 from werkzeug.wrappers import Response
 
 from ..auth.actor import Actor
@@ -78,15 +79,23 @@ def _site_in_context(actor: Actor) -> Site:
     return site
 
 
-def _run(actor: Actor, run_id: int) -> ChecklistRun:
-    run = services.get_run(actor, run_id)  # another site's: 404
-    g.site = db.session.get(Site, run.site_id)
+def _run(actor: Actor, run_id: int, options=()) -> ChecklistRun:
+    run = services.get_run(actor, run_id, options)  # another site's: 404
+    g.site = db.session.get(Site, run.site_id)  # the tablet's site is in the session already: no query
     return run
 
 
 def _users(ids) -> dict[int, User]:
+    """People by id: those the session holds loaded (the person signed in) without a query, the others in one."""
     ids = {i for i in ids if i}
-    return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    found = {}
+    for user_id in ids:
+        user = db.session.identity_map.get(identity_key(User, user_id))
+        if user is not None and "name" not in inspect(user).unloaded:
+            found[user_id] = user
+    if missing := ids - found.keys():
+        found.update({u.id: u for u in db.session.scalars(select(User).where(User.id.in_(missing)))})
+    return found
 
 
 def _progress(run: ChecklistRun, answered_ids) -> tuple[int, int]:
@@ -461,16 +470,47 @@ def _is_bad(item: TemplateItem, value) -> bool:
     return item.kind == "number" and rules.is_out_of_limits(spec, value)
 
 
-def _run_view(actor: Actor, run: ChecklistRun, attempts: dict[int, Attempt] | None = None) -> RunView:
-    """The run ready to show: every item with its answer in force, the corrections before it, and a fresh key."""
+def _chain(answer: Answer | None, by_id: dict[int, Answer]) -> list[Answer]:
+    """An answer in force and the answers it corrected, newest first."""
+    chain = []
+    while answer is not None:
+        chain.append(answer)
+        answer = by_id[answer.amends_id] if answer.amends_id else None
+    return chain
+
+
+def _open_actions_of(run: ChecklistRun, only: int | None = None) -> dict[int, CorrectiveAction]:
+    """Answer id -> its open corrective action, for the run's answers (with `only`, that item's answers)."""
+    stmt = select(CorrectiveAction).where(CorrectiveAction.closed_at.is_(None))
+    if only is None:
+        stmt = stmt.where(CorrectiveAction.run_id == run.id)
+    else:
+        by_id = {a.id: a for a in run.answers}
+        shown = [a.id for a in _chain(services.current_answers(run).get(only), by_id)]
+        if not shown:
+            return {}
+        stmt = stmt.where(CorrectiveAction.answer_id.in_(shown))
+    return {a.answer_id: a for a in db.session.scalars(stmt)}
+
+
+def _run_view(actor: Actor, run: ChecklistRun, attempts: dict[int, Attempt] | None = None,
+              only: int | None = None, actions: dict[int, CorrectiveAction] | None = None) -> RunView:
+    """The run ready to show: every item with its answer in force, the corrections before it, and a fresh key.
+    With `only` (an item id), that item alone (the progress still counts them all): what an answer sends back,
+    with the people and open actions (`actions`, else looked up) of that item's answers only."""
     attempts = attempts or {}
     site = g.site
     answers = list(run.answers)
     by_id = {a.id: a for a in answers}
     current = services.current_answers(run)
-    people = _users(a.answered_by_id for a in answers)
-    actions = {a.answer_id: a for a in db.session.scalars(
-        select(CorrectiveAction).where(CorrectiveAction.run_id == run.id, CorrectiveAction.closed_at.is_(None)))}
+    if only is None:
+        shown_items, shown = run.version.items, answers
+    else:
+        shown_items = [i for i in run.version.items if i.id == only]
+        shown = _chain(current.get(only), by_id)
+    people = _users(a.answered_by_id for a in shown)
+    if actions is None:
+        actions = _open_actions_of(run, only)
     items_by_id = {i.id: i for i in run.version.items}
 
     def view(a: Answer) -> AnswerView:
@@ -484,7 +524,7 @@ def _run_view(actor: Actor, run: ChecklistRun, attempts: dict[int, Attempt] | No
                           a.received_at if a.sent_later else None)
 
     items = []
-    for item in run.version.items:
+    for item in shown_items:
         answer = current.get(item.id)
         history, link = [], answer
         while link is not None and link.amends_id:
@@ -571,14 +611,29 @@ def _refused(actor: Actor, run_id: int, item_id: int, mode: str, exc: ServiceErr
     return render_template("checklists/run.html", run=view), exc.status
 
 
-def _saved(actor: Actor, run_id: int, item_id: int, was_complete: bool) -> Response | tuple:
-    """After the commit: to htmx the item's row, the progress bar and (once) the Complete banner; else the run."""
-    run = _run(actor, run_id)
+def _commit_keeping_loaded() -> None:
+    """Commit without expiring what the session holds: what the transaction read and wrote is what was just
+    committed, so the response is made from it instead of loading the run, its answers, the person and the site
+    again in a second transaction."""
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+
+
+def _saved(actor: Actor, run: ChecklistRun, item: TemplateItem, was_complete: bool) -> Response | tuple:
+    """Commit; to htmx the answered item's row alone, the progress bar and (once) the Complete banner, made
+    from the run, items and answers the answer loaded (the answers read again after its insert); else the run."""
     if not wants_partial():
-        item = next(i for i in run.version.items if i.id == item_id)
-        return redirect(url_for("checklists.show_run", run_id=run.id, _anchor=f"item-{item.key}"))
-    view = _run_view(actor, run)
-    return render_template("checklists/_saved.html", run=view, item=view.item(item_id),
+        url = url_for("checklists.show_run", run_id=run.id, _anchor=f"item-{item.key}")
+        db.session.commit()
+        return redirect(url)
+    actions = _open_actions_of(run, only=item.id)
+    _commit_keeping_loaded()
+    view = _run_view(actor, run, only=item.id, actions=actions)
+    return render_template("checklists/_saved.html", run=view, item=view.item(item.id),
                            just_completed=view.is_complete and not was_complete)
 
 
@@ -594,8 +649,8 @@ def _not_in_run(message: str):
 def answer_item(run_id: int):
     """One tap, one request: the answer is stored at once; a replay of its key stores nothing more."""
     actor = current_actor()
-    run = _run(actor, run_id)
-    item = _item_of(run, request.form.get("item_id"))
+    run = _run(actor, run_id, services.run_options())
+    item = _item_of(run, request.form.get("item_id"))  # one of the items just loaded: no query
     if item is None:
         return _not_in_run(_("This question is not part of this checklist. Reload the page."))
     item_id, was_complete = item.id, run.completed_at is not None
@@ -606,8 +661,7 @@ def answer_item(run_id: int):
     except ServiceError as exc:
         _discard(stored)
         return _refused(actor, run_id, item_id, "answer", exc)
-    db.session.commit()
-    return _saved(actor, run_id, item_id, was_complete)
+    return _saved(actor, run, item, was_complete)
 
 
 @bp.post("/tablet/answers/<int:answer_id>/amend")
@@ -618,17 +672,16 @@ def amend_answer(answer_id: int):
     old = db.session.get(Answer, answer_id)
     if old is None:
         abort(404)
-    run = _run(actor, old.run_id)
-    run_id, item_id, was_complete = run.id, old.item_id, run.completed_at is not None
+    run = _run(actor, old.run_id, services.run_options())
+    run_id, item, was_complete = run.id, old.item, run.completed_at is not None
     stored = None
     try:
-        stored = _received_file(old.item)
+        stored = _received_file(item)
         services.amend(actor, old.id, request.form.to_dict(), utcnow(), file_path=stored)
     except ServiceError as exc:
         _discard(stored)
-        return _refused(actor, run_id, item_id, "amend", exc)
-    db.session.commit()
-    return _saved(actor, run_id, item_id, was_complete)
+        return _refused(actor, run_id, item.id, "amend", exc)
+    return _saved(actor, run, item, was_complete)
 
 
 @bp.get("/tablet/answers/<int:answer_id>/file")
