@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..timeutil import utcnow
+from . import owners
 from .models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
@@ -166,10 +167,10 @@ def _who_from_ids(connection, user_id, api_key_id, organisation_id) -> Who:
 # --- where: the organisation (and site) an entity belongs to ----------------------------------------------
 
 def _owner(connection, table, row: dict, cache: dict, depth: int = 0) -> tuple[int | None, int | None]:
-    """(organisation_id, site_id) of a row: its own columns, else through its foreign keys."""
+    """(organisation_id, site_id) of a row: its own site, else the site of the row its declared foreign key
+    leads to (owners.SITE_THROUGH), else its organisation; a table declared nowhere is found through its
+    foreign keys, for its organisation only."""
     from ..sites.models import Site
-    if "organisation_id" in row and row["organisation_id"] is not None:
-        return row["organisation_id"], row.get("site_id")
     if table.name == "sites":
         return row.get("organisation_id"), row.get("id")
     if row.get("site_id") is not None:
@@ -178,6 +179,18 @@ def _owner(connection, table, row: dict, cache: dict, depth: int = 0) -> tuple[i
             cache[key] = (connection.execute(select(Site.organisation_id).where(Site.id == row["site_id"])).scalar(),
                           row["site_id"])
         return cache[key]
+    through = owners.SITE_THROUGH.get(table.name)
+    if through is not None and row.get(through) is not None and depth < 4:
+        fk = next(f for f in table.foreign_keys if f.parent.name == through)
+        key = (fk.column.table.name, row[through])
+        if key not in cache:
+            parent_row = connection.execute(select(fk.column.table).where(fk.column == row[through])).mappings().first()
+            cache[key] = _owner(connection, fk.column.table, dict(parent_row), cache, depth + 1) \
+                if parent_row else (None, None)
+        if cache[key][0] is not None:
+            return cache[key]
+    if "organisation_id" in row and row["organisation_id"] is not None:
+        return row["organisation_id"], None
     if depth >= 4:
         return None, None
     for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
@@ -213,7 +226,8 @@ def _append(connection, organisation_id: int, at: datetime, who: Who, action: st
                             action, entity_type, entity_id, before, after, prev)
     digest = entry_hash(fields)
     connection.execute(AuditEntry.__table__.insert().values(
-        organisation_id=organisation_id, seq=seq, at=at, site_id=site_id, actor_user_id=who.user_id,
+        organisation_id=organisation_id, seq=seq, at=at, site_id=site_id, owner_site_id=site_id,
+        actor_user_id=who.user_id,
         actor_api_key_id=who.api_key_id, actor_label=who.label[:200], action=action, entity_type=entity_type,
         entity_id=str(entity_id or "")[:64], before=before, after=after, prev_hash=prev, hash=digest))
     connection.execute(update(AuditHead).where(AuditHead.organisation_id == organisation_id)
@@ -381,9 +395,9 @@ def entries_query(actor, site_id: int | None = None, entity_type: str | None = N
     """The audit log an actor may read: its organisation's entries for its sites (and those of no site)."""
     actor.require("audit.read")
     stmt = select(AuditEntry).where(AuditEntry.organisation_id == actor.organisation_id,
-                                    (AuditEntry.site_id.in_(actor.site_ids)) | AuditEntry.site_id.is_(None))
+                                    (AuditEntry.owner_site_id.in_(actor.site_ids)) | AuditEntry.owner_site_id.is_(None))
     if site_id is not None:
-        stmt = stmt.where(AuditEntry.site_id == site_id)
+        stmt = stmt.where(AuditEntry.owner_site_id == site_id)
     if entity_type:
         stmt = stmt.where(AuditEntry.entity_type == entity_type)
     if action:
