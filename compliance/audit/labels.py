@@ -42,7 +42,7 @@ TABLE_LABELS = {
 # Columns that are not a form's field: the rest are named as their field (FIELD_LABELS), else by their code.
 COLUMN_LABELS = {
     "id": _l("Record number"), "created_at": _l("Created at"), "updated_at": _l("Changed at"), "at": _l("At"),
-    "by_id": _l("By"), "created_by_id": _l("Created by"), "organisation_id": _l("Organisation"),
+    "by_id": _l("By"), "created_by_id": _l("Created by"), "organisation_id": _l("Organisation"), "owner_site_id": _l("Site it belongs to"),
     "due_at": _l("Due at"), "next_due_at": _l("Next due at"), "from_status": _l("Previous status"),
     "to_status": _l("New status"), "until": _l("Until"), "state": _l("State"), "format": _l("Format"),
     "rows": _l("Rows"), "tables": _l("Tables"),

@@ -23,7 +23,11 @@ class AuditEntry(db.Model):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     seq: Mapped[int] = mapped_column()                       # 1, 2, 3 … within the organisation
     at: Mapped[datetime] = mapped_column(UTCDateTime)
-    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)  # chained: as recorded
+    # The site the entry belongs to, for the log's site filter and a site-scoped reader: the same as site_id,
+    # and filled by migration 5e7e0c1d0020 for entries recorded before every row knew its site (answers
+    # were recorded with none). Not part of the chained content, so those entries' hashes and anchors hold.
+    owner_site_id: Mapped[int | None] = mapped_column(index=True)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     actor_label: Mapped[str] = mapped_column(String(200))   # "Mira Manager (manager)", "scheduler", "API key …"

@@ -28,10 +28,12 @@ from sqlalchemy import event, inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.util import find_tables
 
 from ..extensions import db
 from ..timeutil import utcnow
+from . import owners
 from .models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
@@ -168,19 +170,58 @@ def _who_from_ids(connection, user_id, api_key_id, organisation_id) -> Who:
 
 # --- where: the organisation (and site) an entity belongs to ----------------------------------------------
 
+def _loaded(cache: dict, table, pk) -> dict | None:
+    """A row the session already holds, unexpired (the run an answer was given in, the tablet's site): its
+    columns without a query. None when not loaded (then it is read)."""
+    session = cache.get(SESSION)
+    mapper = _mapper_of(table.name)
+    if session is None or mapper is None:
+        return None
+    obj = session.identity_map.get(identity_key(mapper.class_, pk))
+    if obj is None:
+        return None
+    state = inspect(obj)
+    names = [mapper.get_property_by_column(c).key for c in table.columns]
+    if state.expired or any(n in state.unloaded for n in names):
+        return None
+    return {c.name: getattr(obj, n) for c, n in zip(table.columns, names)}
+
+
+@functools.lru_cache(maxsize=None)
+def _mapper_of(table_name: str):
+    return next((m for m in db.Model.registry.mappers if m.local_table.name == table_name), None)
+
+
+SESSION = "__session__"  # the key under which _owner's cache carries the session (for rows already loaded)
+
+
 def _owner(connection, table, row: dict, cache: dict, depth: int = 0) -> tuple[int | None, int | None]:
-    """(organisation_id, site_id) of a row: its own columns, else through its foreign keys."""
+    """(organisation_id, site_id) of a row: its own site, else the site of the row its declared foreign key
+    leads to (owners.SITE_THROUGH), else its organisation; a table declared nowhere is found through its
+    foreign keys, for its organisation only."""
     from ..sites.models import Site
-    if "organisation_id" in row and row["organisation_id"] is not None:
-        return row["organisation_id"], row.get("site_id")
     if table.name == "sites":
         return row.get("organisation_id"), row.get("id")
     if row.get("site_id") is not None:
         key = ("sites", row["site_id"])
         if key not in cache:
-            cache[key] = (connection.execute(select(Site.organisation_id).where(Site.id == row["site_id"])).scalar(),
-                          row["site_id"])
+            site = _loaded(cache, Site.__table__, row["site_id"])
+            cache[key] = (site["organisation_id"] if site else connection.execute(
+                select(Site.organisation_id).where(Site.id == row["site_id"])).scalar(), row["site_id"])
         return cache[key]
+    through = owners.SITE_THROUGH.get(table.name)
+    if through is not None and row.get(through) is not None and depth < 4:
+        fk = next(f for f in table.foreign_keys if f.parent.name == through)
+        key = (fk.column.table.name, row[through])
+        if key not in cache:
+            parent_row = _loaded(cache, fk.column.table, row[through]) or connection.execute(
+                select(fk.column.table).where(fk.column == row[through])).mappings().first()
+            cache[key] = _owner(connection, fk.column.table, dict(parent_row), cache, depth + 1) \
+                if parent_row else (None, None)
+        if cache[key][0] is not None:
+            return cache[key]
+    if "organisation_id" in row and row["organisation_id"] is not None:
+        return row["organisation_id"], None
     if depth >= 4:
         return None, None
     for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
@@ -222,7 +263,8 @@ def _append(connection, organisation_id: int, at: datetime, who: Who, action: st
                             action, entity_type, entity_id, before, after, prev)
     digest = entry_hash(fields)
     connection.execute(AuditEntry.__table__.insert().values(
-        organisation_id=organisation_id, seq=seq, at=at, site_id=site_id, actor_user_id=who.user_id,
+        organisation_id=organisation_id, seq=seq, at=at, site_id=site_id, owner_site_id=site_id,
+        actor_user_id=who.user_id,
         actor_api_key_id=who.api_key_id, actor_label=who.label[:200], action=action, entity_type=entity_type,
         entity_id=str(entity_id or "")[:64], before=before, after=after, prev_hash=prev, hash=digest))
     connection.execute(update(AuditHead).where(AuditHead.organisation_id == organisation_id)
@@ -240,7 +282,8 @@ def _append_many(connection, organisation_id: int, entries: list[tuple]) -> None
         fields = _hashed_fields(organisation_id, seq, at, site_id, who.user_id, who.api_key_id, who.label[:200],
                                 action, entity_type, entity_id, before, after, prev)
         digest = entry_hash(fields)
-        rows.append(dict(organisation_id=organisation_id, seq=seq, at=at, site_id=site_id, actor_user_id=who.user_id,
+        rows.append(dict(organisation_id=organisation_id, seq=seq, at=at, site_id=site_id, owner_site_id=site_id,
+                         actor_user_id=who.user_id,
                          actor_api_key_id=who.api_key_id, actor_label=who.label[:200], action=action,
                          entity_type=entity_type, entity_id=str(entity_id or "")[:64], before=before, after=after,
                          prev_hash=prev, hash=digest))
@@ -379,7 +422,7 @@ def _record_changes(session, _context):
     if not changes:
         return
     connection = session.connection()
-    who, cache, at = _who(connection), {}, utcnow()
+    who, cache, at = _who(connection), {SESSION: session}, utcnow()
     transaction = session.get_nested_transaction()  # None: the transaction itself
     pending = session.info.setdefault(PENDING, [])
     for kind, table, obj, before, after in sorted(changes, key=lambda c: (c[1].name, _pk(c[2]))):
@@ -500,9 +543,9 @@ def entries_query(actor, site_id: int | None = None, entity_type: str | None = N
     """The audit log an actor may read: its organisation's entries for its sites (and those of no site)."""
     actor.require("audit.read")
     stmt = select(AuditEntry).where(AuditEntry.organisation_id == actor.organisation_id,
-                                    (AuditEntry.site_id.in_(actor.site_ids)) | AuditEntry.site_id.is_(None))
+                                    (AuditEntry.owner_site_id.in_(actor.site_ids)) | AuditEntry.owner_site_id.is_(None))
     if site_id is not None:
-        stmt = stmt.where(AuditEntry.site_id == site_id)
+        stmt = stmt.where(AuditEntry.owner_site_id == site_id)
     if entity_type:
         stmt = stmt.where(AuditEntry.entity_type == entity_type)
     if action:
