@@ -150,3 +150,55 @@ def test_offline_the_gate_says_no_connection_never_green_and_keeps_nothing(table
         for model in (GateAttempt, TreatmentPack, TreatmentUnit):
             assert s.scalar(select(func.count()).select_from(model).where(model.treatment_id == treatment_id)) == 0
     assert re.search(r"/tablet/treatments/\d+$", page.url)
+
+
+def test_the_queue_is_per_person_and_signing_out_with_answers_waiting_asks_first(tablet, live, shot):
+    """Emma's answer kept on the tablet is not sent while Tom is signed in (not as his, not at all); switching
+    person with it waiting asks first; it is sent, as Emma's, when she signs in again."""
+    from .conftest import pin_sign_in
+
+    page = tablet(LONDON, EMMA, EMMA_PIN)
+    controlled(page)
+    run_id = start_run(page, live, "closing")
+    kept_copy(page, f"/tablet/runs/{run_id}")
+    first = items_of_run(live, run_id)[0]
+    page.context.set_offline(True)
+    item(page, first).locator("button[name=value][value='yes']").click()
+    expect(item(page, first).locator(".pending-line")).to_contain_text(PENDING)
+    page.route(ANSWER_URL, lambda route: route.abort())  # back online, but the answers can't get through yet
+    page.context.set_offline(False)
+    expect(page.locator("#offline-banner")).to_have_text("1 answers waiting to be sent")
+    assert queued(page) == 1 and stored(live, run_id) == []
+
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
+    page.locator("form[action$='/tablet/switch'] button").click()
+    page.wait_for_url("**/tablet")
+    assert asked and asked[0].startswith("1 answers are kept on this tablet and not sent yet")
+
+    page.unroute(ANSWER_URL)
+    posted = []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" and ANSWER_URL.search(r.url) else None)
+    pin_sign_in(page, "Tom Hughes", "4567")
+    page.wait_for_timeout(1500)
+    assert posted == [] and queued(page) == 1 and stored(live, run_id) == []  # not Tom's to send
+    tom_asked = []
+    page.on("dialog", lambda d: (tom_asked.append(d.message), d.accept()))
+    page.locator("form[action$='/tablet/switch'] button").click()
+    page.wait_for_url("**/tablet")
+    assert tom_asked == []  # nothing of Tom's waits
+
+    pin_sign_in(page, EMMA, EMMA_PIN)
+    page.wait_for_function("() => document.getElementById('offline-banner').hidden")
+    rows = stored(live, run_id)
+    with live.session() as s:
+        emma = s.scalar(select(User.id).where(User.email == "emma@demo.clinic"))
+    assert len(rows) == 1 and rows[0].answered_by_id == emma and queued(page) == 0
+    shot(page, "sent-as-emma")
+
+
+def items_of_run(live, run_id: int) -> list[str]:
+    from compliance.checklists.models import ChecklistRun
+
+    with live.session() as s:
+        return [i.key for i in s.get(ChecklistRun, run_id).version.items]
