@@ -142,6 +142,57 @@ def _drive(make_call, clients: int, seconds: float) -> tuple[list[float], int, f
     return [x for per in latencies for x in per], sum(errors), time.perf_counter() - began
 
 
+class LockSampler:
+    """Every 50 ms, on PostgreSQL: how many of the database's other sessions are running a statement, and how
+    many of those wait on a lock (pg_stat_activity.wait_event_type = 'Lock'); sampled while the tick runs."""
+
+    def __init__(self, url: str):
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(url) if url.startswith("postgresql") else None
+        self.samples: list[tuple[int, int]] = []
+        self.events: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        if self.engine is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.engine is not None:
+            self._thread.join()
+            self.engine.dispose()
+
+    def _run(self) -> None:
+        from sqlalchemy import text
+
+        query = text("SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+        with self.engine.connect() as connection:
+            while not self._stop.wait(0.05):
+                rows = connection.execute(query).all()
+                active = [r for r in rows if r.state == "active"]
+                waiting = [r for r in active if r.wait_event_type == "Lock"]
+                for r in waiting:
+                    self.events[r.wait_event] = self.events.get(r.wait_event, 0) + 1
+                self.samples.append((len(active), len(waiting)))
+                connection.rollback()
+
+    def report(self) -> str:
+        if not self.samples:
+            return "lock waits: not sampled (PostgreSQL only)"
+        any_waiting = sum(1 for _a, w in self.samples if w)
+        active = sum(a for a, _w in self.samples)
+        waiting = sum(w for _a, w in self.samples)
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.events.items(), key=lambda kv: -kv[1])) or "none"
+        return (f"lock waits: {100 * any_waiting / len(self.samples):.1f} % of {len(self.samples)} samples had a "
+                f"session waiting on a lock; {100 * waiting / max(active, 1):.1f} % of busy sessions' samples "
+                f"(by wait event: {kinds})")
+
+
 def _figures(name: str, latencies: list[float], errors: int, elapsed: float, clients: int) -> dict:
     """Throughput per second of time spent waiting for these requests (a tablet's run changes between ticks —
     the checklists page, the start, the run page — are not counted, neither as requests nor as time)."""
@@ -181,7 +232,9 @@ def main() -> None:
         tablets = [Tablet(base, uid, token, template_id) for uid, token in links]
         print(f"{args.clients} clients, {args.seconds:.0f} s each, gunicorn {args.workers} workers × "
               f"{args.threads} threads, {args.database_url.split('@')[-1]}")
-        tick = _figures("tick", *_drive(lambda n: tablets[n].tick, args.clients, args.seconds), args.clients)
+        with LockSampler(args.database_url) as locks:
+            tick = _figures("tick", *_drive(lambda n: tablets[n].tick, args.clients, args.seconds), args.clients)
+        print(locks.report())
 
         def insert_call(n):
             http = requests.Session()
