@@ -278,8 +278,9 @@ def audit_verify_command(anchor_files: tuple[str, ...], state: bool) -> None:
     """Walk every organisation's HMAC chain; name the first entry that does not hold (exit status 1)."""
     from .audit.anchors import read_anchors
     from .audit.models import AuditEntry
-    from .audit.services import verify
+    from .audit.services import seal, verify
 
+    seal()  # entries committed but not yet in their chains (a crash between the two commits) are sealed first
     anchors, unreadable = [], []
     for path in anchor_files:
         found, problems = read_anchors(path)

@@ -52,7 +52,11 @@ def anchor_file() -> Path:
 
 
 def append_anchors(now: datetime, path: str | os.PathLike | None = None) -> list[Anchor]:
-    """Append every organisation's head to the anchor file (created if missing; never rewritten)."""
+    """Append every organisation's head to the anchor file (created if missing; never rewritten), the entries
+    waiting to be sealed sealed first."""
+    from .services import seal
+
+    seal()
     anchors = current_heads(now)
     if not anchors:
         return []

@@ -25,7 +25,7 @@ TABLE_LABELS = {
     "corrective_actions": _l("Corrective action"), "site_rule_overrides": _l("Site number of a rule"),
     "auth_events": _l("Sign-in event"), "tablet_links": _l("Tablet set-up link"), "account_links": _l("Account link"),
     "tablet_devices": _l("Tablet"), "api_keys": _l("API key"), "audit_entries": _l("Audit entry"),
-    "audit_heads": _l("Audit chain head"), "organisations": _l("Organisation"), "organisation": _l("Organisation"),
+    "audit_heads": _l("Audit chain head"), "audit_pending_entries": _l("Audit entries waiting to be sealed"), "organisations": _l("Organisation"), "organisation": _l("Organisation"),
     "sites": _l("Site"), "user_sites": _l("A person's site"), "site_holidays": _l("Closed day"), "rooms": _l("Room"),
     "users": _l("Person"),
     "training_records": _l("Training record"), "clients": _l("Client"), "sharps_containers": _l("Sharps container"),

@@ -49,3 +49,25 @@ class AuditHead(db.Model):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditPendingEntry(db.Model):
+    """An entry committed with its transaction on PostgreSQL but not yet in its chain: the sealer moves it into
+    audit_entries, in order, moments later (right after that commit), so that no request holds the chain's head
+    through its own commit. Empty but for those moments (or after a crash, until the next seal)."""
+
+    __tablename__ = "audit_pending_entries"
+    __table_args__ = (Index("ix_audit_pending_entries_organisation_id_id", "organisation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column()
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    site_id: Mapped[int | None] = mapped_column()
+    actor_user_id: Mapped[int | None] = mapped_column()
+    actor_api_key_id: Mapped[int | None] = mapped_column()
+    actor_label: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(64), default="")
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)

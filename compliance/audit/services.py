@@ -34,12 +34,13 @@ from sqlalchemy.sql.util import find_tables
 from ..extensions import db
 from ..timeutil import utcnow
 from . import owners
-from .models import AuditEntry, AuditHead
+from .models import AuditEntry, AuditHead, AuditPendingEntry
 
 GENESIS = "0" * 64
 # Bookkeeping that is not a record of what people did: the scheduler's working state (its changes are
 # obligation_changes and findings, which are audited) and the email queue's delivery attempts.
-SKIPPED_TABLES = frozenset({"audit_entries", "audit_heads", "obligations", "outbox_messages", "alembic_version"})
+SKIPPED_TABLES = frozenset({"audit_entries", "audit_heads", "audit_pending_entries", "obligations", "outbox_messages",
+                            "alembic_version"})
 # Columns whose values never go into the log (a change shows as "[changed]").
 SECRET_MARKERS = ("hash", "token", "secret", "password")
 # An update that only touches these is not an event of its own.
@@ -309,8 +310,10 @@ PENDING = "audit_pending"
 AUDIT_TABLES = frozenset({"audit_entries", "audit_heads"})
 
 
-def _append_pending(session) -> None:
-    """Append the entries the session's flushes told, chain by chain (heads locked in organisation order)."""
+def _append_pending(session, at_commit: bool = False) -> None:
+    """Append the entries the session's flushes told, chain by chain (heads locked in organisation order).
+    At the commit on PostgreSQL they are committed unchained instead (audit_pending_entries, no lock) and
+    sealed into their chains right after the commit (`seal`)."""
     pending = session.info.pop(PENDING, None)
     if not pending:
         return
@@ -318,6 +321,15 @@ def _append_pending(session) -> None:
     for _transaction, organisation_id, entry in pending:
         chains.setdefault(organisation_id, []).append(entry)
     connection = session.connection()
+    if at_commit and connection.dialect.name == "postgresql":
+        connection.execute(AuditPendingEntry.__table__.insert(), [
+            dict(organisation_id=organisation_id, at=at, site_id=site_id, actor_user_id=who.user_id,
+                 actor_api_key_id=who.api_key_id, actor_label=who.label[:200], action=action,
+                 entity_type=entity_type, entity_id=str(entity_id or "")[:64], before=before, after=after)
+            for organisation_id, entries in chains.items()
+            for at, who, action, entity_type, entity_id, site_id, before, after in entries])
+        session.info.setdefault(TO_SEAL, set()).update(chains)
+        return
     for organisation_id in sorted(chains):
         _append_many(connection, organisation_id, chains[organisation_id])
 
@@ -327,7 +339,96 @@ def _append_before_commit(session):
     if session.in_nested_transaction():
         return  # a savepoint released: its entries wait for the transaction's commit
     session.flush()  # the commit's own flush, done here so that its changes are appended too
-    _append_pending(session)
+    _append_pending(session, at_commit=True)
+
+
+# --- sealing (PostgreSQL): the entries committed unchained, moved into their chains in order -------------------
+#
+# Right after a commit that left entries in audit_pending_entries, the committing process seals its
+# organisations' chains in a short transaction of its own: the head taken with FOR UPDATE SKIP LOCKED (nobody
+# waits for it), every pending entry of the organisation chained in id order, inserted into audit_entries and
+# removed from the pending table, the head moved, committed. If another process holds the head, this one
+# leaves: the holder looks again after its own commit and seals what was committed meanwhile (it was committed
+# before the holder let go, so the holder's look sees it). Chained content, HMAC, order by sequence, verify and
+# anchors are as before; an entry is unchained only for those moments (or, after a crash between the two
+# commits, until the next seal: every commit of the organisation, the anchor job, `flask audit verify`).
+
+TO_SEAL = "audit_to_seal"
+SEAL_BATCH = 5000
+
+
+@event.listens_for(Session, "after_commit")
+def _seal_after_commit(session):
+    organisations = session.info.pop(TO_SEAL, None)
+    if organisations:
+        try:
+            seal(session.get_bind(), sorted(organisations))
+        except Exception:  # the entries are committed and wait: the next seal takes them
+            current_app.logger.exception("audit: sealing the chains of organisations %s failed; they wait",
+                                         sorted(organisations))
+
+
+def seal(engine=None, organisation_ids: list[int] | None = None) -> int:
+    """Move the pending entries into their chains (all organisations with any, or those given); returns how
+    many were sealed. Never waits for another sealer."""
+    engine = engine if engine is not None else db.engine
+    if engine.dialect.name != "postgresql":
+        return 0
+    pending = AuditPendingEntry.__table__
+    sealed = 0
+    with engine.connect().execution_options(audit_sealer=True) as connection:
+        if organisation_ids is None:
+            organisation_ids = sorted(connection.execute(select(pending.c.organisation_id).distinct()).scalars())
+            connection.rollback()
+        for organisation_id in organisation_ids:
+            while True:
+                done = _seal_one(connection, organisation_id)
+                connection.commit()
+                if done is None:
+                    break  # another sealer holds the head: it looks again after its commit
+                sealed += done
+                left = connection.execute(select(pending.c.id).where(
+                    pending.c.organisation_id == organisation_id).limit(1)).first()
+                connection.rollback()
+                if left is None:
+                    break
+    return sealed
+
+
+def _seal_one(connection, organisation_id: int) -> int | None:
+    pending = AuditPendingEntry.__table__
+    locked = (select(AuditHead.seq, AuditHead.hash).where(AuditHead.organisation_id == organisation_id)
+              .with_for_update(skip_locked=True))
+    head = connection.execute(locked).one_or_none()
+    if head is None:
+        connection.execute(pg_insert(AuditHead.__table__).values(organisation_id=organisation_id, seq=0,
+                                                                 hash=GENESIS)
+                           .on_conflict_do_nothing(index_elements=["organisation_id"]))
+        head = connection.execute(locked).one_or_none()
+        if head is None:
+            return None
+    rows = connection.execute(select(pending).where(pending.c.organisation_id == organisation_id)
+                              .order_by(pending.c.id).limit(SEAL_BATCH)).mappings().all()
+    if not rows:
+        return 0
+    seq, prev, out = head.seq, head.hash, []
+    for row in rows:
+        seq += 1
+        fields = _hashed_fields(organisation_id, seq, row["at"], row["site_id"], row["actor_user_id"],
+                                row["actor_api_key_id"], row["actor_label"], row["action"], row["entity_type"],
+                                row["entity_id"], row["before"], row["after"], prev)
+        digest = entry_hash(fields)
+        out.append(dict(organisation_id=organisation_id, seq=seq, at=row["at"], site_id=row["site_id"],
+                        owner_site_id=row["site_id"], actor_user_id=row["actor_user_id"],
+                        actor_api_key_id=row["actor_api_key_id"], actor_label=row["actor_label"],
+                        action=row["action"], entity_type=row["entity_type"], entity_id=row["entity_id"],
+                        before=row["before"], after=row["after"], prev_hash=prev, hash=digest))
+        prev = digest
+    connection.execute(AuditEntry.__table__.insert(), out)
+    connection.execute(pending.delete().where(pending.c.id.in_([r["id"] for r in rows])))
+    connection.execute(update(AuditHead).where(AuditHead.organisation_id == organisation_id)
+                       .values(seq=seq, hash=prev))
+    return len(rows)
 
 
 @event.listens_for(Session, "after_commit")
@@ -377,6 +478,7 @@ def _within(transaction, boundary) -> bool:
 def _drop_on_end(session, transaction):
     if transaction.parent is None:  # the transaction is over (committed, rolled back or closed)
         session.info.pop(PENDING, None)
+        session.info.pop(TO_SEAL, None)  # (sealed after a commit; nothing to seal after a rollback)
 
 
 def record_event(action: str, entity_type: str, entity_id, *, organisation_id: int, site_id: int | None = None,

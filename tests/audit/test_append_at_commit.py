@@ -78,3 +78,47 @@ def test_a_read_of_the_log_in_the_transaction_sees_what_it_flushed_in_order(db, 
         select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(3))][::-1]
     assert actions == [("create", "rooms"), ("export", "report"), ("create", "rooms")]
     assert audit.verify() == []
+
+
+def test_many_writers_of_one_organisation_at_once_leave_one_chain_without_a_fork(app, db, site):
+    """Four threads, each with its own session (as four gunicorn workers), commit rooms of the same organisation
+    at once: every entry ends in the one chain, numbered without a gap, verify holds, and nothing waits to be
+    sealed (on PostgreSQL the entries are committed unchained and sealed right after; on SQLite appended in
+    the transaction)."""
+    import threading
+
+    from sqlalchemy.orm import Session as OrmSession
+
+    from compliance.audit.models import AuditPendingEntry
+
+    site_id, per_thread, threads = site.id, 15, 4
+    db.session.commit()
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def write(n: int) -> None:
+        try:
+            with app.app_context():
+                start.wait()
+                for i in range(per_thread):
+                    with OrmSession(db.engine) as session:
+                        session.add(Room(site_id=site_id, name=f"Writer {n}-{i}"))
+                        session.commit()
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    workers = [threading.Thread(target=write, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    audit.seal()  # (nothing should be left; a crash between the two commits would leave some)
+    names = _rooms_logged(db)
+    assert sorted(n for n in names if n.startswith("Writer ")) == sorted(
+        f"Writer {n}-{i}" for n in range(threads) for i in range(per_thread))
+    seqs = list(db.session.scalars(select(AuditEntry.seq).where(AuditEntry.organisation_id == site.organisation_id)
+                                   .order_by(AuditEntry.seq)))
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert db.session.scalar(select(func.count()).select_from(AuditPendingEntry)) == 0
+    assert audit.verify() == []
