@@ -89,9 +89,10 @@ def test_answers_given_offline_are_kept_shown_after_a_reload_and_sent_once(table
     expect(page.locator("#offline-banner")).to_have_text("Offline — 5 answers waiting on this tablet")
     shot(page, "offline-reloaded")
 
-    page.context.set_offline(False)
-    page.wait_for_function("() => document.getElementById('offline-banner').hidden")
+    with page.expect_navigation():  # once this run's answers are sent the page reloads to show them stored
+        page.context.set_offline(False)
     page.wait_for_load_state("load")
+    page.wait_for_function("() => document.getElementById('offline-banner').hidden")
     rows = stored(live, run_id)
     assert len(rows) == 5 and len({r.idempotency_key for r in rows}) == 5
     # Given in the server's time (the tablet's clock corrected by the last Date header, to the second).
