@@ -116,3 +116,17 @@ def test_the_example_files_under_docs_read():
     json_curves = read_curves((docs / "curve-example.json").read_bytes())
     assert [c.cycle_number for c in csv_curves] == [c.cycle_number for c in json_curves]
     assert [c.seconds for c in csv_curves] == [c.seconds for c in json_curves]
+
+
+def test_every_refusal_and_curve_reason_has_words():
+    import re
+    from pathlib import Path
+
+    from compliance.sterilisation.messages import FILE_MESSAGES, MESSAGES
+    root = Path(__file__).resolve().parents[2] / "compliance" / "sterilisation"
+    raised = set()
+    for path in (root / "curve_files").glob("*.py"):
+        raised |= set(re.findall(r'CurveFileError\("([a-z0-9_]+)"', path.read_text()))
+    assert raised and raised <= set(FILE_MESSAGES)
+    reasons = set(re.findall(r'Reason\(RULE, "([a-z_]+)"', (root / "curves.py").read_text()))
+    assert reasons and reasons <= set(MESSAGES)
