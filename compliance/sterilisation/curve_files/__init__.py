@@ -21,6 +21,7 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 # Readings no steriliser shows are refused as unreadable rather than judged (°C, kPa absolute).
 PLAUSIBLE_TEMPERATURE_C = (-20.0, 200.0)
 PLAUSIBLE_PRESSURE_KPA = (0.0, 1000.0)
+MAX_SECONDS = 24 * 3600.0  # no cycle lasts a day
 
 
 class CurveFileError(ValueError):
@@ -103,7 +104,7 @@ def checked(curve: Curve) -> Curve:
     previous = -math.inf
     for i in range(n):
         t, temp, pres = curve.seconds[i], curve.temperature_c[i], curve.pressure_kpa[i]
-        if t < 0 or t <= previous:
+        if t < 0 or t <= previous or t > MAX_SECONDS:
             raise CurveFileError("times_not_increasing", cycle=curve.cycle_number, sample=i + 1, value=t)
         previous = t
         if not lo_t <= temp <= hi_t:
