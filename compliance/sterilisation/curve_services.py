@@ -203,6 +203,23 @@ def curve_for_load(actor: Actor, cycle: Cycle) -> CycleCurve | None:
                                                       CycleCurve.cycle_number == cycle.cycle_number))
 
 
+def tolerances_for(guideline: GuidelinePack) -> curves.Tolerances:
+    rule = "cycle-parameters-met"
+    return curves.Tolerances(float(guideline.number(rule, "typed_temperature_tolerance_k")),
+                             float(guideline.number(rule, "typed_holding_tolerance_seconds")),
+                             float(guideline.number(rule, "typed_pressure_tolerance_kpa")))
+
+
+def reconciliation(curve: CycleCurve, load: Cycle) -> list[curves.Comparison]:
+    """The load typed from the printout beside the machine's record of it, with the site's tolerances."""
+    holding = None
+    if curve.holding_start_s is not None and curve.holding_end_s is not None:
+        holding = (float(curve.holding_start_s), float(curve.holding_end_s))
+    return curves.reconcile(float(load.temperature_c), float(load.holding_seconds),
+                            None if load.pressure_kpa is None else float(load.pressure_kpa), *samples_of(curve),
+                            holding, tolerances_for(pack_for_site(curve.site_id)))
+
+
 def curves_for_loads(loads) -> dict[int, CycleCurve]:
     """{load id: the machine's record of it} for a page of loads."""
     loads = list(loads)

@@ -2,6 +2,8 @@
 call one service, commit, render."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import Response, render_template, request
 from flask_babel import gettext as _
 
@@ -63,13 +65,25 @@ def _figure_rows(curve) -> list[tuple[str, str]]:
             (_("Lowest pressure in the holding time"), n(curve.min_holding_pressure_kpa, "kPa"))]
 
 
-def _compare_rows(curve, load) -> list[tuple[str, str, str]]:
-    """The load typed by a person beside the machine's figures (shown; the machine's are the record)."""
+FIGURE_UNITS = {"temperature_c": "°C", "holding_seconds": "s", "pressure_kpa": "kPa"}
+
+
+def figure_names() -> dict[str, str]:
+    return {"temperature_c": _("Temperature"), "holding_seconds": _("Holding time"), "pressure_kpa": _("Pressure")}
+
+
+def compare_rows(curve, load) -> list[tuple[str, str, str, bool]]:
+    """(figure, typed, the machine's, disagrees) for a load typed by a person and the machine's record of it."""
     def n(value, unit):
-        return "—" if value is None else f"{number(value)} {unit}"
-    return [(_("Temperature"), n(load.temperature_c, "°C"), n(curve.max_temperature_c, "°C")),
-            (_("Holding time"), n(load.holding_seconds, "s"), n(curve.holding_seconds, "s")),
-            (_("Pressure"), n(load.pressure_kpa, "kPa"), n(curve.min_holding_pressure_kpa, "kPa"))]
+        return "—" if value is None else f"{number(Decimal(str(round(value, 1))))} {unit}"
+    names = figure_names()
+    rows = []
+    for c in curve_services.reconciliation(curve, load):
+        unit = FIGURE_UNITS[c.figure]
+        machine = n(c.machine_low, unit) if c.machine_low == c.machine_high else \
+            f"{n(c.machine_low, unit)} – {n(c.machine_high, unit)}"
+        rows.append((names[c.figure], n(c.typed, unit), machine, c.disagrees))
+    return rows
 
 
 @bp.get("/curves/<int:curve_id>")
@@ -83,7 +97,7 @@ def show_curve(curve_id: int):
     return render_template(
         "sterilisation/curve.html", layout=_layout(), curve=curve, site=site, load=load, refusal=refusal,
         reasons=[reason_text(r) for r in curve.reasons], figures=_figure_rows(curve),
-        compare=_compare_rows(curve, load) if load else [], chart=curve_chart(curve),
+        compare=compare_rows(curve, load) if load else [], chart=curve_chart(curve),
         source=CURVE_SOURCE_LABELS.get(curve.source_format, curve.source_format))
 
 

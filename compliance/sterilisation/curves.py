@@ -167,3 +167,44 @@ def judge_curve(seconds: Sequence[float], temperatures: Sequence[float], pressur
     return CurveVerdict(judged=True, holding=stretch, equilibration_seconds=equilibration, max_temperature_c=highest,
                         steam_deviation_k=deviation, steam_deviation_at_s=at, min_holding_pressure_kpa=lowest_pressure,
                         reasons=tuple(reasons))
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    temperature_k: float
+    holding_seconds: float
+    pressure_kpa: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    figure: str                 # temperature_c, holding_seconds, pressure_kpa
+    typed: float | None
+    machine_low: float | None   # the machine's range during the holding time (one value for the holding time)
+    machine_high: float | None
+    disagrees: bool
+
+
+def reconcile(typed_temperature_c: float, typed_holding_seconds: float, typed_pressure_kpa: float | None,
+              seconds: Sequence[float], temperatures: Sequence[float], pressures: Sequence[float],
+              holding: tuple[float, float] | None, tolerances: Tolerances) -> list[Comparison]:
+    """A load typed from the printout beside the steriliser's record of it: each typed figure against the machine's
+    (the temperatures and pressures during the holding stretch, its length; without a stretch, the whole curve),
+    disagreeing when it lies further off than the pack's tolerance."""
+    if holding is not None:
+        inside = [i for i, s in enumerate(seconds) if holding[0] <= s <= holding[1]]
+    else:
+        inside = list(range(len(seconds)))
+    t_lo, t_hi = min(temperatures[i] for i in inside), max(temperatures[i] for i in inside)
+    p_lo, p_hi = min(pressures[i] for i in inside), max(pressures[i] for i in inside)
+    held = holding[1] - holding[0] if holding is not None else 0.0
+    rows = [
+        Comparison("temperature_c", typed_temperature_c, t_lo, t_hi,
+                   not t_lo - tolerances.temperature_k <= typed_temperature_c <= t_hi + tolerances.temperature_k),
+        Comparison("holding_seconds", typed_holding_seconds, held, held,
+                   abs(typed_holding_seconds - held) > tolerances.holding_seconds),
+    ]
+    if typed_pressure_kpa is not None:
+        rows.append(Comparison("pressure_kpa", typed_pressure_kpa, p_lo, p_hi,
+                               not p_lo - tolerances.pressure_kpa <= typed_pressure_kpa <= p_hi + tolerances.pressure_kpa))
+    return rows

@@ -39,6 +39,7 @@ from .forms import (
     CLEANING_LABELS,
     COMPROMISE_LABELS,
     CONTROL_LABELS,
+    CURVE_SOURCE_LABELS,
     CYCLE_STATUS_CLASS,
     CYCLE_STATUS_LABELS,
     DEVICE_STATUS_LABELS,
@@ -579,9 +580,14 @@ def _load_page(actor: Actor, cycle: Cycle, layout: str, release_form: ReleaseFor
                                   .order_by(RecallLoad.recall_id.desc()).limit(1))
     corrections = services.corrections_of(actor, cycle.id)
     can_correct = actor.can("cycles.correct") and services.correction_refusal(cycle) is None
-    from .curve_services import curve_for_load  # noqa: PLC0415
+    from .curve_services import curve_for_load, reconciliation  # noqa: PLC0415
+    from .curve_views import figure_names  # noqa: PLC0415
+    machine_record = curve_for_load(actor, cycle)
+    disagreeing = [figure_names()[c.figure] for c in reconciliation(machine_record, cycle) if c.disagrees] \
+        if machine_record is not None else []
     return render_template(
-        "sterilisation/load.html", layout=layout, cycle=cycle, site=site, machine_record=curve_for_load(actor, cycle),
+        "sterilisation/load.html", layout=layout, cycle=cycle, site=site, machine_record=machine_record,
+        disagreeing=disagreeing,
         figures=_figures(cycle, _before_figures(corrections[0]) if corrections else None),
         loaded_by=_author(cycle.loaded_by, cycle.api_key_id, _machine_names([cycle.api_key_id])) or "—",
         reasons=[reason_text(r) for r in cycle.reasons], packs=_pack_rows(cycle.packs, site.timezone, utcnow()),
@@ -1081,7 +1087,7 @@ def logbook():
         machine_records = curve_services.curves_for_loads(page.items)
     return render_template("sterilisation/logbook.html", f=f, page=page, reasons=reasons, authors=authors,
                            records=records, gaps=gaps, machine_records=machine_records,
-                           steriliser_names={s.id: s.name for s in f.sterilisers})
+                           steriliser_names={s.id: s.name for s in f.sterilisers}, source_labels=CURVE_SOURCE_LABELS)
 
 
 # --- recalls -------------------------------------------------------------------------------------

@@ -168,3 +168,31 @@ def test_the_logbook_names_the_missing_cycle_numbers(client, login_as, manager, 
     login_as(manager)
     html = client.get("/logbook").get_data(as_text=True)
     assert f"{autoclave.name}: no record of cycle numbers 12–13 (a cycle the clinic never recorded)." in html
+
+
+def test_a_load_whose_machine_record_fails_is_not_released(client, login_as, manager, actor, ready_steriliser,
+                                                          now, db):
+    from compliance.errors import Conflict
+    from compliance.sterilisation import services
+    from tests.sterilisation.conftest import good_cycle
+    ready_steriliser.serial = "SC-0003"
+    load = services.record_cycle(actor, good_cycle(ready_steriliser, cycle_number="88", temperature_c="136.5",
+                                                   holding_seconds="300"), now)
+    db.session.commit()
+    assert load.status == "awaiting_release"
+    csv = HEADER + curve_csv("SC-0003", 88, "134 °C", START, make_curve(step=2, air_fraction=0.08))
+    [outcome] = curve_services.import_curves(actor, csv.encode(), now).outcomes
+    db.session.commit()
+    assert not outcome.curve.is_verdict_pass
+    assert [(c.figure, c.disagrees) for c in curve_services.reconciliation(outcome.curve, load)] == [
+        ("temperature_c", True), ("holding_seconds", True)]
+    with pytest.raises(Conflict) as caught:
+        services.release_cycle(actor, load.id, now)
+    assert caught.value.rule == "cycle-parameters-met" and "Not saturated steam" in str(caught.value.message)
+    db.session.rollback()
+    login_as(manager)
+    html = client.get(f"/loads/{load.id}").get_data(as_text=True)
+    assert "The typed figures disagree with the steriliser's: Temperature, Holding time." in html
+    assert "this load cannot be released" in html
+    page = client.get(f"/curves/{outcome.curve.id}").get_data(as_text=True)
+    assert page.count("disagrees</span>") == 2

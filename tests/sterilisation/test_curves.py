@@ -132,3 +132,24 @@ def test_too_sparse_a_curve_is_refused_not_judged():
     refused = judge_curve(seconds, temps, pressures, limits())
     assert refused.refusal.code == "curve_gap" and refused.refusal.values == {"gap": "15", "at": "600", "limit": 10}
     assert sparseness([0.0], limits()).code == "curve_too_sparse"
+
+
+def test_typed_figures_are_reconciled_with_the_machines():
+    from compliance.sterilisation.curves import Tolerances, reconcile
+    pack = load_pack()
+    tolerances = Tolerances(pack.number("cycle-parameters-met", "typed_temperature_tolerance_k"),
+                            pack.number("cycle-parameters-met", "typed_holding_tolerance_seconds"),
+                            pack.number("cycle-parameters-met", "typed_pressure_tolerance_kpa"))
+    assert tolerances == Tolerances(0.5, 5, 5.0)
+    curve = make_curve(holding_seconds=240)
+    verdict = judge_curve(*curve, limits())
+    stretch = (verdict.holding.start_s, verdict.holding.end_s)  # 244 s; 134.0–134.6 °C; 304.2–309.6 kPa
+    agree = reconcile(134.6, 240, 306.0, *curve, stretch, tolerances)
+    assert [(c.figure, c.disagrees) for c in agree] == [("temperature_c", False), ("holding_seconds", False),
+                                                        ("pressure_kpa", False)]
+    assert agree[0].machine_high == 134.6 and agree[1].machine_low == 244
+    off = reconcile(135.5, 300, 250.0, *curve, stretch, tolerances)
+    assert [c.disagrees for c in off] == [True, True, True]
+    no_pressure = reconcile(134.2, 246, None, *curve, stretch, tolerances)
+    assert [c.figure for c in no_pressure] == ["temperature_c", "holding_seconds"]
+    assert not any(c.disagrees for c in no_pressure)
