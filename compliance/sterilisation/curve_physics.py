@@ -44,7 +44,9 @@ def make_curve(set_c: float = 134.0, plateau_c: float = 134.6, holding_seconds: 
         while t < start + duration - 1e-9:
             f = (t - start) / duration
             temp = t0 + (t1 - t0) * f
-            if dip is not None and plateau_start is not None and plateau_start + dip[0] <= t < plateau_start + dip[0] + dip[1]:
+            in_dip = dip is not None and plateau_start is not None and \
+                plateau_start + dip[0] <= t < plateau_start + dip[0] + dip[1]
+            if in_dip:
                 temp = dip[2]
             if p0 == "steam":
                 pressure = saturation_kpa(temp) / (1.0 - air_fraction)

@@ -258,8 +258,8 @@ def cycle_number_gaps(actor: Actor, steriliser_ids) -> dict[int, list[tuple[int,
     actor.require("sterilisation.read")
     gaps = {}
     for sid in steriliser_ids:
-        imported = db.session.scalars(select(CycleCurve.cycle_number).where(CycleCurve.steriliser_id == sid,
-                                                                            CycleCurve.site_id.in_(actor.site_ids))).all()
+        imported = db.session.scalars(select(CycleCurve.cycle_number).where(
+            CycleCurve.steriliser_id == sid, CycleCurve.site_id.in_(actor.site_ids))).all()
         if not imported:
             continue
         lo, hi = min(imported), max(imported)

@@ -205,6 +205,6 @@ def reconcile(typed_temperature_c: float, typed_holding_seconds: float, typed_pr
                    abs(typed_holding_seconds - held) > tolerances.holding_seconds),
     ]
     if typed_pressure_kpa is not None:
-        rows.append(Comparison("pressure_kpa", typed_pressure_kpa, p_lo, p_hi,
-                               not p_lo - tolerances.pressure_kpa <= typed_pressure_kpa <= p_hi + tolerances.pressure_kpa))
+        off = not p_lo - tolerances.pressure_kpa <= typed_pressure_kpa <= p_hi + tolerances.pressure_kpa
+        rows.append(Comparison("pressure_kpa", typed_pressure_kpa, p_lo, p_hi, off))
     return rows
