@@ -115,18 +115,18 @@ def holding_stretch(seconds: Sequence[float], temperatures: Sequence[float], low
     return best
 
 
-def steam_deviation(seconds: Sequence[float], temperatures: Sequence[float], pressures: Sequence[float],
-                    stretch: Stretch) -> tuple[float | None, float | None]:
-    """The largest (in size) measured − saturation temperature over the stretch, and when; None where a pressure
-    is off the saturation line (then the check fails: the pressure can't be steam)."""
-    worst, at = 0.0, seconds[stretch.first]
+def steam_deviation(temperatures: Sequence[float], pressures: Sequence[float],
+                    stretch: Stretch) -> tuple[float | None, int]:
+    """The largest (in size) measured − saturation temperature over the stretch, and the sample's index; None
+    where a pressure is off the saturation line (then the check fails: the pressure can't be steam)."""
+    worst, at = 0.0, stretch.first
     for i in range(stretch.first, stretch.last + 1):
         saturation = saturation_temperature_c(pressures[i])
         if saturation is None:
-            return None, seconds[i]
+            return None, i
         d = temperatures[i] - saturation
         if abs(d) > abs(worst):
-            worst, at = d, seconds[i]
+            worst, at = d, i
     return worst, at
 
 
@@ -151,11 +151,11 @@ def judge_curve(seconds: Sequence[float], temperatures: Sequence[float], pressur
         reasons.append(Reason(RULE, "curve_holding_short", {"reached": f"{stretch.seconds:g}",
                                                             "required": f"{limits.min_holding_seconds:g}",
                                                             "low": f"{low:g}", "high": f"{high:g}"}))
-    deviation, at = steam_deviation(seconds, temperatures, pressures, stretch)
+    deviation, i = steam_deviation(temperatures, pressures, stretch)
+    at = seconds[i]
     if deviation is None:
         reasons.append(Reason(RULE, "steam_pressure_off_line", {"at": f"{at:g}"}))
     elif abs(deviation) > limits.steam_tolerance_k:
-        i = seconds.index(at) if isinstance(seconds, list) else list(seconds).index(at)
         reasons.append(Reason(RULE, "steam_not_saturated", {
             "deviation": f"{abs(deviation):.1f}", "tolerance": f"{limits.steam_tolerance_k:g}", "at": f"{at:g}",
             "measured": f"{temperatures[i]:.1f}", "pressure": f"{pressures[i]:.1f}",
