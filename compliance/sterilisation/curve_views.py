@@ -2,9 +2,10 @@
 call one service, commit, render."""
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
-from flask import Response, render_template, request
+from flask import render_template, send_file
 from flask_babel import gettext as _
 
 from ..errors import Invalid, ServiceError
@@ -106,9 +107,12 @@ def show_curve(curve_id: int):
 def download_curve_file(file_id: int):
     """The file as it was imported, byte for byte; its SHA-256 in a header to check it against the page."""
     row = curve_services.get_curve_file(current_actor(), file_id)
-    name = (row.filename or f"cycle-records-{row.id}").replace('"', "").replace("\\", "")
-    return Response(row.content, mimetype="application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "X-Content-SHA256": row.sha256})
+    name = "".join(c for c in (row.filename or "") if c.isprintable() and c not in '/\\"') or f"cycle-records-{row.id}"
+    # send_file writes the name as RFC 6266 asks (an ASCII fallback and filename*=UTF-8''…): any name is safe
+    response = send_file(io.BytesIO(row.content), mimetype="application/octet-stream", as_attachment=True,
+                         download_name=name, etag=False, last_modified=None, max_age=0)
+    response.headers["X-Content-SHA256"] = row.sha256
+    return response
 
 
 def curve_chart(curve):

@@ -1,4 +1,5 @@
-"""sterilisation: cycle records from the steriliser itself: the files kept whole with their SHA-256, and one curve per steriliser and machine cycle number with its verdict
+"""sterilisation: cycle records from the steriliser itself (files kept whole with their SHA-256; one curve per
+steriliser and machine cycle number, with its verdict)
 
 Revision ID: c7a1f3e00019
 Revises: 1de4be5e0017

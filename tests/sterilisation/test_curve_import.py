@@ -196,3 +196,15 @@ def test_a_load_whose_machine_record_fails_is_not_released(client, login_as, man
     assert "this load cannot be released" in html
     page = client.get(f"/curves/{outcome.curve.id}").get_data(as_text=True)
     assert page.count("disagrees</span>") == 2
+
+
+def test_a_file_with_any_name_downloads(client, login_as, manager, autoclave, db):
+    login_as(manager)
+    data = two_cycles()
+    client.form_post("/decontamination/curves/import", {"file": (io.BytesIO(data), "Siklus 1042 – ékspor.csv")},
+                     content_type="multipart/form-data")
+    curve = db.session.scalar(select(CycleCurve).where(CycleCurve.cycle_number == 1042))
+    download = client.download(f"/curves/files/{curve.curve_file_id}")
+    assert download.status_code == 200 and download.data == data
+    disposition = download.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;") and "filename*=UTF-8''Siklus%201042%20%E2%80%93%20" in disposition
