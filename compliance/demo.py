@@ -124,6 +124,8 @@ def _demo_sterilisation(site: Site, manager: User, now: datetime, counts: dict[s
             _at(site, day, 9, 30), confirm_failure=failed)  # the failed load's figures are the printout's
         if cycle.status == "awaiting_release":
             steri.release_cycle(actor, cycle.id, _at(site, day, 9, 40))
+        if offset in (10, 13):  # the steriliser's own record of two loads, imported from its USB export
+            _demo_curve(actor, steriliser, cycle, failed, _at(site, day, 9, 35))
         counts["created"] += 1
     if recall:
         day = start_day + timedelta(days=13)
@@ -132,6 +134,19 @@ def _demo_sterilisation(site: Site, manager: User, now: datetime, counts: dict[s
                                   "notes": "Test vial yellow after 48 h",
                                   "performed_at": _at(site, day, 10).isoformat()}, _at(site, day, 10))
     db.session.flush()
+
+
+def _demo_curve(actor, steriliser, cycle, failed: bool, at: datetime) -> None:
+    """A cycle record as the steriliser wrote it (a curve made from the physics), imported as a CSV file."""
+    from .sterilisation.curve_physics import curve_csv, make_curve
+    from .sterilisation.curve_services import import_curves
+
+    header = "steriliser_serial,cycle_number,programme,started_at,seconds,temperature_c,pressure_kpa\n"
+    curve = make_curve(holding_seconds=140 if failed else 230, step=2.0)
+    data = header + curve_csv(steriliser.serial, cycle.cycle_number, "134 C wrapped", cycle.started_at.isoformat(),
+                              curve)
+    import_curves(actor, data.encode(), at, filename=f"{steriliser.serial}-{cycle.cycle_number}.csv",
+                  media_type="text/csv")
 
 
 DEMO_GTIN = "09506000134352"

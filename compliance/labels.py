@@ -19,6 +19,7 @@ LANGUAGE_LABELS = {"en": _l("English"), "id": _l("Bahasa Indonesia")}  # one per
 # (the API's `errors` stay keyed by it); the sentence a person reads shows this label, in their language.
 # Each is the label of the form field that sends it, where there is one.
 FIELD_LABELS = {
+    "curve_id": _l("Cycle record"), "cycles": _l("Cycles"), "file_id": _l("File"),
     "action_id": _l("Corrective action"), "address": _l("Address"), "admin_email": _l("Your email"),
     "admin_password": _l("Password"), "aftercare": _l("Aftercare"), "answer_id": _l("Answer"),
     "attempt_id": _l("Attempt"), "barcode": _l("Barcode"), "calibration_due_on": _l("Next calibration due"),

@@ -39,7 +39,7 @@ def _ids(site):
     from compliance.checklists.models import ChecklistRun, ChecklistTemplate, CorrectiveAction
     from compliance.devices.models import Device, DeviceType, Steriliser
     from compliance.schedule.models import Obligation, OutboxMessage
-    from compliance.sterilisation.models import Cycle, Pack, Recall, SteriliserTest
+    from compliance.sterilisation.models import Cycle, CycleCurve, Pack, Recall, SteriliserTest
     from compliance.stock.models import ItemType, Lot
     from compliance.treatments.models import AdverseEvent, Client, GateAttempt, LookBack, SharpsContainer, Treatment
 
@@ -57,6 +57,8 @@ def _ids(site):
         "type_id": row_id(DeviceType), "steriliser_id": row_id(Steriliser, Steriliser.site_id == site.id),
         "cycle_id": row_id(Cycle, Cycle.site_id == site.id), "test_id": row_id(SteriliserTest),
         "recall_id": row_id(Recall), "pack_id": pack.id if pack else 999999,
+        "curve_id": row_id(CycleCurve, CycleCurve.site_id == site.id),
+        "file_id": curve.curve_file_id if (curve := _first(CycleCurve, CycleCurve.site_id == site.id)) else 999999,
         "code": pack.label_code if pack else "PK-NONE2345",
         "lot_id": row_id(Lot, Lot.site_id == site.id), "item_type_id": row_id(ItemType),
         "treatment_id": row_id(Treatment, Treatment.site_id == site.id),

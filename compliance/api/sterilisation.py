@@ -7,14 +7,14 @@ devices, device kinds or recalls) and may post steriliser tests and cycles
 from __future__ import annotations
 
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from sqlalchemy.orm import selectinload
 
 from ..devices import services as devices
 from ..devices.models import Device, Steriliser
 from ..extensions import db
-from ..sterilisation import rules
+from ..sterilisation import curve_services, rules
 from ..sterilisation import services
 from ..sterilisation.models import Cycle, Pack, PackItem, Recall, RecallLoad
 from ..timeutil import utcnow
@@ -58,6 +58,8 @@ from .sterilisation_schemas import (
     SteriliserTestQuerySchema,
     SteriliserTestSchema,
     TestResultInputSchema,
+    CurveImportInputSchema,
+    CurveImportResultSchema,
 )
 
 blp = Blueprint("api_sterilisation", __name__, url_prefix="/api/v1", description=(
@@ -509,3 +511,34 @@ class RecallClose(MethodView):
         recall = services.close_recall(api_actor(), recall_id, data["note"], utcnow())
         db.session.commit()
         return recall
+
+
+# --- cycle records from the steriliser ----------------------------------------------------------------------
+
+def _outcome_out(o) -> dict:
+    curve = o.curve
+    verdict = None
+    if curve is not None:
+        verdict = "not_judged" if not curve.is_judged else ("pass" if curve.is_verdict_pass else "fail")
+    reasons = [] if curve is None else ([curve.refusal] if curve.refusal else list(curve.reasons))
+    return {"steriliser_serial": o.steriliser_serial, "cycle_number": o.cycle_number, "outcome": o.outcome,
+            "curve_id": curve.id if curve is not None else None, "verdict": verdict, "reasons": reasons}
+
+
+@blp.route("/cycle-records", tags=["cycles"])
+class CycleRecords(MethodView):
+    @blp.arguments(CurveImportInputSchema)
+    @blp.response(200, CurveImportResultSchema)
+    @_errors(400, 403, 422, write=True)
+    def post(self, data):
+        """Import cycle records from the steriliser (a site's API key, or a person who records cycles): one or many
+        cycles with their samples (docs/curve-format.md). Each new cycle is judged from its curve (holding time in
+        the band, saturated steam from the pressure, refused as too sparse) and kept with the body, whose SHA-256
+        is answered. A cycle already on record with the same curve changes nothing ("unchanged"); another curve
+        under the same steriliser and cycle number is not imported ("conflict"). A body that can't be read as
+        curves answers 422."""
+        result = curve_services.import_curves(api_actor(), request.get_data(), utcnow(), filename="api.json",
+                                              media_type="application/json", error_field="cycles")
+        db.session.commit()
+        return {"sha256": result.sha256, "imported": result.count("imported"),
+                "unchanged": result.count("unchanged"), "cycles": [_outcome_out(o) for o in result.outcomes]}

@@ -563,3 +563,44 @@ class PackQuerySchema(BoundedSchema):
 
 class RecallQuerySchema(BoundedSchema):
     open_only = fields.Boolean(load_default=False)
+
+
+# --- cycle records from the steriliser (docs/curve-format.md) ------------------------------------------------
+
+class CurveCycleInputSchema(InputSchema):
+    """One cycle as the steriliser logged it."""
+
+    steriliser_serial = _text(80, metadata={"description": "The machine's serial; one of the caller's sterilisers"})
+    cycle_number = _integer(1, 10**9, metadata={"description": "The machine's own cycle counter"})
+    programme = _text(80, required=False, metadata={"description": "The programme as the machine names it"})
+    started_at = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with the machine's offset"})
+    samples = fields.List(
+        fields.List(fields.Float(allow_nan=False), validate=validate.Length(equal=3)),
+        required=True, validate=validate.Length(min=2, max=50_000),
+        metadata={"description": "[seconds from the start, chamber °C, chamber kPa absolute], times increasing"})
+
+
+class CurveImportInputSchema(InputSchema):
+    """One or many cycles in the generic curve format (JSON)."""
+
+    format = fields.String(load_default="clinic-curve/1", validate=validate.OneOf(["clinic-curve/1"]))
+    cycles = fields.List(fields.Nested(CurveCycleInputSchema), required=True, validate=validate.Length(min=1, max=500))
+
+
+class CurveOutcomeSchema(BoundedSchema):
+    steriliser_serial = fields.String()
+    cycle_number = fields.Integer()
+    outcome = fields.String(metadata={"enum": ["imported", "unchanged", "conflict", "unknown_steriliser",
+                                               "unknown_programme"]})
+    curve_id = fields.Integer(allow_none=True)
+    verdict = fields.String(allow_none=True, metadata={"enum": ["pass", "fail", "not_judged", None]})
+    reasons = fields.List(fields.Nested(ReasonSchema))
+
+
+class CurveImportResultSchema(BoundedSchema):
+    """What each cycle of the body became; the body is kept whole as evidence under its SHA-256."""
+
+    sha256 = fields.String()
+    imported = fields.Integer()
+    unchanged = fields.Integer()
+    cycles = fields.List(fields.Nested(CurveOutcomeSchema))

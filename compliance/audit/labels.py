@@ -38,9 +38,20 @@ TABLE_LABELS = {
     "sterilisers": _l("Steriliser"), "programmes": _l("Programme"),
     "steriliser_status_changes": _l("Steriliser status change"), "item_types": _l("Item type"), "lots": _l("Lot"),
     "units": _l("Single-use unit"), "report": _l("Report"),
+    "curve_files": _l("Cycle record file"), "cycle_curves": _l("Cycle record from the steriliser"),
 }
 # Columns that are not a form's field: the rest are named as their field (FIELD_LABELS), else by their code.
 COLUMN_LABELS = {
+    "filename": _l("File name"), "media_type": _l("File type"), "size_bytes": _l("Size (bytes)"),
+    "sha256": _l("SHA-256"), "content": _l("File content (logged as its SHA-256)"), "uploaded_by_id": _l("Uploaded by"),
+    "programme_text": _l("Programme as the machine names it"), "source_format": _l("Source format"),
+    "curve_file_id": _l("Cycle record file"), "sample_count": _l("Samples"),
+    "samples": _l("Samples (logged as their SHA-256)"), "samples_sha256": _l("SHA-256 of the curve"),
+    "machine_passed": _l("The machine's own verdict"), "machine_log": _l("The machine's log"),
+    "is_judged": _l("Judged"), "refusal": _l("Why not judged"), "holding_start_s": _l("Holding time starts (s)"),
+    "holding_end_s": _l("Holding time ends (s)"), "equilibration_seconds": _l("Equilibration time"),
+    "max_temperature_c": _l("Highest temperature"), "steam_deviation_k": _l("Measured minus saturation temperature"),
+    "min_holding_pressure_kpa": _l("Lowest pressure in the holding time"), "imported_by_id": _l("Imported by"),
     "id": _l("Record number"), "created_at": _l("Created at"), "updated_at": _l("Changed at"), "at": _l("At"),
     "by_id": _l("By"), "created_by_id": _l("Created by"), "organisation_id": _l("Organisation"), "owner_site_id": _l("Site it belongs to"),
     "due_at": _l("Due at"), "next_due_at": _l("Next due at"), "from_status": _l("Previous status"),

@@ -69,6 +69,8 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(value, (bytes, bytearray, memoryview)):  # a kept file: its digest, not its bytes
+        return "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
     return str(value)
 
 

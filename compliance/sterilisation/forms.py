@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import BooleanField, DateTimeLocalField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -271,3 +272,29 @@ class CloseRecallForm(FlaskForm):
     note = TextAreaField(_l("Closing note"), validators=[TextLimit(4000)], id="close-note", render_kw={"rows": 3})
     confirm = BooleanField(_l("I have checked the items above and the recalled packs are out of use."),
                            validators=[InputRequired(message=_l("Tick the box to confirm."))])
+
+
+class CurveImportForm(FlaskForm):
+    """A file of cycle records from the steriliser (its USB export, or a data logger's file)."""
+    file = FileField(_l("Cycle record file (CSV or JSON)"),
+                     description=_l("One or many cycles; the formats are described in docs/curve-format.md."))
+    steriliser_id = SelectField(_l("Steriliser"), **_choice,
+                                description=_l("Only needed when the file does not name the steriliser's serial."))
+
+    def __init__(self, *args, sterilisers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.steriliser_id.choices = [("", _l("As the file says"))] + choices((s.id, s.name) for s in sterilisers)
+
+
+CURVE_OUTCOME_LABELS = {
+    "imported": _l("imported"),
+    "unchanged": _l("already on record: nothing changed"),
+    "conflict": _l("another record of this cycle number is on record: not imported"),
+    "unknown_steriliser": _l("no steriliser of yours has this serial: not imported"),
+    "unknown_programme": _l("the programme could not be matched to one of the steriliser's: not imported"),
+}
+CURVE_SOURCE_LABELS = {
+    "generic-csv": _l("imported file (CSV)"),
+    "generic-json": _l("imported file (JSON)"),
+    "statclave-g4": _l("imported file (SciCan STATCLAVE G4)"),
+}

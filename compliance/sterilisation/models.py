@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..devices.models import Device, Programme, Steriliser
@@ -214,3 +214,67 @@ class RecallLoad(db.Model):
     previous_status: Mapped[str] = mapped_column(String(20))
 
     cycle: Mapped[Cycle] = relationship()
+
+
+class CurveFile(db.Model):
+    """A file of cycle records as the steriliser (or its data logger) wrote it, kept whole as evidence with its
+    SHA-256. One row per site and content: the same file uploaded again is this row again."""
+
+    __tablename__ = "curve_files"
+    __table_args__ = (UniqueConstraint("site_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    media_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
+    size_bytes: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)  # the audit trail logs its SHA-256, not the bytes
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    uploaded_by: Mapped[User | None] = relationship()
+
+
+class CycleCurve(db.Model):
+    """One cycle as the steriliser recorded it (its curve), judged from the curve: one per steriliser and machine
+    cycle number. The load a person typed with the same number is found by (steriliser, cycle number)."""
+
+    __tablename__ = "cycle_curves"
+    __table_args__ = (UniqueConstraint("steriliser_id", "cycle_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    steriliser_id: Mapped[int] = mapped_column(ForeignKey("sterilisers.id"))
+    cycle_number: Mapped[int] = mapped_column()
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id"))
+    programme_text: Mapped[str] = mapped_column(String(80), default="")  # as the machine names it
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source_format: Mapped[str] = mapped_column(String(20))
+    curve_file_id: Mapped[int] = mapped_column(ForeignKey("curve_files.id"), index=True)
+    sample_count: Mapped[int] = mapped_column()
+    samples: Mapped[bytes] = mapped_column(LargeBinary)  # JSON [[s, °C, kPa], …], UTF-8; logged by its SHA-256
+    samples_sha256: Mapped[str] = mapped_column(String(64))  # of the start, programme and samples: a re-import
+    machine_passed: Mapped[bool | None] = mapped_column()
+    machine_log: Mapped[str] = mapped_column(Text, default="")
+    is_judged: Mapped[bool] = mapped_column()  # False: too sparse to judge (refusal says why)
+    refusal: Mapped[dict | None] = mapped_column(JSON)
+    holding_seconds: Mapped[Decimal | None] = mapped_column(Numeric(7, 1))
+    holding_start_s: Mapped[Decimal | None] = mapped_column(Numeric(8, 1))
+    holding_end_s: Mapped[Decimal | None] = mapped_column(Numeric(8, 1))
+    equilibration_seconds: Mapped[Decimal | None] = mapped_column(Numeric(7, 1))
+    max_temperature_c: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    steam_deviation_k: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    min_holding_pressure_kpa: Mapped[Decimal | None] = mapped_column(Numeric(6, 1))
+    is_verdict_pass: Mapped[bool] = mapped_column()
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    guideline_version: Mapped[str] = mapped_column(String(40), default="")
+    imported_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    steriliser: Mapped[Steriliser] = relationship()
+    programme: Mapped[Programme] = relationship()
+    curve_file: Mapped[CurveFile] = relationship()
+    imported_by: Mapped[User | None] = relationship()

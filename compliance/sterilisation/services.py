@@ -37,6 +37,7 @@ from .models import (
     TEST_KINDS,
     Cycle,
     CycleCorrection,
+    CycleCurve,
     Pack,
     PackItem,
     Recall,
@@ -660,8 +661,15 @@ def _has_valid_training(user_id: int | None, course: str, day) -> bool:
         (TrainingRecord.expires_on.is_(None)) | (TrainingRecord.expires_on >= day))) > 0
 
 
+def _machine_record(cycle: Cycle) -> CycleCurve | None:
+    """The steriliser's own record of a load (the same steriliser and cycle number), if one was imported."""
+    return db.session.scalar(select(CycleCurve).where(CycleCurve.steriliser_id == cycle.steriliser_id,
+                                                      CycleCurve.cycle_number == cycle.cycle_number))
+
+
 def release_cycle(actor: Actor, cycle_id: int, now: datetime, note: str = "") -> Cycle:
-    """A named person releases a load the rules passed: its packs become sterile with their expiry."""
+    """A named person releases a load the rules passed: its packs become sterile with their expiry. A load whose
+    machine record (its curve, imported) fails its checks is not released: the steriliser's figures win."""
     actor.require("cycles.decide")
     cycle = get_cycle(actor, cycle_id)
     site = db.session.get(Site, cycle.site_id)
@@ -677,6 +685,11 @@ def release_cycle(actor: Actor, cycle_id: int, now: datetime, note: str = "") ->
     if not steriliser.is_in_service:
         raise Conflict(_l("the steriliser went out of service after this load; it cannot be released"),
                        field="cycle_id", rule="failed-test-recall")
+    machine = _machine_record(cycle)
+    if machine is not None and machine.is_judged and not machine.is_verdict_pass:
+        raise Conflict(_l("the steriliser's own record of this cycle fails its checks: %(reasons)s",
+                          reasons=" ".join(reason_text(r) for r in machine.reasons)), field="cycle_id",
+                       rule="cycle-parameters-met")
     values = {"status": "released", "decided_by_id": actor.user_id, "decided_at": now,
               "decision_note": v.text({"note": note}, "note", 2000, required=False)}
     before = snapshot(cycle, values)

@@ -39,6 +39,7 @@ from .forms import (
     CLEANING_LABELS,
     COMPROMISE_LABELS,
     CONTROL_LABELS,
+    CURVE_SOURCE_LABELS,
     CYCLE_STATUS_CLASS,
     CYCLE_STATUS_LABELS,
     DEVICE_STATUS_LABELS,
@@ -63,13 +64,14 @@ from .forms import (
     SteriliserTestForm,
 )
 from .messages import reason_text, reasons_text
-from .models import Cycle, CycleCorrection, Pack, Recall, RecallLoad, SteriliserTest
+from .models import Cycle, CycleCorrection, CycleCurve, Pack, Recall, RecallLoad, SteriliserTest
 
 bp = Blueprint("sterilisation", __name__)
 
 TABLET = "tablet/base.html"
 DESK = "base.html"
 REPROCESS_STEPS = ("clean", "inspect", "pack")
+RECENT_RECORDS = 20  # the logbook's list of the latest cycle records imported from the sterilisers
 CHECK_WINDOW = timedelta(days=90)  # as far back as the services look for the tests a verdict needs
 
 
@@ -578,8 +580,14 @@ def _load_page(actor: Actor, cycle: Cycle, layout: str, release_form: ReleaseFor
                                   .order_by(RecallLoad.recall_id.desc()).limit(1))
     corrections = services.corrections_of(actor, cycle.id)
     can_correct = actor.can("cycles.correct") and services.correction_refusal(cycle) is None
+    from .curve_services import curve_for_load, reconciliation  # noqa: PLC0415
+    from .curve_views import figure_names  # noqa: PLC0415
+    machine_record = curve_for_load(actor, cycle)
+    disagreeing = [figure_names()[c.figure] for c in reconciliation(machine_record, cycle) if c.disagrees] \
+        if machine_record is not None else []
     return render_template(
-        "sterilisation/load.html", layout=layout, cycle=cycle, site=site,
+        "sterilisation/load.html", layout=layout, cycle=cycle, site=site, machine_record=machine_record,
+        disagreeing=disagreeing,
         figures=_figures(cycle, _before_figures(corrections[0]) if corrections else None),
         loaded_by=_author(cycle.loaded_by, cycle.api_key_id, _machine_names([cycle.api_key_id])) or "—",
         reasons=[reason_text(r) for r in cycle.reasons], packs=_pack_rows(cycle.packs, site.timezone, utcnow()),
@@ -1068,7 +1076,18 @@ def logbook():
     machines = _machine_names(row.api_key_id for row in page.items)
     authors = {row.id: _author(row.loaded_by if f.tab == "loads" else row.performed_by, row.api_key_id, machines,
                                "" if f.tab == "loads" else row.performed_by_name) or "—" for row in page.items}
-    return render_template("sterilisation/logbook.html", f=f, page=page, reasons=reasons, authors=authors)
+    records, gaps, machine_records = [], {}, {}
+    if f.tab == "loads":
+        from . import curve_services  # noqa: PLC0415 - curve_services is independent of the views; kept local
+        records = list(db.session.scalars(curve_services.curves_query(actor, steriliser_id=f.steriliser_id)
+                                          .where(CycleCurve.site_id == f.site.id).limit(RECENT_RECORDS)))
+        gaps = {sid: ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
+                for sid, runs in curve_services.cycle_number_gaps(
+                    actor, [s.id for s in f.sterilisers if not f.steriliser_id or s.id == f.steriliser_id]).items()}
+        machine_records = curve_services.curves_for_loads(page.items)
+    return render_template("sterilisation/logbook.html", f=f, page=page, reasons=reasons, authors=authors,
+                           records=records, gaps=gaps, machine_records=machine_records,
+                           steriliser_names={s.id: s.name for s in f.sterilisers}, source_labels=CURVE_SOURCE_LABELS)
 
 
 # --- recalls -------------------------------------------------------------------------------------
@@ -1142,3 +1161,4 @@ def close_recall(recall_id: int):
     if not isinstance(outcome, int):
         return outcome
     return _recall_page(actor, services.get_recall(actor, recall_id), close_form=form, status=outcome)
+from . import curve_views  # noqa: E402,F401  (registers the cycle-record routes on this blueprint)

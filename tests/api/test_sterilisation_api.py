@@ -819,6 +819,7 @@ ENDPOINTS = {
     "/api/v1/cycles/{cycle_id}/release": {"post"},
     "/api/v1/cycles/{cycle_id}/fail": {"post"},
     "/api/v1/cycles/{cycle_id}/corrections": {"post"},
+    "/api/v1/cycle-records": {"post"},
     "/api/v1/reprocessing/clean": {"post"},
     "/api/v1/reprocessing/inspect": {"post"},
     "/api/v1/packs": {"get", "post"},
