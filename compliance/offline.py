@@ -12,7 +12,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
 
 from .web import requires
@@ -51,8 +51,6 @@ def service_worker():
 @bp.get("/tablet/offline")
 def offline_page():
     """What the tablet shows for a page it has no copy of, without a connection (cached when installed)."""
-    from flask import request
-
     what = "gate" if request.args.get("what") == "gate" else "page"
     return render_template("tablet/offline.html", what=what)
 

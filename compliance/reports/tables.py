@@ -108,8 +108,7 @@ def _site_cols() -> list[Column]:
 def rate_label(row: RateRow) -> str:
     if row.source == "obligation":
         return kind_label(row.key)
-    titles = row.titles or {}
-    return titles.get(str(get_locale())) or titles.get("en") or row.key
+    return _in_language(row.titles or {}) or row.key
 
 
 def _summary(report: AuditReport, content_sha256: str) -> ReportTable:
