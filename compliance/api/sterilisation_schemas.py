@@ -16,7 +16,7 @@ from marshmallow import ValidationError, fields, validate
 
 from ..devices.models import DEVICE_STATUSES, SPAULDING_CLASSES, STERILISER_TYPES
 from ..devices.services import MANUAL_STATUS_CHANGES
-from ..sterilisation import rules
+from ..sterilisation import rules, services
 from ..sterilisation.messages import reason_text
 from ..sterilisation.models import (
     COMPROMISE_REASONS,
@@ -236,7 +236,8 @@ class CycleSchema(BoundedSchema):
 
 
 class CycleCorrectionSchema(BoundedSchema):
-    """A manager's correction of a load's typed figures: the figures, verdict and status before and after, and why."""
+    """A change of a load's figures (a manager's correction, or the steriliser's own record imported): the figures,
+    verdict and status before and after, and why."""
 
     id = fields.Integer()
     cycle_id = fields.Integer()
@@ -261,10 +262,18 @@ class CycleCorrectionSchema(BoundedSchema):
     status_before = fields.String(metadata={"enum": list(CYCLE_STATUSES)})
     status_after = fields.String(metadata={"enum": list(CYCLE_STATUSES)})
     reason = fields.String()
-    corrected_by_id = fields.Integer()
+    corrected_by_id = fields.Integer(allow_none=True)
     corrected_at = UTCDateTimeField()
     guideline_version = fields.String(metadata={"description": "The guideline pack version that judged the "
                                                                "corrected figures"})
+    kind = fields.String(metadata={"enum": ["person", "machine_record"], "description": (
+        "person: a manager corrected typed figures; machine_record: the steriliser's own record of the cycle was "
+        "imported and its figures replaced the typed ones (the *_before figures are the typed ones)")})
+    api_key_id = fields.Integer(allow_none=True, metadata={"description": "The key that imported the record"})
+    curve_id = fields.Integer(allow_none=True, metadata={"description": "The steriliser's record (cycle-records)"})
+    disagreements = fields.List(fields.Dict(), metadata={"description": (
+        "machine_record: each typed figure off the machine's by more than the pack's tolerance, as "
+        "{figure, typed, machine_low, machine_high}")})
 
 
 class CycleDetailSchema(CycleSchema):
@@ -332,6 +341,10 @@ class RecallSchema(BoundedSchema):
     site_id = fields.Integer()
     steriliser_id = fields.Integer()
     trigger_test_id = fields.Integer(allow_none=True)
+    trigger_curve_id = fields.Function(
+        lambda r: getattr(services.recall_trigger_curve(r), "id", None), allow_none=True,
+        metadata={"type": "integer", "description": "The steriliser's record of a released load that failed its "
+                                                    "checks (cycle-records), when no test opened the recall"})
     reason = fields.String()
     since = UTCDateTimeField(allow_none=True, metadata={"description": "The last passing spore test (null: none)"})
     opened_at = UTCDateTimeField()

@@ -27,7 +27,8 @@ from ..schedule import subjects
 from ..schedule.models import Finding, Obligation
 from ..sites.models import Site, TrainingRecord, User, user_sites
 from ..sites.rules import current_expiries, training_status
-from ..sterilisation.models import Cycle, Pack, Recall, RecallLoad, SteriliserTest
+from ..sterilisation.curve_services import missing_numbers
+from ..sterilisation.models import Cycle, CycleCorrection, CycleCurve, Pack, Recall, RecallLoad, SteriliserTest
 from ..timeutil import local_today
 from ..treatments.models import AdverseEvent, Client, GateAttempt, GateOverride, Treatment, TreatmentPack
 from ..treatments.services import unchecked_clause
@@ -209,6 +210,39 @@ class SentLaterRow:
 
 
 @dataclass(frozen=True)
+class DisagreementRow:
+    """A load whose figures typed from the printout disagree with the steriliser's own record of the cycle by more
+    than the pack's tolerance (the machine's figures won; the typed ones are kept in its correction)."""
+    cycle_id: int
+    site_id: int
+    site: str
+    timezone: str
+    steriliser: str
+    cycle_number: int
+    started_at: datetime
+    figures: tuple                  # ({"figure", "typed", "machine_low", "machine_high"}, ...)
+    curve_id: int | None
+
+
+@dataclass(frozen=True)
+class CycleGapRow:
+    """Machine cycle numbers with neither a record from the steriliser nor a load typed: cycles the clinic never
+    recorded, between two numbers it has (dated by the record after the gap)."""
+    site_id: int
+    site: str
+    timezone: str
+    steriliser_id: int
+    steriliser: str
+    first: int
+    last: int
+    after_at: datetime              # the start of the cycle recorded just after the gap
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True)
 class AuditReport:
     site_id: int | None             # None: every site in reach
     day_from: date
@@ -229,6 +263,8 @@ class AuditReport:
     training: tuple[TrainingRow, ...]
     guidelines: tuple[GuidelineRow, ...]
     sent_later: tuple[SentLaterRow, ...] = ()
+    disagreements: tuple[DisagreementRow, ...] = ()
+    cycle_gaps: tuple[CycleGapRow, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -404,6 +440,45 @@ def _sent_later(windows, sites) -> tuple[SentLaterRow, ...]:
                  for a, site_id, title, label in rows)
 
 
+def _disagreements(windows, sites) -> tuple[DisagreementRow, ...]:
+    """Loads started in the period whose typed figures the steriliser's record contradicted."""
+    rows = [(c, k) for c, k in db.session.execute(
+        select(Cycle, CycleCorrection).join(CycleCorrection, CycleCorrection.cycle_id == Cycle.id)
+        .where(CycleCorrection.kind == "machine_record", _in_windows(Cycle.site_id, Cycle.started_at, windows))
+        .order_by(Cycle.started_at, Cycle.id)).all() if k.disagreements]
+    sterilisers = _steriliser_names(c.steriliser_id for c, _k in rows)
+    return tuple(DisagreementRow(c.id, c.site_id, sites[c.site_id].name, sites[c.site_id].timezone,
+                                 sterilisers.get(c.steriliser_id, ""), c.cycle_number, c.started_at,
+                                 tuple(k.disagreements), k.curve_id) for c, k in rows)
+
+
+def _cycle_gaps(windows, sites) -> tuple[CycleGapRow, ...]:
+    """Per steriliser with records from the machine: the runs of numbers missing between its lowest and highest
+    imported ones (neither imported nor typed), in the period of the record after each run."""
+    out: list[CycleGapRow] = []
+    site_ids = [w.site_id for w in windows]
+    with_curves = db.session.scalars(select(CycleCurve.steriliser_id).where(CycleCurve.site_id.in_(site_ids))
+                                     .distinct()).all()
+    by_site = {w.site_id: w for w in windows}
+    names = _steriliser_names(with_curves)
+    for sid in sorted(with_curves):
+        curves = db.session.execute(select(CycleCurve.cycle_number, CycleCurve.started_at, CycleCurve.site_id)
+                                    .where(CycleCurve.steriliser_id == sid)).all()
+        lo, hi = min(n for n, *_r in curves), max(n for n, *_r in curves)
+        typed = db.session.execute(select(Cycle.cycle_number, Cycle.started_at).where(
+            Cycle.steriliser_id == sid, Cycle.cycle_number.between(lo, hi))).all()
+        started = {n: at for n, at in typed}
+        started.update({n: at for n, at, _s in curves})  # the machine's start wins
+        site_id = curves[0][2]
+        window = by_site.get(site_id)
+        for first, last in missing_numbers(started):
+            after_at = started[last + 1]
+            if window is not None and window.start <= after_at < window.end:
+                out.append(CycleGapRow(site_id, sites[site_id].name, sites[site_id].timezone, sid,
+                                       names.get(sid, ""), first, last, after_at))
+    return tuple(sorted(out, key=lambda g: (g.site, g.steriliser, g.steriliser_id, g.first)))
+
+
 def _recalls(windows, sites) -> tuple[RecallRow, ...]:
     # A recall belongs to the range when it was open at some moment of it.
     overlap = or_(*[and_(Recall.site_id == w.site_id, Recall.opened_at < w.end,
@@ -500,6 +575,8 @@ def _summary(report: AuditReport) -> dict[str, Any]:
         "overrides": len(report.overrides),
         "unchecked_treatments": len(report.unchecked),
         "answers_sent_later": len(report.sent_later),
+        "typed_figures_disagreeing": len(report.disagreements),
+        "cycle_numbers_missing": sum(g.count for g in report.cycle_gaps),
         "recalls": len(report.recalls),
         "recalls_open": sum(1 for r in report.recalls if r.closed_at is None),
         "adverse_events": len(report.adverse_events),
@@ -538,7 +615,9 @@ def audit_report(actor: Actor, site_id: int | None, day_from: date, day_to: date
         recalls=_recalls(windows, sites) if windows else (),
         adverse_events=_adverse_events(windows, sites) if windows else (),
         training=_training(site_list, now), guidelines=_guidelines(windows),
-        sent_later=_sent_later(windows, sites) if windows else ())
+        sent_later=_sent_later(windows, sites) if windows else (),
+        disagreements=_disagreements(windows, sites) if windows else (),
+        cycle_gaps=_cycle_gaps(windows, sites) if windows else ())
     report.summary.update(_summary(report))
     return report
 

@@ -8,6 +8,7 @@ import io
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Iterable
 
 from babel.dates import format_date, format_datetime
@@ -29,7 +30,7 @@ from .services import AuditReport, RateRow
 
 # The order of the zip's members and of the page's sections.
 TABLE_NAMES = ("summary", "rates", "findings", "failed_loads", "failed_tests", "overrides", "unchecked", "recalls",
-               "adverse_events", "training", "guidelines", "sent_later")
+               "adverse_events", "training", "guidelines", "sent_later", "disagreements", "cycle_gaps")
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ def _summary(report: AuditReport, content_sha256: str) -> ReportTable:
          "int"),
         ("answers_sent_later", _("Checklist answers given offline and received later"), s["answers_sent_later"],
          "int"),
+        ("typed_figures_disagreeing", _("Loads whose typed figures disagree with the steriliser's record"),
+         s["typed_figures_disagreeing"], "int"),
+        ("cycle_numbers_missing", _("Steriliser cycles never recorded (missing cycle numbers)"),
+         s["cycle_numbers_missing"], "int"),
         ("recalls", _("Recalls"), s["recalls"], "int"),
         ("recalls_open", _("Recalls still open"), s["recalls_open"], "int"),
         ("adverse_events", _("Adverse events"), s["adverse_events"], "int"),
@@ -259,6 +264,46 @@ def _sent_later(report: AuditReport) -> ReportTable:
     return t
 
 
+def _disagreement_text(d: dict) -> str:
+    from ..sterilisation.curve_views import FIGURE_UNITS, figure_names  # noqa: PLC0415
+
+    def n(value) -> str:  # 200.0 → "200", 134.55 → "134.55", in the reader's locale
+        return number(Decimal(f"{float(value):.2f}".rstrip("0").rstrip(".")))
+
+    unit, name = FIGURE_UNITS.get(d["figure"], ""), figure_names().get(d["figure"], d["figure"])
+    low, high = d["machine_low"], d["machine_high"]
+    machine = f"{n(low)} {unit}" if low == high else f"{n(low)}–{n(high)} {unit}"
+    return _("%(figure)s typed %(typed)s, steriliser %(machine)s", figure=name, typed=f"{n(d['typed'])} {unit}",
+             machine=machine)
+
+
+def _disagreements(report: AuditReport) -> ReportTable:
+    t = ReportTable("disagreements", _("Typed figures that disagree with the steriliser's record"),
+                    _("No figure typed in this period disagrees with a record imported from the steriliser."), [
+                        *_site_cols(), Column("steriliser", _("Steriliser")), Column("load", _("Load"), "int"),
+                        Column("started", _("Started"), "time"), Column("figures", _("Figures")),
+                        Column("record", _("Steriliser record"), "code")])
+    for d in report.disagreements:
+        links = {3: url_for("sterilisation.show_load", cycle_id=d.cycle_id)}
+        if d.curve_id:
+            links[6] = url_for("sterilisation.show_curve", curve_id=d.curve_id)
+        t.add([d.site, d.timezone, d.steriliser, d.cycle_number, local_text(d.started_at, d.timezone),
+               "; ".join(_disagreement_text(f) for f in d.figures), f"#{d.curve_id}" if d.curve_id else ""], links)
+    return t
+
+
+def _cycle_gaps(report: AuditReport) -> ReportTable:
+    t = ReportTable("cycle_gaps", _("Steriliser cycles never recorded"),
+                    _("No cycle number is missing between the records imported from the sterilisers."), [
+                        *_site_cols(), Column("steriliser", _("Steriliser")), Column("first", _("First missing"), "int"),
+                        Column("last", _("Last missing"), "int"), Column("count", _("Cycles"), "int"),
+                        Column("after", _("Before the cycle of"), "time")])
+    for g in report.cycle_gaps:
+        t.add([g.site, g.timezone, g.steriliser, g.first, g.last, g.count, local_text(g.after_at, g.timezone)],
+              {2: url_for("sterilisation.logbook", steriliser=g.steriliser_id, site=g.site_id)})
+    return t
+
+
 def _recalls(report: AuditReport) -> ReportTable:
     t = ReportTable("recalls", _("Recalls"), _("No recall was open in this period."), [
         *_site_cols(), Column("steriliser", _("Steriliser")), Column("opened", _("Opened"), "time"),
@@ -325,7 +370,8 @@ def audit_tables(report: AuditReport, content_sha256: str) -> list[ReportTable]:
     """Every section of the report, in TABLE_NAMES order."""
     tables = [_summary(report, content_sha256), _rates(report), _findings(report), _failed_loads(report),
               _failed_tests(report), _overrides(report), _unchecked(report), _recalls(report), _adverse_events(report),
-              _training(report), _guidelines(report), _sent_later(report)]
+              _training(report), _guidelines(report), _sent_later(report), _disagreements(report),
+              _cycle_gaps(report)]
     assert tuple(t.name for t in tables) == TABLE_NAMES
     return tables
 

@@ -27,7 +27,7 @@ from ..names import name_key
 from . import curves
 from .curve_files import Curve, CurveFileError, read_curves
 from .messages import file_error_text
-from .models import Cycle, CurveFile, CycleCurve
+from .models import Cycle, CurveFile, CycleCorrection, CycleCurve
 
 OUTCOMES = ("imported", "unchanged", "conflict", "unknown_steriliser", "unknown_programme")
 
@@ -170,6 +170,10 @@ def import_curves(actor: Actor, data: bytes, now: datetime, filename: str = "", 
         db.session.add(row)
         outcomes.append(CurveOutcome(curve.steriliser_serial, curve.cycle_number, "imported", row))
     db.session.flush()
+    from .services import apply_machine_record  # noqa: PLC0415 - the load's side builds on this module's reads
+    for o in outcomes:
+        if o.outcome == "imported" and (load := load_for_curve(o.curve)) is not None:
+            apply_machine_record(actor, load.id, o.curve, now)  # the steriliser's figures win over the typed ones
     return ImportResult(sha, tuple(outcomes))
 
 
@@ -210,14 +214,37 @@ def tolerances_for(guideline: GuidelinePack) -> curves.Tolerances:
                              float(guideline.number(rule, "typed_pressure_tolerance_kpa")))
 
 
-def reconciliation(curve: CycleCurve, load: Cycle) -> list[curves.Comparison]:
-    """The load typed from the printout beside the machine's record of it, with the site's tolerances."""
+def _compare(curve: CycleCurve, temperature_c, holding_seconds, pressure_kpa) -> list[curves.Comparison]:
     holding = None
     if curve.holding_start_s is not None and curve.holding_end_s is not None:
         holding = (float(curve.holding_start_s), float(curve.holding_end_s))
-    return curves.reconcile(float(load.temperature_c), float(load.holding_seconds),
-                            None if load.pressure_kpa is None else float(load.pressure_kpa), *samples_of(curve),
+    return curves.reconcile(float(temperature_c), float(holding_seconds),
+                            None if pressure_kpa is None else float(pressure_kpa), *samples_of(curve),
                             holding, tolerances_for(pack_for_site(curve.site_id)))
+
+
+def machine_correction(load: Cycle) -> CycleCorrection | None:
+    """The correction that gave a load its machine's figures (None while none was applied)."""
+    return db.session.scalar(select(CycleCorrection).where(CycleCorrection.cycle_id == load.id,
+                                                           CycleCorrection.kind == "machine_record"))
+
+
+def reconciliation(curve: CycleCurve, load: Cycle) -> list[curves.Comparison]:
+    """The figures typed from the printout beside the machine's record of the load, with the site's tolerances.
+    Once the machine's figures won, the typed ones are those its correction kept as "before"."""
+    applied = machine_correction(load)
+    if applied is not None:
+        return _compare(curve, applied.temperature_c_before, applied.holding_seconds_before,
+                        applied.pressure_kpa_before)
+    return _compare(curve, load.temperature_c, load.holding_seconds, load.pressure_kpa)
+
+
+def disagreements_of(curve: CycleCurve, typed) -> list[dict]:
+    """The typed figures (rules.CycleFigures) further off the machine's than the pack's tolerance, as stored on the
+    machine record's correction: {"figure", "typed", "machine_low", "machine_high"}."""
+    return [{"figure": c.figure, "typed": c.typed, "machine_low": round(c.machine_low, 2),
+             "machine_high": round(c.machine_high, 2)}
+            for c in _compare(curve, typed.temperature_c, typed.holding_seconds, typed.pressure_kpa) if c.disagrees]
 
 
 def curves_for_loads(loads) -> dict[int, CycleCurve]:
@@ -231,6 +258,20 @@ def curves_for_loads(loads) -> dict[int, CycleCurve]:
     by_key = {(r.steriliser_id, r.cycle_number): r for r in rows}
     return {c.id: by_key[(c.steriliser_id, c.cycle_number)] for c in loads
             if (c.steriliser_id, c.cycle_number) in by_key}
+
+
+def figure_sources(loads) -> dict[int, str]:
+    """{load id: where its figures come from}: the source format of the steriliser's record that replaced them,
+    else "data_logger" (posted with an API key) or "typed" (FIGURE_SOURCE_LABELS)."""
+    loads = list(loads)
+    found: dict[int, str] = {}
+    ids = [c.id for c in loads]
+    for i in range(0, len(ids), 500):
+        found.update(db.session.execute(
+            select(CycleCorrection.cycle_id, CycleCurve.source_format)
+            .join(CycleCurve, CycleCurve.id == CycleCorrection.curve_id)
+            .where(CycleCorrection.kind == "machine_record", CycleCorrection.cycle_id.in_(ids[i:i + 500]))).all())
+    return {c.id: found.get(c.id) or ("data_logger" if c.api_key_id is not None else "typed") for c in loads}
 
 
 def load_for_curve(curve: CycleCurve) -> Cycle | None:

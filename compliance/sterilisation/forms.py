@@ -298,3 +298,6 @@ CURVE_SOURCE_LABELS = {
     "generic-json": _l("imported file (JSON)"),
     "statclave-g4": _l("imported file (SciCan STATCLAVE G4)"),
 }
+# Where a load's figures come from (the logbook's Source): the steriliser's record once imported, else as posted.
+FIGURE_SOURCE_LABELS = {"typed": _l("typed from the printout"), "data_logger": _l("data logger"),
+                        **CURVE_SOURCE_LABELS}

@@ -15,6 +15,7 @@ from ..timeutil import UTCDateTime, utcnow
 TEST_KINDS = ("air_removal", "automatic_control", "spore", "leak", "validation", "calibration")
 TEST_RESULTS = ("pending", "pass", "fail")
 CYCLE_STATUSES = ("awaiting_release", "released", "failed", "recalled")
+CORRECTION_KINDS = ("person", "machine_record")
 PACK_STATUSES = ("packed", "loaded", "sterile", "failed", "recalled", "compromised", "used")
 PACKAGINGS = ("pouch", "wrap", "unwrapped")
 COMPROMISE_REASONS = ("torn", "wet", "dropped", "opened", "other")
@@ -103,11 +104,14 @@ class Cycle(db.Model):
 
 
 class CycleCorrection(db.Model):
-    """A manager's correction of a load's typed figures, with the reason: the figures, verdict and status before and
-    after. Appended only; the load row then holds the corrected figures."""
+    """A change of a load's figures, appended with the figures, verdict and status before and after; the load row
+    then holds the figures after. Two kinds: a manager's correction of typed figures, with the reason ("person");
+    the steriliser's own record of the cycle imported ("machine_record"): its figures win over the typed ones, and
+    each typed figure further off than the pack's tolerance is kept in `disagreements` (a finding)."""
 
     __tablename__ = "cycle_corrections"
     __table_args__ = (
+        CheckConstraint(f"kind IN {CORRECTION_KINDS!r}", name="kind"),
         CheckConstraint(f"status_before IN {CYCLE_STATUSES!r}", name="status_before"),
         CheckConstraint(f"status_after IN {CYCLE_STATUSES!r}", name="status_after"),
     )
@@ -134,12 +138,18 @@ class CycleCorrection(db.Model):
     status_before: Mapped[str] = mapped_column(String(20))
     status_after: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text)
-    corrected_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    corrected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: imported with an API key
     corrected_at: Mapped[datetime] = mapped_column(UTCDateTime)
     guideline_version: Mapped[str] = mapped_column(String(40), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    curve_id: Mapped[int | None] = mapped_column(ForeignKey("cycle_curves.id"), index=True)
+    # [{"figure", "typed", "machine_low", "machine_high"}]: typed figures off the machine's by more than the tolerance
+    disagreements: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
 
     cycle: Mapped[Cycle] = relationship(back_populates="corrections")
-    corrected_by: Mapped[User] = relationship()
+    corrected_by: Mapped[User | None] = relationship()
+    curve: Mapped["CycleCurve | None"] = relationship()
 
 
 class Pack(db.Model):
@@ -182,7 +192,9 @@ class PackItem(db.Model):
 
 
 class Recall(db.Model):
-    """A failed spore test's recall of every load since the last passing one, with its closing checklist."""
+    """A failed spore test's recall of every load since the last passing one, with its closing checklist; or a
+    released load recalled because the steriliser's own record of its cycle fails (no test: the load's correction
+    of kind "machine_record" names the record, see services.recall_trigger_curve)."""
 
     __tablename__ = "recalls"
 

@@ -175,6 +175,24 @@ def cycle_verdict(programme: ProgrammeSpec, figures: CycleFigures, steriliser: S
     return Verdict(tuple(reasons))
 
 
+def with_curve_reasons(verdict: Verdict, curve_reasons: Sequence[Reason]) -> Verdict:
+    """A load's verdict with its figures judged from the steriliser's curve: the typed figures' reasons
+    (cycle-parameters-met) give way to the curve's, in their place; every other reason stays."""
+    reasons: list[Reason] = []
+    placed = False
+    for r in verdict.reasons:
+        if r.rule == "cycle-parameters-met":
+            if not placed:
+                reasons += curve_reasons
+                placed = True
+            continue
+        reasons.append(r)
+    if not placed:
+        at = sum(1 for r in reasons if r.rule == "failed-test-recall")  # after "out of service", as typed ones are
+        reasons[at:at] = curve_reasons
+    return Verdict(tuple(reasons))
+
+
 def pack_expires_at(sterilised_at: datetime, shelf_life_days: int) -> datetime:
     """sterile-storage: a pack's expiry, counted from its load."""
     return sterilised_at + timedelta(days=shelf_life_days)

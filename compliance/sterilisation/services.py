@@ -4,9 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select, update
@@ -36,6 +36,7 @@ from .models import (
     PACKAGINGS,
     TEST_KINDS,
     Cycle,
+    CurveFile,
     CycleCorrection,
     CycleCurve,
     Pack,
@@ -531,8 +532,11 @@ def figures_of(cycle: Cycle) -> rules.CycleFigures:
 
 
 def _judge(site: Site, steriliser: Steriliser, programme: Programme, figures: rules.CycleFigures, packs: list[Pack],
-           started_at: datetime, is_in_service: bool) -> tuple[rules.Verdict, GuidelinePack]:
-    """The one place a load is judged (recorded or corrected): the rules with the numbers in force at the site."""
+           started_at: datetime, is_in_service: bool,
+           machine: CycleCurve | None = None) -> tuple[rules.Verdict, GuidelinePack]:
+    """The one place a load is judged (recorded, corrected, or met by the steriliser's own record): the rules with
+    the numbers in force at the site. With a judged machine record, the figures' reasons are the curve's (holding
+    in the band, saturated steam, pressure), not a check of single figures: the steriliser's record wins."""
     devices = [item.device for pack in packs for item in pack.items]
     load = rules.LoadSpec(has_wrapped=any(p.packaging != "unwrapped" for p in packs),
                           has_hollow=any(d.device_type.is_hollow for d in devices))
@@ -542,7 +546,28 @@ def _judge(site: Site, steriliser: Steriliser, programme: Programme, figures: ru
         figures, rules.SteriliserSpec(steriliser.type, steriliser.is_validated_for_wrapped, is_in_service,
                                       site.timezone),
         load, _check_records(steriliser.id, started_at), started_at, limits_for(guideline))
+    if machine is not None and machine.is_judged:
+        verdict = rules.with_curve_reasons(verdict, [rules.Reason(r["rule"], r["code"], r.get("values") or {})
+                                                     for r in machine.reasons])
     return verdict, guideline
+
+
+def machine_figures(machine: CycleCurve, typed: rules.CycleFigures) -> rules.CycleFigures:
+    """The figures a load holds once the steriliser's record of it is imported: the lowest temperature and pressure
+    during the holding stretch and its length (whole seconds), each rounded down so a figure never reads better than
+    the curve; the indicator and printout stay as typed (the machine doesn't see them). Without a stretch in the
+    band: the highest temperature reached and no holding time."""
+    def down(value, places="0.1"):
+        return None if value is None else Decimal(str(value)).quantize(Decimal(places), rounding=ROUND_FLOOR)
+
+    if machine.holding_start_s is None:
+        return replace(typed, temperature_c=down(machine.max_temperature_c), holding_seconds=0, pressure_kpa=None)
+    rows = json.loads(machine.samples)
+    start, end = float(machine.holding_start_s), float(machine.holding_end_s)
+    inside = [r for r in rows if start <= r[0] <= end]
+    return replace(typed, temperature_c=down(min(r[1] for r in inside)),
+                   holding_seconds=int(down(machine.holding_seconds, "1")),
+                   pressure_kpa=down(min(r[2] for r in inside)))
 
 
 def _refuse_same_number(actor: Actor, steriliser: Steriliser, number: int) -> None:
@@ -594,7 +619,14 @@ def record_cycle(actor: Actor, data: dict, now: datetime, confirm_failure: bool 
     _refuse_same_number(actor, steriliser, number)
     packs = _packs_for_cycle(actor, steriliser, codes)
     site = db.session.get(Site, steriliser.site_id)
-    verdict, guideline = _judge(site, steriliser, programme, figures, packs, started_at, steriliser.is_in_service)
+    typed = figures
+    machine = _machine_record_of(steriliser.id, number)
+    if machine is not None and machine.is_judged:  # the steriliser's record came first: its figures win
+        figures = machine_figures(machine, typed)
+    else:
+        machine = None
+    verdict, guideline = _judge(site, steriliser, programme, figures, packs, started_at, steriliser.is_in_service,
+                                machine)
     if not verdict.passed and not confirm_failure and actor.api_key_id is None:
         raise UnconfirmedFailure(verdict)
     cycle = Cycle(site_id=site.id, steriliser_id=steriliser.id, cycle_number=number, programme_id=programme.id,
@@ -622,6 +654,10 @@ def record_cycle(actor: Actor, data: dict, now: datetime, confirm_failure: bool 
             change_device_status(item.device, "in_reprocessing" if verdict.passed else "dirty", actor.user_id, now,
                                  kind="loaded" if verdict.passed else "load_failed", pack_id=pack.id,
                                  cycle_id=cycle.id)
+    if machine is not None:
+        typed_verdict, _ = _judge(site, steriliser, programme, typed, packs, started_at, steriliser.is_in_service)
+        _append_machine_correction(actor, cycle, machine, typed, figures, typed_verdict, verdict, cycle.status,
+                                   cycle.status, guideline, now)
     db.session.flush()
     return cycle
 
@@ -661,10 +697,14 @@ def _has_valid_training(user_id: int | None, course: str, day) -> bool:
         (TrainingRecord.expires_on.is_(None)) | (TrainingRecord.expires_on >= day))) > 0
 
 
+def _machine_record_of(steriliser_id: int, cycle_number: int) -> CycleCurve | None:
+    return db.session.scalar(select(CycleCurve).where(CycleCurve.steriliser_id == steriliser_id,
+                                                      CycleCurve.cycle_number == cycle_number))
+
+
 def _machine_record(cycle: Cycle) -> CycleCurve | None:
     """The steriliser's own record of a load (the same steriliser and cycle number), if one was imported."""
-    return db.session.scalar(select(CycleCurve).where(CycleCurve.steriliser_id == cycle.steriliser_id,
-                                                      CycleCurve.cycle_number == cycle.cycle_number))
+    return _machine_record_of(cycle.steriliser_id, cycle.cycle_number)
 
 
 def release_cycle(actor: Actor, cycle_id: int, now: datetime, note: str = "") -> Cycle:
@@ -802,12 +842,21 @@ def correct_cycle(actor: Actor, cycle_id: int, data: dict, now: datetime,
     if figures == before:
         raise Invalid(_l("these are the figures already recorded; change the figure that was mistyped"),
                       field="temperature_c")
+    machine = _machine_record(cycle)
+    if machine is not None and machine.is_judged:
+        for name in ("temperature_c", "holding_seconds", "pressure_kpa"):
+            if getattr(figures, name) != getattr(before, name):
+                raise Invalid(_l("%(figure)s comes from the steriliser's own record of this cycle and is not "
+                                 "corrected by hand; only the indicator and the printout can be",
+                                 figure=field_label(name)), field=name, rule="cycle-parameters-met")
+    else:
+        machine = None
     steriliser = db.session.get(Steriliser, cycle.steriliser_id)
     site = db.session.get(Site, cycle.site_id)
     packs = list(db.session.scalars(select(Pack).where(Pack.cycle_id == cycle.id).order_by(Pack.id)
                                     .execution_options(populate_existing=True)))
     verdict, guideline = _judge(site, steriliser, cycle.programme, figures, packs, cycle.started_at,
-                                _in_service_at(steriliser, cycle.created_at))
+                                _in_service_at(steriliser, cycle.created_at), machine)
     if not verdict.passed and not confirm_failure:
         raise UnconfirmedFailure(verdict)
     status_before, verdict_before, reasons_before = cycle.status, cycle.is_verdict_pass, list(cycle.reasons)
@@ -879,6 +928,134 @@ def corrections_of(actor: Actor, cycle_id: int) -> list[CycleCorrection]:
                                    .order_by(CycleCorrection.id).options(selectinload(CycleCorrection.corrected_by))))
 
 
+# --- the steriliser's own record of a load -----------------------------------------------------------
+
+def _append_machine_correction(actor: Actor, cycle: Cycle, machine: CycleCurve, before: rules.CycleFigures,
+                               after: rules.CycleFigures, verdict_before: rules.Verdict | bool,
+                               verdict: rules.Verdict, status_before: str, status_after: str,
+                               guideline: GuidelinePack, now: datetime) -> CycleCorrection:
+    """Appends the machine record's change of a load: the typed figures before, the machine's after, and each
+    typed figure off the machine's by more than the pack's tolerance (a finding in the audit report)."""
+    from .curve_services import disagreements_of  # noqa: PLC0415 - curve_services builds on this module
+
+    passed_before = verdict_before if isinstance(verdict_before, bool) else verdict_before.passed
+    reasons_before = list(cycle.reasons) if isinstance(verdict_before, bool) else \
+        [r.as_dict() for r in verdict_before.reasons]
+    file = db.session.get(CurveFile, machine.curve_file_id)
+    correction = CycleCorrection(
+        site_id=cycle.site_id, cycle=cycle, kind="machine_record", curve_id=machine.id,
+        temperature_c_before=before.temperature_c, temperature_c_after=after.temperature_c,
+        pressure_kpa_before=before.pressure_kpa, pressure_kpa_after=after.pressure_kpa,
+        holding_seconds_before=before.holding_seconds, holding_seconds_after=after.holding_seconds,
+        indicator_passed_before=before.indicator_passed, indicator_passed_after=after.indicator_passed,
+        indicator_class_before=before.indicator_class, indicator_class_after=after.indicator_class,
+        printout_ref_before=before.printout_ref, printout_ref_after=after.printout_ref,
+        is_verdict_pass_before=passed_before, is_verdict_pass_after=verdict.passed,
+        reasons_before=reasons_before, reasons_after=[r.as_dict() for r in verdict.reasons],
+        status_before=status_before, status_after=status_after,
+        reason=f"steriliser record of cycle {machine.cycle_number} imported"
+               + (f" (file SHA-256 {file.sha256})" if file is not None else ""),
+        corrected_by_id=actor.user_id, api_key_id=actor.api_key_id, corrected_at=now,
+        guideline_version=guideline.version, disagreements=disagreements_of(machine, before))
+    db.session.add(correction)
+    return correction
+
+
+def _devices_untouched(cycle: Cycle, packs: list[Pack]) -> bool:
+    try:
+        _check_devices_untouched(cycle, packs)
+    except Conflict:
+        return False
+    return True
+
+
+def _move_packs(actor: Actor, cycle: Cycle, packs: list[Pack], expected: tuple[str, ...], to_status: str,
+                device_status: str, kind: str, now: datetime, note: str) -> None:
+    """Each pack still in one of `expected` moves on, by conditional UPDATE (a pack a treatment claimed at the same
+    moment stays used: its client is then among those the trace finds exposed); its devices follow."""
+    for pack in packs:
+        was = pack.status
+        if was not in expected:
+            continue
+        moved = db.session.execute(update(Pack).where(Pack.id == pack.id, Pack.status == was)
+                                   .values(status=to_status))
+        db.session.expire(pack, ["status"])
+        if moved.rowcount != 1:
+            continue
+        record_claim(pack, {"status": was}, {"status": to_status}, actor=actor)
+        for item in pack.items:
+            if item.device.status not in ("retired", device_status):
+                change_device_status(item.device, device_status, actor.user_id, now, kind=kind, pack_id=pack.id,
+                                     cycle_id=cycle.id, note=note)
+
+
+def _recall_load(actor: Actor, cycle: Cycle, machine: CycleCurve, now: datetime) -> Recall:
+    """failed-test-recall for one released load whose steriliser record fails: the steriliser's open recall takes
+    it, or a new one is opened, triggered by the record. Its packs not yet used are recalled; the clients its used
+    packs reached are those the trace finds exposed."""
+    recall = db.session.scalar(select(Recall).where(Recall.steriliser_id == cycle.steriliser_id,
+                                                    Recall.closed_at.is_(None)))
+    if recall is None:
+        recall = Recall(site_id=cycle.site_id, steriliser_id=cycle.steriliser_id, since=None, opened_at=now, opened_by_id=actor.user_id,
+                        reason=f"steriliser record of cycle {machine.cycle_number} fails its checks")
+        db.session.add(recall)
+        db.session.flush()
+    db.session.add(RecallLoad(recall_id=recall.id, cycle_id=cycle.id, previous_status=cycle.status))
+    return recall
+
+
+def apply_machine_record(actor: Actor, cycle_id: int, machine: CycleCurve, now: datetime) -> CycleCorrection | None:
+    """The steriliser's own record of a load arrived (imported after the load was typed): its figures win.
+
+    The load takes the machine's figures and the verdict on them (the curve's reasons, with the typed indicator
+    and every other check), appended as a correction of kind "machine_record" with the typed figures before and
+    those that disagree. Then, as the verdict moved: a load awaiting release that now fails is failed (packs
+    failed, devices dirty); a released one is recalled (the steriliser's open recall, or a new one); a load the
+    rules failed on typed figures that now passes awaits release again while its devices lie as the fail left
+    them. A record too sparse to judge changes nothing (None); applied once per load."""
+    if not machine.is_judged:
+        return None
+    if db.session.scalar(select(CycleCorrection.id).where(CycleCorrection.cycle_id == cycle_id,
+                                                          CycleCorrection.kind == "machine_record")):
+        return None
+    cycle = db.session.scalar(select(Cycle).where(Cycle.id == cycle_id).with_for_update()
+                              .execution_options(populate_existing=True))
+    before = figures_of(cycle)
+    after = machine_figures(machine, before)
+    steriliser = db.session.get(Steriliser, cycle.steriliser_id)
+    site = db.session.get(Site, cycle.site_id)
+    packs = list(db.session.scalars(select(Pack).where(Pack.cycle_id == cycle.id).order_by(Pack.id)
+                                    .execution_options(populate_existing=True)))
+    verdict, guideline = _judge(site, steriliser, cycle.programme, after, packs, cycle.started_at,
+                                _in_service_at(steriliser, cycle.created_at), machine)
+    status_before, passed_before = cycle.status, cycle.is_verdict_pass
+    note = f"steriliser record of cycle {machine.cycle_number}"
+    status_after = status_before
+    if not verdict.passed and status_before == "awaiting_release":
+        status_after = "failed"
+        _move_packs(actor, cycle, packs, ("loaded",), "failed", "dirty", "load_failed", now, note)
+    elif not verdict.passed and status_before == "released":
+        status_after = "recalled"
+        _recall_load(actor, cycle, machine, now)
+        _move_packs(actor, cycle, packs, ("loaded", "sterile"), "recalled", "dirty", "recalled", now, note)
+    elif verdict.passed and not passed_before and status_before == "failed" and _devices_untouched(cycle, packs):
+        status_after = "awaiting_release"  # a person still releases it
+        _move_packs(actor, cycle, packs, ("failed",), "loaded", "in_reprocessing", "loaded", now, note)
+    correction = _append_machine_correction(actor, cycle, machine, before, after, passed_before, verdict,
+                                            status_before, status_after, guideline, now)
+    cycle.temperature_c, cycle.pressure_kpa, cycle.holding_seconds = (after.temperature_c, after.pressure_kpa,
+                                                                      after.holding_seconds)
+    cycle.is_verdict_pass, cycle.reasons = verdict.passed, [r.as_dict() for r in verdict.reasons]
+    cycle.guideline_version = guideline.version
+    if status_after != status_before:
+        cycle.status = status_after
+        if status_after in ("failed", "awaiting_release"):
+            cycle.decided_by_id, cycle.decision_note = None, ""
+            cycle.decided_at = now if status_after == "failed" else None
+    db.session.flush()
+    return correction
+
+
 # --- recall ------------------------------------------------------------------------------------
 
 def open_recall(actor: Actor, steriliser: Steriliser, trigger: SteriliserTest, now: datetime) -> Recall:
@@ -909,6 +1086,19 @@ def open_recall(actor: Actor, steriliser: Steriliser, trigger: SteriliserTest, n
                                              pack_id=pack.id, cycle_id=cycle.id)
     db.session.flush()
     return recall
+
+
+def recall_trigger_curve(recall: Recall) -> CycleCurve | None:
+    """The steriliser's record that opened a recall (None for a recall a spore test opened): the record whose
+    import recalled the first of its loads."""
+    if recall.trigger_test_id is not None:
+        return None
+    return db.session.scalar(
+        select(CycleCurve).join(CycleCorrection, CycleCorrection.curve_id == CycleCurve.id)
+        .join(RecallLoad, RecallLoad.cycle_id == CycleCorrection.cycle_id)
+        .where(RecallLoad.recall_id == recall.id, CycleCorrection.kind == "machine_record",
+               CycleCorrection.status_after == "recalled")
+        .order_by(CycleCorrection.corrected_at, CycleCorrection.id).limit(1))
 
 
 def recalls_query(actor: Actor, open_only: bool = False) -> Select:

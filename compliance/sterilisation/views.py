@@ -40,6 +40,7 @@ from .forms import (
     COMPROMISE_LABELS,
     CONTROL_LABELS,
     CURVE_SOURCE_LABELS,
+    FIGURE_SOURCE_LABELS,
     CYCLE_STATUS_CLASS,
     CYCLE_STATUS_LABELS,
     DEVICE_STATUS_LABELS,
@@ -487,6 +488,7 @@ class PackRow:
 class CorrectionRow:
     correction: CycleCorrection
     changes: list[tuple[str, str, str]]  # (figure, before, after) of the figures that changed
+    disagreeing: list[str]  # machine record: the typed figures off the machine's (a finding)
 
 
 def _one(value) -> str:
@@ -555,11 +557,13 @@ def _after_figures(c: CycleCorrection) -> rules.CycleFigures:
 
 
 def _correction_rows(corrections: list[CycleCorrection]) -> list[CorrectionRow]:
-    labels = _figure_labels()
+    from .curve_views import figure_names  # noqa: PLC0415
+    labels, names = _figure_labels(), figure_names()
     rows = []
     for c in corrections:
         before, after = _figure_texts(_before_figures(c)), _figure_texts(_after_figures(c))
-        rows.append(CorrectionRow(c, [(labels[k], before[k], after[k]) for k in labels if before[k] != after[k]]))
+        rows.append(CorrectionRow(c, [(labels[k], before[k], after[k]) for k in labels if before[k] != after[k]],
+                                  [names.get(d["figure"], d["figure"]) for d in c.disagreements or []]))
     return rows
 
 
@@ -587,7 +591,7 @@ def _load_page(actor: Actor, cycle: Cycle, layout: str, release_form: ReleaseFor
         if machine_record is not None else []
     return render_template(
         "sterilisation/load.html", layout=layout, cycle=cycle, site=site, machine_record=machine_record,
-        disagreeing=disagreeing,
+        disagreeing=disagreeing, machine_applied=any(c.kind == "machine_record" for c in corrections),
         figures=_figures(cycle, _before_figures(corrections[0]) if corrections else None),
         loaded_by=_author(cycle.loaded_by, cycle.api_key_id, _machine_names([cycle.api_key_id])) or "—",
         reasons=[reason_text(r) for r in cycle.reasons], packs=_pack_rows(cycle.packs, site.timezone, utcnow()),
@@ -1011,10 +1015,13 @@ def _local_text(value: datetime | None, tz: str) -> str:
 
 
 def _cycle_csv_rows(cycles: Iterable[Cycle], tz: str, machines: dict[int, str]) -> Iterator[list]:
+    from .curve_services import figure_sources  # noqa: PLC0415
     yield [_("Started"), _("Time zone"), _("Steriliser"), _("Cycle number"), _("Programme"), _("Temperature (°C)"),
            _("Holding time (s)"), _("Pressure (kPa)"), _("Chemical indicator"), _("Indicator class"),
            _("Printout"), _("Verdict"), _("Reasons"), _("Status"), _("Loaded by"), _("Decided by"),
-           _("Decided at"), _("Decision note")]
+           _("Decided at"), _("Decision note"), _("Source of the figures")]
+    cycles = list(cycles)
+    sources = figure_sources(cycles)
     for c in cycles:
         yield [_local_text(c.started_at, tz), tz, csv_cell(c.steriliser.name), c.cycle_number,
                csv_cell(c.programme.name), c.temperature_c, c.holding_seconds,
@@ -1023,7 +1030,7 @@ def _cycle_csv_rows(cycles: Iterable[Cycle], tz: str, machines: dict[int, str]) 
                csv_cell(reasons_text(c.reasons)), c.status,
                csv_cell(_author(c.loaded_by, c.api_key_id, machines)),
                csv_cell(c.decided_by.name if c.decided_by else ""), _local_text(c.decided_at, tz),
-               csv_cell(c.decision_note)]
+               csv_cell(c.decision_note), str(FIGURE_SOURCE_LABELS.get(sources[c.id], sources[c.id]))]
 
 
 def _test_csv_rows(tests: Iterable[SteriliserTest], tz: str, machines: dict[int, str]) -> Iterator[list]:
@@ -1076,7 +1083,7 @@ def logbook():
     machines = _machine_names(row.api_key_id for row in page.items)
     authors = {row.id: _author(row.loaded_by if f.tab == "loads" else row.performed_by, row.api_key_id, machines,
                                "" if f.tab == "loads" else row.performed_by_name) or "—" for row in page.items}
-    records, gaps, machine_records = [], {}, {}
+    records, gaps, machine_records, sources = [], {}, {}, {}
     if f.tab == "loads":
         from . import curve_services  # noqa: PLC0415 - curve_services is independent of the views; kept local
         records = list(db.session.scalars(curve_services.curves_query(actor, steriliser_id=f.steriliser_id)
@@ -1085,8 +1092,10 @@ def logbook():
                 for sid, runs in curve_services.cycle_number_gaps(
                     actor, [s.id for s in f.sterilisers if not f.steriliser_id or s.id == f.steriliser_id]).items()}
         machine_records = curve_services.curves_for_loads(page.items)
+        sources = curve_services.figure_sources(page.items)
     return render_template("sterilisation/logbook.html", f=f, page=page, reasons=reasons, authors=authors,
                            records=records, gaps=gaps, machine_records=machine_records,
+                           sources=sources, FIGURE_SOURCE_LABELS=FIGURE_SOURCE_LABELS,
                            steriliser_names={s.id: s.name for s in f.sterilisers}, source_labels=CURVE_SOURCE_LABELS)
 
 
@@ -1119,6 +1128,7 @@ def _recall_page(actor: Actor, recall: Recall, contacted_form: ContactedForm | N
     loads = [RecalledLoad(link, _pack_rows(link.cycle.packs, site.timezone, now)) for link in recall.loads]
     return render_template(
         "sterilisation/recall.html", recall=recall, site=site, loads=loads,
+        trigger_curve=services.recall_trigger_curve(recall),
         treatments=recall_treatments(actor, recall.id), show_clients=actor.can("trace.read"),
         checklist=services.recall_checklist(recall), contacted_form=contacted_form or ContactedForm(formdata=None),
         close_form=close_form or CloseRecallForm(formdata=None),

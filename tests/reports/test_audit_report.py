@@ -205,7 +205,8 @@ def test_rates_and_counts_are_the_ones_counted_by_hand(db, site, manager, data):
         "days": 14, "obligation_occurrences": 13, "obligation_missed": 3,
         "obligation_rate": pytest.approx(0.7692, abs=1e-4), "checklist_runs": 2, "checklist_incomplete": 1,
         "checklist_rate": 0.5, "findings": 3, "findings_open": 1, "failed_loads": 1, "failed_tests": 1,
-        "failed_tests_unresolved": 0, "overrides": 1, "unchecked_treatments": 1, "answers_sent_later": 0, "recalls": 1, "recalls_open": 0, "adverse_events": 1,
+        "failed_tests_unresolved": 0, "overrides": 1, "unchecked_treatments": 1, "answers_sent_later": 0,
+        "typed_figures_disagreeing": 0, "cycle_numbers_missing": 0, "recalls": 1, "recalls_open": 0, "adverse_events": 1,
         "adverse_events_reportable": 1, "training_valid": 1, "training_expiring": 0, "training_expired": 1,
         "site_overrides": 1}
 
@@ -301,7 +302,7 @@ def test_the_zip_parses_back_to_the_same_numbers_and_is_logged(db, site, manager
     tables = _csvs(body)
     assert sorted(tables) == sorted(["summary", "rates", "findings", "failed_loads", "failed_tests", "overrides",
                                      "unchecked", "recalls", "adverse_events", "training", "guidelines",
-                                     "sent_later"])
+                                     "sent_later", "disagreements", "cycle_gaps"])
     rates = {row["Key"]: (int(row["Due"]), int(row["Missed"]), int(row["Met"]), float(row["Rate"]))
              for row in tables["rates"]}
     assert rates == {"air-removal-test": (10, 2, 8, 0.8), "spore-test": (3, 1, 2, 0.6667),
