@@ -267,3 +267,81 @@ def test_the_logbook_lists_each_loads_source(client, login_as, manager, admin, a
     body = client.get("/logbook", query_string={"format": "csv"}).get_data(as_text=True)
     rows = {r["Cycle number"]: r["Source of the figures"] for r in csv.DictReader(io.StringIO(body.lstrip("\ufeff")))}
     assert rows == {"40": "typed from the printout", "41": "imported file (CSV)", "42": "data logger"}
+
+
+# --- the race with a treatment claiming a pack of the load ---------------------------------------------
+
+def test_a_pack_used_while_the_record_is_applied_stays_used(db, actor, autoclave, packed, monkeypatch):
+    """The packs are read, then a tablet claims one (conditional UPDATE there), then the record recalls the load:
+    the claimed pack is not moved back to recalled, nor its device to dirty."""
+    from sqlalchemy import update
+
+    from compliance.sterilisation.models import Pack
+    pack = packed()
+    load = services.record_cycle(actor, good_cycle(autoclave, [pack], cycle_number="50"), NOW)
+    services.release_cycle(actor, load.id, NOW)
+    db.session.commit()
+    original = services._recall_load
+
+    def recall_then_the_pack_is_used(*args, **kwargs):
+        db.session.execute(update(Pack).where(Pack.id == pack.id).values(status="used"))  # a tablet's add_pack
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_recall_load", recall_then_the_pack_is_used)
+    curve_services.import_curves(actor, record_file(50, air_fraction=0.08), NOW)
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Pack, pack.id).status == "used" and load.status == "recalled"
+    # its device went with the pack to the client: not marked dirty in the pack it left
+    assert pack.items[0].device.status == "in_service" and last_event(db, pack.items[0].device_id).kind == "sterilised"
+
+
+def test_an_import_and_a_pack_use_at_the_same_moment_leave_no_recalled_pack_in_use(app, db, actor, manager, autoclave,
+                                                                                   packed, start):
+    import threading
+
+    from compliance.extensions import db as _db
+    from compliance.sites.models import User
+    from compliance.sterilisation.models import Pack
+    from compliance.treatments.models import TreatmentPack
+    pack = packed()
+    load = services.record_cycle(actor, good_cycle(autoclave, [pack], cycle_number="51"), NOW)
+    services.release_cycle(actor, load.id, NOW)
+    treatment_id, code, manager_id, load_id = start().id, pack.label_code, manager.id, load.id
+    db.session.commit()
+    data = record_file(51, air_fraction=0.08)
+    barrier = threading.Barrier(2)
+    outcome, errors = {}, []
+
+    def run(name, operation):
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                me = actor_for_user(_db.session.get(User, manager_id))
+                outcome[name] = operation(me)
+                _db.session.commit()
+            except Exception as exc:  # noqa: BLE001 - reported below
+                _db.session.rollback()
+                errors.append(repr(exc))
+            finally:
+                _db.session.remove()
+
+    threads = [
+        threading.Thread(target=run, args=("use", lambda me: care.add_pack(me, treatment_id, code, NOW).accepted)),
+        threading.Thread(target=run, args=("import", lambda me: curve_services.import_curves(me, data, NOW)
+                                           .count("imported"))),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and outcome["import"] == 1
+    db.session.expire_all()
+    stored = db.session.scalar(select(Pack).where(Pack.label_code == code))
+    taken = db.session.scalar(select(func.count()).select_from(TreatmentPack).where(TreatmentPack.pack_id == stored.id))
+    exposed = [t.id for t in db.session.scalars(care.exposed_treatments(actor, cycle_id=load_id))]
+    if outcome["use"]:
+        assert stored.status == "used" and taken == 1 and exposed == [treatment_id]
+    else:
+        assert stored.status == "recalled" and taken == 0 and exposed == []
+    assert db.session.get(type(load), load_id).status == "recalled"
