@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -38,6 +38,7 @@ class CurveOutcome:
     cycle_number: int
     outcome: str                      # one of OUTCOMES
     curve: CycleCurve | None = None   # the stored curve (new, or the one already on record)
+    load_change: CycleCorrection | None = None  # the typed load this record gave its figures (and maybe status)
 
 
 @dataclass(frozen=True)
@@ -171,9 +172,10 @@ def import_curves(actor: Actor, data: bytes, now: datetime, filename: str = "", 
         outcomes.append(CurveOutcome(curve.steriliser_serial, curve.cycle_number, "imported", row))
     db.session.flush()
     from .services import apply_machine_record  # noqa: PLC0415 - the load's side builds on this module's reads
-    for o in outcomes:
+    for i, o in enumerate(outcomes):
         if o.outcome == "imported" and (load := load_for_curve(o.curve)) is not None:
-            apply_machine_record(actor, load.id, o.curve, now)  # the steriliser's figures win over the typed ones
+            # the steriliser's figures win over the typed ones
+            outcomes[i] = replace(o, load_change=apply_machine_record(actor, load.id, o.curve, now))
     return ImportResult(sha, tuple(outcomes))
 
 

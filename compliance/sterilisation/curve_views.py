@@ -53,7 +53,12 @@ def import_curves():
                 db.session.commit()
                 status = 200
     return render_template("sterilisation/curve_import.html", layout=_layout(), form=form, site=site,
-                           result=result, OUTCOMES=CURVE_OUTCOME_LABELS), status
+                           result=result, OUTCOMES=CURVE_OUTCOME_LABELS, figure_list=_figure_list), status
+
+
+def _figure_list(disagreements: list[dict]) -> str:
+    names = figure_names()
+    return ", ".join(str(names.get(d["figure"], d["figure"])) for d in disagreements)
 
 
 def _figure_rows(curve) -> list[tuple[str, str]]:

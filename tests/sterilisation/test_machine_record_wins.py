@@ -2,6 +2,7 @@
 the load holds the machine's figures and the verdict on its curve; the typed ones are kept in an appended
 correction with those that disagree (a finding); the load's status and packs follow the new verdict, up to a
 recall of a released load whose record fails, with the client its used pack reached."""
+import io
 from datetime import timedelta
 
 import pytest
@@ -345,3 +346,22 @@ def test_an_import_and_a_pack_use_at_the_same_moment_leave_no_recalled_pack_in_u
     else:
         assert stored.status == "recalled" and taken == 0 and exposed == []
     assert db.session.get(type(load), load_id).status == "recalled"
+
+
+def test_the_import_screen_says_what_each_record_did_to_its_load(client, login_as, manager, actor, autoclave, packed,
+                                                                db):
+    load = services.record_cycle(actor, good_cycle(autoclave, [packed()], cycle_number="60"), NOW)
+    services.release_cycle(actor, load.id, NOW)
+    db.session.commit()
+    login_as(manager)
+    body = record_file(60, air_fraction=0.08) + record_file(61).split(b"\n", 1)[1]
+    page = client.form_post("/decontamination/curves/import", {"file": (io.BytesIO(body), "usb.csv")},
+                            content_type="multipart/form-data")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html
+    row = html[html.index('<tr class="outcome-imported">'):]
+    row = row[:row.index("</tr>")]
+    assert f'<a href="/loads/{load.id}">takes the steriliser\'s figures</a>' in row
+    assert "a recall is open: contact the clients its packs reached" in row
+    assert "typed figures disagree: Holding time" in row
+    assert "none typed yet" in html  # cycle 61 has no load
