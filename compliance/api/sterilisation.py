@@ -1,7 +1,7 @@
 """Devices and sterilisation over JSON: read input → one service call → commit → respond.
 
-A site's API key is the steriliser's data logger: it reads its own site's sterilisers, tests, cycles and packs (not
-devices, device kinds or recalls) and may post steriliser tests and cycles
+A site's API key is the steriliser's data logger: it reads its own site's sterilisers, tests, cycles, cycle records
+and packs (not devices, device kinds or recalls) and may post steriliser tests, cycles and cycle records
 (the rules judge them), but it may not release or fail a load, nor change devices, packs or recalls.
 """
 from __future__ import annotations
