@@ -1,22 +1,26 @@
 """Devices and sterilisation over JSON: read input → one service call → commit → respond.
 
-A site's API key is the steriliser's data logger: it reads its own site's sterilisers, tests, cycles and packs (not
-devices, device kinds or recalls) and may post steriliser tests and cycles
+A site's API key is the steriliser's data logger: it reads its own site's sterilisers, tests, cycles, cycle records
+and packs (not devices, device kinds or recalls) and may post steriliser tests, cycles and cycle records
 (the rules judge them), but it may not release or fail a load, nor change devices, packs or recalls.
 """
 from __future__ import annotations
 
 
-from flask import current_app, request
+import io
+import json
+
+from flask import current_app, request, send_file
 from flask.views import MethodView
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import defer, selectinload
 
 from ..devices import services as devices
 from ..devices.models import Device, Steriliser
 from ..extensions import db
 from ..sterilisation import curve_services, rules
 from ..sterilisation import services
-from ..sterilisation.models import Cycle, Pack, PackItem, Recall, RecallLoad
+from ..sterilisation.models import Cycle, CurveFile, CycleCurve, Pack, PackItem, Recall, RecallLoad
 from ..timeutil import utcnow
 from .auth import api_actor, authenticate_request, error_docs
 from .blueprint import Blueprint
@@ -60,6 +64,11 @@ from .sterilisation_schemas import (
     TestResultInputSchema,
     CurveImportInputSchema,
     CurveImportResultSchema,
+    CycleRecordDetailSchema,
+    CycleRecordItemQuerySchema,
+    CycleRecordQuerySchema,
+    CycleRecordSchema,
+    curve_verdict,
 )
 
 blp = Blueprint("api_sterilisation", __name__, url_prefix="/api/v1", description=(
@@ -519,14 +528,41 @@ def _outcome_out(o) -> dict:
     curve = o.curve
     verdict = None
     if curve is not None:
-        verdict = "not_judged" if not curve.is_judged else ("pass" if curve.is_verdict_pass else "fail")
+        verdict = curve_verdict(curve)
     reasons = [] if curve is None else ([curve.refusal] if curve.refusal else list(curve.reasons))
     return {"steriliser_serial": o.steriliser_serial, "cycle_number": o.cycle_number, "outcome": o.outcome,
             "curve_id": curve.id if curve is not None else None, "verdict": verdict, "reasons": reasons}
 
 
+def _typed_load_ids(curves) -> dict[int, int]:
+    """{curve id: id of the load typed with the same steriliser and cycle number} for a page of records."""
+    curves = list(curves)
+    if not curves:
+        return {}
+    rows = db.session.execute(select(Cycle.id, Cycle.steriliser_id, Cycle.cycle_number).where(
+        Cycle.steriliser_id.in_({c.steriliser_id for c in curves}),
+        Cycle.cycle_number.in_({c.cycle_number for c in curves})))
+    by_key = {(steriliser_id, number): load_id for load_id, steriliser_id, number in rows}
+    return {c.id: by_key[(c.steriliser_id, c.cycle_number)] for c in curves
+            if (c.steriliser_id, c.cycle_number) in by_key}
+
+
 @blp.route("/cycle-records", tags=["cycles"])
 class CycleRecords(MethodView):
+    @blp.arguments(CycleRecordQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, CycleRecordSchema(many=True))
+    @blp.paginate(**PAGE)
+    @_errors(403)
+    def get(self, pagination_parameters, steriliser_id):
+        """The cycle records imported from the caller's sites' sterilisers, newest first (by the cycle's start),
+        without their samples (GET /cycle-records/{curve_id}?samples=true has them)."""
+        stmt = curve_services.curves_query(api_actor(), steriliser_id=steriliser_id).options(
+            defer(CycleCurve.samples), defer(CycleCurve.machine_log), selectinload(CycleCurve.steriliser),
+            selectinload(CycleCurve.programme), selectinload(CycleCurve.curve_file).defer(CurveFile.content))
+        page = _page(stmt, pagination_parameters)
+        loads = _typed_load_ids(page)
+        return [_With(c, load_id=loads.get(c.id)) for c in page]
+
     @blp.arguments(CurveImportInputSchema)
     @blp.response(200, CurveImportResultSchema)
     @_errors(400, 403, 422, write=True)
@@ -542,3 +578,36 @@ class CycleRecords(MethodView):
         db.session.commit()
         return {"sha256": result.sha256, "imported": result.count("imported"),
                 "unchanged": result.count("unchanged"), "cycles": [_outcome_out(o) for o in result.outcomes]}
+
+
+@blp.route("/cycle-records/<int:curve_id>", tags=["cycles"])
+class CycleRecordItem(MethodView):
+    @blp.arguments(CycleRecordItemQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, CycleRecordDetailSchema)
+    @_errors(403, 404)
+    def get(self, curve_id, samples):
+        """One cycle record: its figures, verdict and reasons, its file's SHA-256, the load typed with the same
+        number, and with ?samples=true its samples as stored."""
+        curve = curve_services.get_curve(api_actor(), curve_id)
+        load = curve_services.load_for_curve(curve)
+        return _With(curve, load_id=load.id if load is not None else None,
+                     samples=json.loads(curve.samples) if samples else None)
+
+
+@blp.route("/cycle-records/<int:curve_id>/file", tags=["cycles"])
+class CycleRecordFile(MethodView):
+    @blp.response(200, {"type": "string", "format": "binary"}, content_type="application/octet-stream", description=(
+        "The file as it was imported, byte for byte (a body posted to POST /cycle-records is kept as a file "
+        "too); its SHA-256 in X-Content-SHA256"), headers={"X-Content-SHA256": {
+            "description": "The SHA-256 of the body, as hex", "schema": {"type": "string"}}})
+    @_errors(403, 404)
+    def get(self, curve_id):
+        """The file a cycle record was imported from, as it was imported."""
+        actor = api_actor()
+        row = curve_services.get_curve_file(actor, curve_services.get_curve(actor, curve_id).curve_file_id)
+        name = "".join(c for c in (row.filename or "") if c.isprintable() and c not in '/\\"') or \
+            f"cycle-records-{row.id}"
+        response = send_file(io.BytesIO(row.content), mimetype="application/octet-stream",
+                             as_attachment=True, download_name=name, etag=False, last_modified=None, max_age=0)
+        response.headers["X-Content-SHA256"] = row.sha256
+        return response

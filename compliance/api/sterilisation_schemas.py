@@ -617,3 +617,81 @@ class CurveImportResultSchema(BoundedSchema):
     imported = fields.Integer()
     unchanged = fields.Integer()
     cycles = fields.List(fields.Nested(CurveOutcomeSchema))
+
+
+# --- reading cycle records back ------------------------------------------------------------------------------
+
+VERDICTS = ("pass", "fail", "not_judged")
+
+
+def curve_verdict(curve) -> str:
+    """pass or fail from the curve's checks, or not_judged when the curve was too sparse to judge."""
+    return "not_judged" if not curve.is_judged else ("pass" if curve.is_verdict_pass else "fail")
+
+
+class CycleRecordQuerySchema(BoundedSchema):
+    steriliser_id = fields.Integer(load_default=None)
+
+
+class CycleRecordItemQuerySchema(BoundedSchema):
+    samples = fields.Boolean(load_default=False, metadata={
+        "description": "Also answer the samples, as [[seconds from the start, °C, kPa absolute], …]"})
+
+
+class CurveFileBriefSchema(BoundedSchema):
+    """The file the record was imported from, kept whole: GET /cycle-records/{curve_id}/file answers its bytes."""
+
+    id = fields.Integer()
+    filename = fields.String()
+    media_type = fields.String()
+    size_bytes = fields.Integer()
+    sha256 = fields.String()
+    created_at = UTCDateTimeField()
+
+
+class CycleRecordSchema(BoundedSchema):
+    """One cycle as the steriliser recorded it, judged from its curve: the figures, the verdict and its reasons, the
+    file it came from, and the load typed by a person with the same steriliser and cycle number (if any). Seconds
+    count from the cycle's start."""
+
+    id = fields.Integer()
+    site_id = fields.Integer()
+    steriliser_id = fields.Integer()
+    steriliser_serial = fields.Function(lambda c: c.steriliser.serial, metadata={"type": "string"})
+    cycle_number = fields.Integer(metadata={"description": "The machine's own cycle counter"})
+    programme_id = fields.Integer()
+    programme = fields.Function(lambda c: c.programme.name, metadata={
+        "type": "string", "description": "The steriliser's programme the record was judged against"})
+    programme_text = fields.String(metadata={"description": "The programme as the machine names it"})
+    started_at = UTCDateTimeField()
+    source_format = fields.String(metadata={"description": "The file's format: generic-csv, generic-json or "
+                                                           "statclave-g4 (more as adapters are added)"})
+    sample_count = fields.Integer()
+    holding_seconds = DecimalString(1, allow_none=True, metadata={
+        "description": "Holding time in the band [set, set + limit]; null when the curve never stayed in it"})
+    holding_start_s = DecimalString(1, allow_none=True)
+    holding_end_s = DecimalString(1, allow_none=True)
+    equilibration_seconds = DecimalString(1, allow_none=True)
+    max_temperature_c = DecimalString(1, allow_none=True)
+    steam_deviation_k = DecimalString(2, allow_none=True, metadata={
+        "description": "The largest measured minus saturation temperature in the holding time"})
+    min_holding_pressure_kpa = DecimalString(1, allow_none=True)
+    machine_passed = fields.Boolean(allow_none=True, metadata={"description": "The machine's own verdict, if given"})
+    verdict = fields.Function(curve_verdict, metadata={"type": "string", "enum": list(VERDICTS)})
+    reasons = fields.List(fields.Nested(ReasonSchema), metadata={"description": "Why the curve fails its checks"})
+    refusal = fields.Nested(ReasonSchema, allow_none=True, metadata={
+        "description": "Why the curve was not judged (too sparse), else null"})
+    guideline_version = fields.String()
+    file = fields.Nested(CurveFileBriefSchema, attribute="curve_file")
+    load_id = fields.Integer(allow_none=True, metadata={
+        "description": "The load typed by a person with this steriliser and cycle number (GET /cycles/{cycle_id})"})
+    created_at = UTCDateTimeField(metadata={"description": "When it was imported"})
+
+
+class CycleRecordDetailSchema(CycleRecordSchema):
+    machine_log = fields.String(metadata={"description": "The machine's own log text, if the file had one"})
+    # Raw: up to 50,000 samples are answered as stored, not passed through a field each.
+    samples = fields.Raw(allow_none=True, metadata={
+        "type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 3,
+                                                     "maxItems": 3},
+        "description": "[[seconds from the start, °C, kPa absolute], …] with ?samples=true, else null"})

@@ -1171,4 +1171,4 @@ def close_recall(recall_id: int):
     if not isinstance(outcome, int):
         return outcome
     return _recall_page(actor, services.get_recall(actor, recall_id), close_form=form, status=outcome)
-from . import curve_views  # noqa: E402,F401  (registers the cycle-record routes on this blueprint)
+from . import curve_views, load_pdf  # noqa: E402,F401  (register the cycle-record and load PDF routes on this blueprint)

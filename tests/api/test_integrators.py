@@ -31,7 +31,8 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 # Everything a data logger needs of its site, and nothing more.
 MACHINE_READS = {"/api/v1/me", "/api/v1/sterilisers", "/api/v1/sterilisers/{steriliser_id}",
                  "/api/v1/steriliser-tests", "/api/v1/steriliser-tests/{test_id}", "/api/v1/cycles",
-                 "/api/v1/cycles/{cycle_id}", "/api/v1/packs", "/api/v1/packs/{code}"}
+                 "/api/v1/cycles/{cycle_id}", "/api/v1/packs", "/api/v1/packs/{code}",
+                 "/api/v1/cycle-records", "/api/v1/cycle-records/{curve_id}", "/api/v1/cycle-records/{curve_id}/file"}
 
 # Lists that need a query to be read at all (else 422, whoever asks).
 QUERIES = {"/api/v1/rates": "?site_id={site_id}", "/api/v1/look-back": "?cycle_id={cycle_id}"}

@@ -25,7 +25,7 @@ ADMIN, ADMIN_PASSWORD = "admin@demo.clinic", "demo-password-2026"
 # Not an HTML page: files, exports, the API's own description.
 NOT_PAGES = {"audit.export_zip", "reports.audit_report_pdf", "reports.audit_report_zip", "api-docs.openapi_json",
              "checklists.answer_file", "checklists_admin.run_file", "health.healthz",
-             "sterilisation.download_curve_file",
+             "sterilisation.download_curve_file", "sterilisation.load_pdf",
              "checklists.now_summary", "sterilisation.now_summary",  # (and fragments the Now screen loads)
              "offline.fresh_token"}  # JSON for the tablet's script
 # Pages that need a query string to show anything: the one each gets.
