@@ -164,6 +164,16 @@ class BoundedInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+RAW_BODY = "compliance.raw_body"
+
+
+def raw_body() -> bytes:
+    """The request's body byte for byte, as the client sent it (a JSON body's later readers see it normalised)."""
+    from flask import request
+
+    return request.environ.get(RAW_BODY) or request.get_data()
+
+
 # --- wiring ------------------------------------------------------------------------------------
 
 def _refuse_text(exc: TextRefused):
@@ -185,6 +195,7 @@ def guard_request() -> None:
             raw = request.get_data(cache=True)
             if raw.strip():
                 checked = strict_json(raw)
+                request.environ[RAW_BODY] = raw  # as sent: kept as evidence where a body is (cycle records)
                 # The body every later reader sees (Flask's get_json, webargs): checked and normalised.
                 request._cached_data = json.dumps(checked, ensure_ascii=False).encode("utf-8")
     except TextRefused as exc:

@@ -15,6 +15,7 @@ from flask.views import MethodView
 from sqlalchemy import select
 from sqlalchemy.orm import defer, selectinload
 
+from ..boundary import raw_body
 from ..devices import services as devices
 from ..devices.models import Device, Steriliser
 from ..extensions import db
@@ -62,6 +63,7 @@ from .sterilisation_schemas import (
     SteriliserTestQuerySchema,
     SteriliserTestSchema,
     TestResultInputSchema,
+    CurveFileQuerySchema,
     CurveImportInputSchema,
     CurveImportResultSchema,
     CycleRecordDetailSchema,
@@ -530,8 +532,18 @@ def _outcome_out(o) -> dict:
     if curve is not None:
         verdict = curve_verdict(curve)
     reasons = [] if curve is None else ([curve.refusal] if curve.refusal else list(curve.reasons))
+    change = o.load_change
+    load = None if change is None else {
+        "cycle_id": change.cycle_id, "status_before": change.status_before, "status_after": change.status_after,
+        "correction_id": change.id, "disagreements": list(change.disagreements or [])}
     return {"steriliser_serial": o.steriliser_serial, "cycle_number": o.cycle_number, "outcome": o.outcome,
-            "curve_id": curve.id if curve is not None else None, "verdict": verdict, "reasons": reasons}
+            "curve_id": curve.id if curve is not None else None, "verdict": verdict, "reasons": reasons,
+            "load": load}
+
+
+def _result_out(result) -> dict:
+    return {"sha256": result.sha256, "imported": result.count("imported"), "unchanged": result.count("unchanged"),
+            "cycles": [_outcome_out(o) for o in result.outcomes]}
 
 
 def _typed_load_ids(curves) -> dict[int, int]:
@@ -573,11 +585,35 @@ class CycleRecords(MethodView):
         is answered. A cycle already on record with the same curve changes nothing ("unchanged"); another curve
         under the same steriliser and cycle number is not imported ("conflict"). A body that can't be read as
         curves answers 422."""
-        result = curve_services.import_curves(api_actor(), request.get_data(), utcnow(), filename="api.json",
+        result = curve_services.import_curves(api_actor(), raw_body(), utcnow(), filename="api.json",
                                               media_type="application/json", error_field="cycles")
         db.session.commit()
-        return {"sha256": result.sha256, "imported": result.count("imported"),
-                "unchanged": result.count("unchanged"), "cycles": [_outcome_out(o) for o in result.outcomes]}
+        return _result_out(result)
+
+
+FILE_BODY = {"required": True, "description": (
+    "The file as the steriliser (or its USB export) wrote it: the generic CSV or JSON (docs/curve-format.md) or a "
+    "SciCan STATCLAVE G4 cycleData JSON; the adapter is chosen from the content"),
+    "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("text/csv", "application/json", "application/octet-stream")}}
+
+
+@blp.route("/cycle-records/files", tags=["cycles"])
+class CycleRecordFiles(MethodView):
+    @blp.arguments(CurveFileQuerySchema, location="query", as_kwargs=True)
+    @blp.doc(requestBody=FILE_BODY)
+    @blp.response(200, CurveImportResultSchema)
+    @_errors(400, 403, 404, 413, 422, write=True)
+    def post(self, filename, steriliser_id):
+        """Import a file of cycle records as it is (a data logger forwarding the steriliser's files): any format an
+        adapter reads, one or many cycles, kept byte for byte under its SHA-256 like an upload on the screen. As
+        POST /cycle-records otherwise: each cycle's outcome, the load it changed, "unchanged" for a cycle already
+        on record. A file that can't be read answers 422 at `file` with the reason."""
+        result = curve_services.import_curves(api_actor(), raw_body(), utcnow(), filename=filename,
+                                              media_type=request.mimetype or "application/octet-stream",
+                                              steriliser_id=steriliser_id)
+        db.session.commit()
+        return _result_out(result)
 
 
 @blp.route("/cycle-records/<int:curve_id>", tags=["cycles"])

@@ -608,6 +608,27 @@ class CurveOutcomeSchema(BoundedSchema):
     curve_id = fields.Integer(allow_none=True)
     verdict = fields.String(allow_none=True, metadata={"enum": ["pass", "fail", "not_judged", None]})
     reasons = fields.List(fields.Nested(ReasonSchema))
+    load = fields.Nested(lambda: CurveLoadChangeSchema(), allow_none=True, metadata={"description": (
+        "The load typed with this cycle number, which took the steriliser's figures (null: none typed yet, or the "
+        "record was not imported or is too sparse to judge)")})
+
+
+class CurveLoadChangeSchema(BoundedSchema):
+    cycle_id = fields.Integer()
+    status_before = fields.String(metadata={"enum": list(CYCLE_STATUSES)})
+    status_after = fields.String(metadata={"enum": list(CYCLE_STATUSES), "description": (
+        "recalled: the load had been released; a recall is open (GET /recalls)")})
+    correction_id = fields.Integer()
+    disagreements = fields.List(fields.Dict(), metadata={"description": (
+        "Typed figures off the machine's by more than the pack's tolerance: {figure, typed, machine_low, "
+        "machine_high}")})
+
+
+class CurveFileQuerySchema(BoundedSchema):
+    filename = fields.String(load_default="", validate=validate.Length(max=255), metadata={
+        "description": "The file's name as the steriliser wrote it (kept with the file)"})
+    steriliser_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1), metadata={
+        "description": "The steriliser, for a file that doesn't name its serial (a STATCLAVE G4 cycleData alone)"})
 
 
 class CurveImportResultSchema(BoundedSchema):

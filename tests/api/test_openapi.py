@@ -83,7 +83,7 @@ def test_openapi_declares_cookie_csrf_and_bearer_security_schemes(spec):
 
 def test_every_write_operation_requires_the_csrf_header_with_a_session(spec):
     writes = [(path, method, op) for path, method, op in _operations(spec) if method != "get"]
-    assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13 + 20 + 15 + 4 + 3 + 2
+    assert len(writes) == sum(len(methods - {"get"}) for methods in ENDPOINTS.values()) == 13 + 21 + 15 + 4 + 3 + 2
     for path, method, operation in writes:
         assert operation["security"] == [{"sessionCookie": [], "csrfToken": []}, {"siteApiKey": []},
                                          {"siteApiKeyHeader": []}], path

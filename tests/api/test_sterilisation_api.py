@@ -822,6 +822,7 @@ ENDPOINTS = {
     "/api/v1/cycle-records": {"get", "post"},
     "/api/v1/cycle-records/{curve_id}": {"get"},
     "/api/v1/cycle-records/{curve_id}/file": {"get"},
+    "/api/v1/cycle-records/files": {"post"},
     "/api/v1/reprocessing/clean": {"post"},
     "/api/v1/reprocessing/inspect": {"post"},
     "/api/v1/packs": {"get", "post"},
