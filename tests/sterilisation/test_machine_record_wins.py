@@ -365,3 +365,53 @@ def test_the_import_screen_says_what_each_record_did_to_its_load(client, login_a
     assert "a recall is open: contact the clients its packs reached" in row
     assert "typed figures disagree: Holding time" in row
     assert "none typed yet" in html  # cycle 61 has no load
+
+
+def test_a_release_and_a_failing_record_at_the_same_moment_leave_no_sterile_pack(app, db, actor, manager, autoclave,
+                                                                                 packed):
+    import threading
+
+    from compliance.extensions import db as _db
+    from compliance.sites.models import User
+    from compliance.sterilisation.models import Cycle, Pack
+    pack = packed()
+    load = services.record_cycle(actor, good_cycle(autoclave, [pack], cycle_number="70"), NOW)
+    load_id, pack_id, manager_id = load.id, pack.id, manager.id
+    db.session.commit()  # the test's own session holds no lock while the two race
+    data = record_file(70, air_fraction=0.08)
+    barrier = threading.Barrier(2)
+    outcome, errors = {}, []
+
+    def run(name, operation):
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                me = actor_for_user(_db.session.get(User, manager_id))
+                outcome[name] = operation(me)
+                _db.session.commit()
+            except Conflict as exc:
+                _db.session.rollback()
+                outcome[name] = exc
+            except Exception as exc:  # noqa: BLE001 - reported below
+                _db.session.rollback()
+                errors.append(repr(exc))
+            finally:
+                _db.session.remove()
+
+    threads = [
+        threading.Thread(target=run, args=("release", lambda me: services.release_cycle(me, load_id, NOW).status)),
+        threading.Thread(target=run, args=("import", lambda me: curve_services.import_curves(me, data, NOW)
+                                           .count("imported"))),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and outcome["import"] == 1
+    db.session.expire_all()
+    status = db.session.get(Cycle, load_id).status
+    pack_status = db.session.get(Pack, pack_id).status
+    if outcome["release"] == "released":  # released first, then recalled by the record
+        assert (status, pack_status) == ("recalled", "recalled")
+    else:  # the record failed it first: the release is refused
+        assert isinstance(outcome["release"], Conflict) and (status, pack_status) == ("failed", "failed")
