@@ -884,12 +884,7 @@ def correct_cycle(actor: Actor, cycle_id: int, data: dict, now: datetime,
                                          pack_id=pack.id, cycle_id=cycle.id, note=reason)
     correction = CycleCorrection(
         site_id=cycle.site_id, cycle=cycle,
-        temperature_c_before=before.temperature_c, temperature_c_after=figures.temperature_c,
-        pressure_kpa_before=before.pressure_kpa, pressure_kpa_after=figures.pressure_kpa,
-        holding_seconds_before=before.holding_seconds, holding_seconds_after=figures.holding_seconds,
-        indicator_passed_before=before.indicator_passed, indicator_passed_after=figures.indicator_passed,
-        indicator_class_before=before.indicator_class, indicator_class_after=figures.indicator_class,
-        printout_ref_before=before.printout_ref, printout_ref_after=figures.printout_ref,
+        **_figures_change(before, figures),
         is_verdict_pass_before=verdict_before, is_verdict_pass_after=verdict.passed,
         reasons_before=reasons_before, reasons_after=[r.as_dict() for r in verdict.reasons],
         status_before=status_before, status_after=status_after, reason=reason, corrected_by_id=actor.user_id,
@@ -905,6 +900,13 @@ def correct_cycle(actor: Actor, cycle_id: int, data: dict, now: datetime,
         cycle.decided_at = now if status_after == "failed" else None  # failed by the rules, or awaiting a person
     db.session.flush()
     return correction
+
+
+def _figures_change(before: rules.CycleFigures, after: rules.CycleFigures) -> dict:
+    """A correction's figure columns: each figure before and after."""
+    return {f"{name}_{when}": getattr(figures, name) for name in (
+        "temperature_c", "pressure_kpa", "holding_seconds", "indicator_passed", "indicator_class", "printout_ref")
+        for when, figures in (("before", before), ("after", after))}
 
 
 def _check_devices_untouched(cycle: Cycle, packs: list[Pack]) -> None:
@@ -944,12 +946,7 @@ def _append_machine_correction(actor: Actor, cycle: Cycle, machine: CycleCurve, 
     file = db.session.get(CurveFile, machine.curve_file_id)
     correction = CycleCorrection(
         site_id=cycle.site_id, cycle=cycle, kind="machine_record", curve_id=machine.id,
-        temperature_c_before=before.temperature_c, temperature_c_after=after.temperature_c,
-        pressure_kpa_before=before.pressure_kpa, pressure_kpa_after=after.pressure_kpa,
-        holding_seconds_before=before.holding_seconds, holding_seconds_after=after.holding_seconds,
-        indicator_passed_before=before.indicator_passed, indicator_passed_after=after.indicator_passed,
-        indicator_class_before=before.indicator_class, indicator_class_after=after.indicator_class,
-        printout_ref_before=before.printout_ref, printout_ref_after=after.printout_ref,
+        **_figures_change(before, after),
         is_verdict_pass_before=passed_before, is_verdict_pass_after=verdict.passed,
         reasons_before=reasons_before, reasons_after=[r.as_dict() for r in verdict.reasons],
         status_before=status_before, status_after=status_after,

@@ -104,3 +104,39 @@ def good_cycle(steriliser, packs=(), **overrides):
             "pack_codes": [p.label_code for p in packs], "started_at": (NOW - timedelta(minutes=30)).isoformat()}
     data.update(overrides)
     return data
+
+
+def race(app, user_id: int, operations: dict) -> tuple[dict, list[str]]:
+    """Run each operation(actor) at the same moment, each in its own thread and database session, as the user;
+    returns {name: result, or the Conflict it raised} and the repr of any other error."""
+    import threading
+
+    from compliance.errors import Conflict
+    from compliance.extensions import db
+    from compliance.sites.models import User
+
+    barrier = threading.Barrier(len(operations))
+    outcome, errors = {}, []
+
+    def run(name, operation):
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                me = actor_for_user(db.session.get(User, user_id))
+                outcome[name] = operation(me)
+                db.session.commit()
+            except Conflict as exc:
+                db.session.rollback()
+                outcome[name] = exc
+            except Exception as exc:  # noqa: BLE001 - reported to the test
+                db.session.rollback()
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=item) for item in operations.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return outcome, errors

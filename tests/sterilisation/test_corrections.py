@@ -1,6 +1,5 @@
 """A typed figure that fails a load is confirmed before it is stored; a manager corrects a load's figures with a
 reason while none of its packs was used: appended, judged again in the load's own context, packs and devices follow."""
-import threading
 from datetime import timedelta
 
 import pytest
@@ -12,13 +11,11 @@ from compliance.auth.actor import actor_for_user
 from compliance.auth.services import actor_for_api_key, create_api_key
 from compliance.devices.models import DeviceEvent
 from compliance.errors import Conflict, Forbidden, Invalid, NotFound
-from compliance.extensions import db as _db
-from compliance.sites.models import User
 from compliance.sterilisation import services
 from compliance.sterilisation.models import Cycle, CycleCorrection, Pack
 from compliance.treatments import services as care
 from compliance.treatments.models import TreatmentPack
-from tests.sterilisation.conftest import NOW, good_cycle
+from tests.sterilisation.conftest import NOW, good_cycle, race
 from tests.treatments.conftest import client_row, start, trained_nurse  # noqa: F401  (fixtures)
 
 TYPO = "143.6"  # typed for 134.6: over the 137.0 °C limit of a 134 °C programme
@@ -288,34 +285,10 @@ def test_a_correction_and_a_pack_use_at_the_same_moment_exactly_one_wins(app, db
     cycle = passed_load(release=True)
     treatment_id, cycle_id, code, manager_id = start().id, cycle.id, cycle.packs[0].label_code, manager.id
     db.session.commit()  # the test's own session holds no lock while the two race
-    barrier = threading.Barrier(2)
-    outcome, errors = {}, []
-
-    def run(name, operation):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                me = actor_for_user(_db.session.get(User, manager_id))
-                outcome[name] = operation(me)
-                _db.session.commit()
-            except Conflict as exc:
-                _db.session.rollback()
-                outcome[name] = exc
-            except Exception as exc:  # noqa: BLE001 - reported below
-                _db.session.rollback()
-                errors.append(repr(exc))
-            finally:
-                _db.session.remove()
-
-    threads = [
-        threading.Thread(target=run, args=("use", lambda me: care.add_pack(me, treatment_id, code, NOW).accepted)),
-        threading.Thread(target=run, args=("correct", lambda me: services.correct_cycle(
-            me, cycle_id, _figures(holding_seconds="100"), NOW, confirm_failure=True).id)),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    outcome, errors = race(app, manager_id, {
+        "use": lambda me: care.add_pack(me, treatment_id, code, NOW).accepted,
+        "correct": lambda me: services.correct_cycle(me, cycle_id, _figures(holding_seconds="100"), NOW,
+                                                     confirm_failure=True).id})
     assert errors == []
     used, corrected = outcome["use"] is True, isinstance(outcome["correct"], int)
     assert used != corrected, outcome

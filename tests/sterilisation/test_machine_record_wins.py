@@ -16,7 +16,7 @@ from compliance.sterilisation import curve_services, services
 from compliance.sterilisation.curve_physics import curve_csv, make_curve
 from compliance.sterilisation.models import CycleCorrection, Recall, RecallLoad
 from compliance.treatments import services as care
-from tests.sterilisation.conftest import NOW, good_cycle
+from tests.sterilisation.conftest import NOW, good_cycle, race
 from tests.treatments.conftest import client_row, start, trained_nurse  # noqa: F401  (fixtures)
 
 HEADER = "steriliser_serial,cycle_number,programme,started_at,seconds,temperature_c,pressure_kpa\n"
@@ -299,10 +299,6 @@ def test_a_pack_used_while_the_record_is_applied_stays_used(db, actor, autoclave
 
 def test_an_import_and_a_pack_use_at_the_same_moment_leave_no_recalled_pack_in_use(app, db, actor, manager, autoclave,
                                                                                    packed, start):
-    import threading
-
-    from compliance.extensions import db as _db
-    from compliance.sites.models import User
     from compliance.sterilisation.models import Pack
     from compliance.treatments.models import TreatmentPack
     pack = packed()
@@ -311,31 +307,9 @@ def test_an_import_and_a_pack_use_at_the_same_moment_leave_no_recalled_pack_in_u
     treatment_id, code, manager_id, load_id = start().id, pack.label_code, manager.id, load.id
     db.session.commit()
     data = record_file(51, air_fraction=0.08)
-    barrier = threading.Barrier(2)
-    outcome, errors = {}, []
-
-    def run(name, operation):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                me = actor_for_user(_db.session.get(User, manager_id))
-                outcome[name] = operation(me)
-                _db.session.commit()
-            except Exception as exc:  # noqa: BLE001 - reported below
-                _db.session.rollback()
-                errors.append(repr(exc))
-            finally:
-                _db.session.remove()
-
-    threads = [
-        threading.Thread(target=run, args=("use", lambda me: care.add_pack(me, treatment_id, code, NOW).accepted)),
-        threading.Thread(target=run, args=("import", lambda me: curve_services.import_curves(me, data, NOW)
-                                           .count("imported"))),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    outcome, errors = race(app, manager_id, {
+        "use": lambda me: care.add_pack(me, treatment_id, code, NOW).accepted,
+        "import": lambda me: curve_services.import_curves(me, data, NOW).count("imported")})
     assert errors == [] and outcome["import"] == 1
     db.session.expire_all()
     stored = db.session.scalar(select(Pack).where(Pack.label_code == code))
@@ -369,44 +343,15 @@ def test_the_import_screen_says_what_each_record_did_to_its_load(client, login_a
 
 def test_a_release_and_a_failing_record_at_the_same_moment_leave_no_sterile_pack(app, db, actor, manager, autoclave,
                                                                                  packed):
-    import threading
-
-    from compliance.extensions import db as _db
-    from compliance.sites.models import User
     from compliance.sterilisation.models import Cycle, Pack
     pack = packed()
     load = services.record_cycle(actor, good_cycle(autoclave, [pack], cycle_number="70"), NOW)
     load_id, pack_id, manager_id = load.id, pack.id, manager.id
     db.session.commit()  # the test's own session holds no lock while the two race
     data = record_file(70, air_fraction=0.08)
-    barrier = threading.Barrier(2)
-    outcome, errors = {}, []
-
-    def run(name, operation):
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                me = actor_for_user(_db.session.get(User, manager_id))
-                outcome[name] = operation(me)
-                _db.session.commit()
-            except Conflict as exc:
-                _db.session.rollback()
-                outcome[name] = exc
-            except Exception as exc:  # noqa: BLE001 - reported below
-                _db.session.rollback()
-                errors.append(repr(exc))
-            finally:
-                _db.session.remove()
-
-    threads = [
-        threading.Thread(target=run, args=("release", lambda me: services.release_cycle(me, load_id, NOW).status)),
-        threading.Thread(target=run, args=("import", lambda me: curve_services.import_curves(me, data, NOW)
-                                           .count("imported"))),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    outcome, errors = race(app, manager_id, {
+        "release": lambda me: services.release_cycle(me, load_id, NOW).status,
+        "import": lambda me: curve_services.import_curves(me, data, NOW).count("imported")})
     assert errors == [] and outcome["import"] == 1
     db.session.expire_all()
     status = db.session.get(Cycle, load_id).status
