@@ -106,6 +106,7 @@ COLUMN_LABELS = {
     "subject_type": _l("Subject type"), "supervised_by_id": _l("Supervised by"), "text_body": _l("Text"),
     "title": _l("Title"), "token_hash": _l("Token hash"), "trigger_test_id": _l("Test that triggered it"),
     "disagreements": _l("Typed figures that disagree"),
+    "limits": _l("Numbers it was judged by"),
     "unit_id": _l("Single-use unit"), "used_at": _l("Used at"), "version_id": _l("Checklist template version"),
     "void_reason": _l("Reason for withdrawing"), "what": _l("What"), "window_days": _l("Window (days)"),
 }

@@ -93,11 +93,13 @@ def chart_for(curve) -> Markup:
     from .curve_services import samples_of  # noqa: PLC0415
     from .curve_services import pack_for_site  # noqa: PLC0415
     seconds, temps, pressures = samples_of(curve)
-    band = float(pack_for_site(curve.site_id).number("cycle-parameters-met", "max_temperature_over_set_c"))
+    judged_by = curve.limits or {}  # the numbers in force when it was judged (older records: today's)
+    band = float(judged_by.get("band_over_set_c") or
+                 pack_for_site(curve.site_id).number("cycle-parameters-met", "max_temperature_over_set_c"))
     holding = None
     if curve.holding_start_s is not None and curve.holding_end_s is not None:
         holding = (float(curve.holding_start_s), float(curve.holding_end_s))
-    set_c = float(curve.programme.temperature_c)
+    set_c = float(judged_by.get("set_temperature_c") or curve.programme.temperature_c)
     summary = _("Temperature and pressure of cycle %(n)s against time; the band %(low)s–%(high)s °C is shaded, and "
                 "the holding time in it.", n=curve.cycle_number, low=f"{set_c:g}", high=f"{set_c + band:g}")
     return curve_svg(seconds, temps, pressures, set_c=set_c, band_c=band, holding=holding,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -155,8 +155,8 @@ def import_curves(actor: Actor, data: bytes, now: datetime, filename: str = "", 
             outcomes.append(CurveOutcome(curve.steriliser_serial, curve.cycle_number, "unknown_programme"))
             continue
         guideline = pack_for_site(steriliser.site_id)
-        verdict = curves.judge_curve(curve.seconds, curve.temperature_c, curve.pressure_kpa,
-                                     curve_limits(guideline, programme))
+        limits = curve_limits(guideline, programme)
+        verdict = curves.judge_curve(curve.seconds, curve.temperature_c, curve.pressure_kpa, limits)
         row = CycleCurve(
             site_id=steriliser.site_id, steriliser_id=steriliser.id, cycle_number=curve.cycle_number,
             programme_id=programme.id, programme_text=curve.programme[:80], started_at=curve.started_at,
@@ -166,8 +166,8 @@ def import_curves(actor: Actor, data: bytes, now: datetime, filename: str = "", 
             machine_passed=curve.machine_passed, machine_log=curve.log_text, is_judged=verdict.judged,
             refusal=verdict.refusal.as_dict() if verdict.refusal else None, **_figures(verdict),
             is_verdict_pass=verdict.passed, reasons=[r.as_dict() for r in verdict.reasons],
-            guideline_version=guideline.version, imported_by_id=actor.user_id, api_key_id=actor.api_key_id,
-            created_at=now)
+            guideline_version=guideline.version, limits=asdict(limits), imported_by_id=actor.user_id,
+            api_key_id=actor.api_key_id, created_at=now)
         db.session.add(row)
         outcomes.append(CurveOutcome(curve.steriliser_serial, curve.cycle_number, "imported", row))
     db.session.flush()

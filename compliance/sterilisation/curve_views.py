@@ -103,8 +103,27 @@ def show_curve(curve_id: int):
     return render_template(
         "sterilisation/curve.html", layout=_layout(), curve=curve, site=site, load=load, refusal=refusal,
         reasons=[reason_text(r) for r in curve.reasons], figures=_figure_rows(curve),
-        compare=compare_rows(curve, load) if load else [], chart=curve_chart(curve),
+        compare=compare_rows(curve, load) if load else [], chart=curve_chart(curve), judged_by=judged_by_text(curve),
         source=CURVE_SOURCE_LABELS.get(curve.source_format, curve.source_format))
+
+
+def judged_by_text(curve) -> str:
+    """The numbers the curve was judged by, in words ("" for a record kept before they were stored)."""
+    limits = curve.limits
+    if not limits:
+        return ""
+
+    def n(value) -> str:
+        return number(Decimal(f"{float(value):.2f}".rstrip("0").rstrip(".")))
+
+    text = _("band %(low)s–%(high)s °C, at least %(holding)s s in it; steam within %(tolerance)s K of saturation; "
+             "at least %(rate)s samples a minute, no gap over %(gap)s s", low=n(limits["set_temperature_c"]),
+             high=n(limits["set_temperature_c"] + limits["band_over_set_c"]), holding=n(limits["min_holding_seconds"]),
+             tolerance=n(limits["steam_tolerance_k"]), rate=n(limits["min_samples_per_minute"]),
+             gap=n(limits["max_gap_seconds"]))
+    if limits.get("min_pressure_kpa") is not None:
+        text += _("; at least %(kpa)s kPa", kpa=n(limits["min_pressure_kpa"]))
+    return text
 
 
 @bp.get("/curves/files/<int:file_id>")

@@ -282,6 +282,8 @@ class CycleCurve(db.Model):
     is_verdict_pass: Mapped[bool] = mapped_column()
     reasons: Mapped[list] = mapped_column(JSON, default=list)
     guideline_version: Mapped[str] = mapped_column(String(40), default="")
+    # The numbers it was judged by (curves.CurveLimits as a dict): the chart and page show these, not today's
+    limits: Mapped[dict | None] = mapped_column(JSON)
     imported_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -209,3 +209,21 @@ def test_a_file_with_any_name_downloads(client, login_as, manager, autoclave, db
     assert download.status_code == 200 and download.data == data
     disposition = download.headers["Content-Disposition"]
     assert disposition.startswith("attachment;") and "filename*=UTF-8''Siklus%201042%20%E2%80%93%20" in disposition
+
+
+def test_a_record_keeps_the_numbers_it_was_judged_by(client, login_as, manager, actor, autoclave, now, db):
+    from compliance.sterilisation.curve_chart import chart_for
+    [outcome] = curve_services.import_curves(actor, two_cycles()[:two_cycles().index(b"\nSC-0001,1043")] + b"\n",
+                                             now).outcomes
+    db.session.commit()
+    curve = outcome.curve
+    assert curve.limits == {"set_temperature_c": 134.0, "min_holding_seconds": 180, "band_over_set_c": 3.0,
+                            "steam_tolerance_k": 2.0, "min_samples_per_minute": 12.0, "max_gap_seconds": 10.0,
+                            "min_pressure_kpa": None}
+    login_as(manager)
+    page = client.get(f"/curves/{curve.id}").get_data(as_text=True)
+    assert ("band 134–137 °C, at least 180 s in it; steam within 2 K of saturation; at least 12 samples a minute, "
+            "no gap over 10 s") in page
+    # the chart draws the band it was judged by, whatever the numbers are today
+    curve.limits = {**curve.limits, "band_over_set_c": 2.0}
+    assert "the band 134–136 °C is shaded" in str(chart_for(curve))
