@@ -27,7 +27,7 @@ from ..schedule import subjects
 from ..schedule.models import Finding, Obligation
 from ..sites.models import Site, TrainingRecord, User, user_sites
 from ..sites.rules import current_expiries, training_status
-from ..sterilisation.curve_services import missing_numbers
+from ..sterilisation.curve_services import number_gaps
 from ..sterilisation.models import Cycle, CycleCorrection, CycleCurve, Pack, Recall, RecallLoad, SteriliserTest
 from ..timeutil import local_today
 from ..treatments.models import AdverseEvent, Client, GateAttempt, GateOverride, Treatment, TreatmentPack
@@ -456,26 +456,15 @@ def _cycle_gaps(windows, sites) -> tuple[CycleGapRow, ...]:
     """Per steriliser with records from the machine: the runs of numbers missing between its lowest and highest
     imported ones (neither imported nor typed), in the period of the record after each run."""
     out: list[CycleGapRow] = []
-    site_ids = [w.site_id for w in windows]
-    with_curves = db.session.scalars(select(CycleCurve.steriliser_id).where(CycleCurve.site_id.in_(site_ids))
-                                     .distinct()).all()
     by_site = {w.site_id: w for w in windows}
-    names = _steriliser_names(with_curves)
-    for sid in sorted(with_curves):
-        curves = db.session.execute(select(CycleCurve.cycle_number, CycleCurve.started_at, CycleCurve.site_id)
-                                    .where(CycleCurve.steriliser_id == sid)).all()
-        lo, hi = min(n for n, *_r in curves), max(n for n, *_r in curves)
-        typed = db.session.execute(select(Cycle.cycle_number, Cycle.started_at).where(
-            Cycle.steriliser_id == sid, Cycle.cycle_number.between(lo, hi))).all()
-        started = {n: at for n, at in typed}
-        started.update({n: at for n, at, _s in curves})  # the machine's start wins
-        site_id = curves[0][2]
-        window = by_site.get(site_id)
-        for first, last in missing_numbers(started):
-            after_at = started[last + 1]
-            if window is not None and window.start <= after_at < window.end:
-                out.append(CycleGapRow(site_id, sites[site_id].name, sites[site_id].timezone, sid,
-                                       names.get(sid, ""), first, last, after_at))
+    site_of = dict(db.session.execute(select(CycleCurve.steriliser_id, CycleCurve.site_id)
+                                      .where(CycleCurve.site_id.in_(by_site)).distinct()).all())
+    names = _steriliser_names(site_of)
+    for sid, runs in number_gaps(sorted(site_of), list(by_site)).items():
+        window = by_site[site_of[sid]]
+        out += [CycleGapRow(window.site_id, sites[window.site_id].name, sites[window.site_id].timezone, sid,
+                            names.get(sid, ""), g.first, g.last, g.after_at)
+                for g in runs if window.start <= g.after_at < window.end]
     return tuple(sorted(out, key=lambda g: (g.site, g.steriliser, g.steriliser_id, g.first)))
 
 

@@ -8,7 +8,6 @@ import io
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Iterable
 
 from babel.dates import format_date, format_datetime
@@ -266,9 +265,7 @@ def _sent_later(report: AuditReport) -> ReportTable:
 
 def _disagreement_text(d: dict) -> str:
     from ..sterilisation.curve_views import FIGURE_UNITS, figure_names  # noqa: PLC0415
-
-    def n(value) -> str:  # 200.0 → "200", 134.55 → "134.55", in the reader's locale
-        return number(Decimal(f"{float(value):.2f}".rstrip("0").rstrip(".")))
+    from ..sterilisation.curve_views import short_number as n  # noqa: PLC0415
 
     unit, name = FIGURE_UNITS.get(d["figure"], ""), figure_names().get(d["figure"], d["figure"])
     low, high = d["machine_low"], d["machine_high"]

@@ -295,23 +295,38 @@ def missing_numbers(numbers) -> list[tuple[int, int]]:
     return [(a + 1, b - 1) for a, b in zip(ordered, ordered[1:]) if b - a > 1]
 
 
-def cycle_number_gaps(actor: Actor, steriliser_ids) -> dict[int, list[tuple[int, int]]]:
-    """Per steriliser with imported curves: machine cycle numbers neither imported nor typed (a cycle the
-    clinic never recorded), between its lowest and highest imported numbers."""
-    actor.require("sterilisation.read")
+@dataclass(frozen=True)
+class NumberGap:
+    first: int
+    last: int
+    after_at: datetime  # the start of the cycle recorded just after the gap (the machine's start, if imported)
+
+
+def number_gaps(steriliser_ids, site_ids) -> dict[int, list[NumberGap]]:
+    """Per steriliser with imported curves (at `site_ids`): the runs of machine cycle numbers neither imported nor
+    typed (cycles the clinic never recorded), between its lowest and highest imported numbers. No permission
+    check: the logbook and the audit report check their readers."""
     gaps = {}
     for sid in steriliser_ids:
-        imported = db.session.scalars(select(CycleCurve.cycle_number).where(
-            CycleCurve.steriliser_id == sid, CycleCurve.site_id.in_(actor.site_ids))).all()
+        imported = db.session.execute(select(CycleCurve.cycle_number, CycleCurve.started_at).where(
+            CycleCurve.steriliser_id == sid, CycleCurve.site_id.in_(site_ids))).all()
         if not imported:
             continue
-        lo, hi = min(imported), max(imported)
-        typed = db.session.scalars(select(Cycle.cycle_number).where(Cycle.steriliser_id == sid,
-                                                                    Cycle.cycle_number.between(lo, hi))).all()
-        runs = missing_numbers([*imported, *typed])
+        lo, hi = min(n for n, _at in imported), max(n for n, _at in imported)
+        started = dict(db.session.execute(select(Cycle.cycle_number, Cycle.started_at).where(
+            Cycle.steriliser_id == sid, Cycle.cycle_number.between(lo, hi))).all())
+        started.update(dict(imported))
+        runs = [NumberGap(first, last, started[last + 1]) for first, last in missing_numbers(started)]
         if runs:
             gaps[sid] = runs
     return gaps
+
+
+def cycle_number_gaps(actor: Actor, steriliser_ids) -> dict[int, list[tuple[int, int]]]:
+    """The logbook's view of number_gaps: (first, last) missing per steriliser of the actor's sites."""
+    actor.require("sterilisation.read")
+    return {sid: [(g.first, g.last) for g in runs]
+            for sid, runs in number_gaps(steriliser_ids, actor.site_ids).items()}
 
 
 def get_curve_file(actor: Actor, file_id: int) -> CurveFile:

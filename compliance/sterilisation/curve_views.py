@@ -107,14 +107,17 @@ def show_curve(curve_id: int):
         source=CURVE_SOURCE_LABELS.get(curve.source_format, curve.source_format))
 
 
+def short_number(value) -> str:
+    """A figure of a curve in the reader's locale, at most two places, no trailing zeros: 200.0 → "200"."""
+    return number(Decimal(f"{float(value):.2f}".rstrip("0").rstrip(".")))
+
+
 def judged_by_text(curve) -> str:
     """The numbers the curve was judged by, in words ("" for a record kept before they were stored)."""
     limits = curve.limits
     if not limits:
         return ""
-
-    def n(value) -> str:
-        return number(Decimal(f"{float(value):.2f}".rstrip("0").rstrip(".")))
+    n = short_number
 
     text = _("band %(low)s–%(high)s °C, at least %(holding)s s in it; steam within %(tolerance)s K of saturation; "
              "at least %(rate)s samples a minute, no gap over %(gap)s s", low=n(limits["set_temperature_c"]),
